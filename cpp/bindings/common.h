@@ -1,0 +1,100 @@
+// Shared by the binding files: the Tensor <-> Python conversion, argument parsers and the
+// helpers that register an op as both lamina.<op>(input, ...) and Tensor.<op>(...).
+// Bindings convert arguments and release the GIL around C++ work; they do no math.
+#pragma once
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lamina/ops/ops.h"
+
+namespace py = pybind11;
+
+namespace pybind11::detail {
+
+// A lamina::Tensor travels as its shared TensorImpl: the same impl maps back to the same live
+// Python object, and Python subclasses (nn.Parameter) keep their type.
+template <>
+struct type_caster<lamina::Tensor> {
+  using ImplCaster = copyable_holder_caster<lamina::TensorImpl, std::shared_ptr<lamina::TensorImpl>>;
+
+ public:
+  PYBIND11_TYPE_CASTER(lamina::Tensor, const_name("Tensor"));
+  bool load(handle src, bool convert) {
+    if (src.is_none()) return false;
+    ImplCaster impl;
+    if (!impl.load(src, convert)) return false;
+    value = lamina::Tensor(static_cast<std::shared_ptr<lamina::TensorImpl>&>(impl));
+    return true;
+  }
+  static handle cast(const lamina::Tensor& t, return_value_policy, handle parent) {
+    if (!t.defined()) return none().release();
+    return ImplCaster::cast(t.impl_ptr(), return_value_policy::take_ownership, parent);
+  }
+};
+
+// Python bool / int / float (and numpy scalars) as lamina::Scalar.
+template <>
+struct type_caster<lamina::Scalar> {
+ public:
+  PYBIND11_TYPE_CASTER(lamina::Scalar, const_name("Number"));
+  bool load(handle src, bool convert);
+  static handle cast(const lamina::Scalar& s, return_value_policy, handle) {
+    if (s.is_bool()) return bool_(s.to_int() != 0).release();
+    if (s.is_float()) return float_(s.to_double()).release();
+    return int_(s.to_int()).release();
+  }
+};
+
+}  // namespace pybind11::detail
+
+namespace lamina::bindings {
+
+using TensorClass = py::class_<TensorImpl, std::shared_ptr<TensorImpl>>;
+
+// Runs f with the GIL released (kernels may take a while; other Python threads keep going).
+template <class F>
+decltype(auto) nogil(F&& f) {
+  py::gil_scoped_release release;
+  return f();
+}
+
+// A Tensor or Python number as an op operand (numbers become wrapped 0-d tensors on `device`).
+Tensor to_operand(py::handle obj, Device device, const char* op);
+bool is_tensor(py::handle obj);
+std::optional<Scalar> to_scalar(py::handle obj);
+// None -> {} (all dims); int -> {d}; sequence -> list.
+std::vector<int64_t> parse_dims(py::handle obj, const char* op);
+// *size or a single sequence of ints.
+Shape parse_shape(const py::args& args, const char* op);
+Shape parse_shape_obj(py::handle obj, const char* op);
+DType parse_dtype(py::handle obj);
+std::optional<DType> parse_optional_dtype(py::handle obj);
+Device parse_device(py::handle obj);
+// Builds a tensor from Python data (lists, numbers, numpy arrays, tensors): lamina.tensor().
+Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, Device device);
+// The Python class Size (a tuple subclass), registered by lamina/__init__.py.
+py::object make_size(const Shape& shape);
+
+// Registers `f(const Tensor& self, args...)` as lamina.<name>(input, ...) and Tensor.<name>.
+template <class F, class... Extra>
+void def_op(py::module_& m, TensorClass& cls, const char* name, F&& f, const Extra&... extra) {
+  m.def(name, f, py::arg("input"), extra...);
+  cls.def(name, std::forward<F>(f), extra...);
+}
+
+void init_dtype_device(py::module_& m);
+void init_tensor(py::module_& m, TensorClass& cls);
+void init_ops(py::module_& m, TensorClass& cls);
+void init_indexing(py::module_& m, TensorClass& cls);
+void init_autograd(py::module_& m, TensorClass& cls);
+void init_interop(py::module_& m, TensorClass& cls);
+void init_random(py::module_& m, TensorClass& cls);
+void init_creation(py::module_& m);
+void init_runtime(py::module_& m);
+
+}  // namespace lamina::bindings

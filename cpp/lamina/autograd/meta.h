@@ -1,0 +1,25 @@
+// Per-tensor autograd state, allocated only for tensors that require grad or have a grad_fn.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+
+#include "lamina/core/tensor.h"
+
+namespace lamina::autograd {
+
+// A gradient hook: returns a replacement gradient, or an undefined Tensor to keep it.
+using GradHook = std::function<Tensor(const Tensor&)>;
+
+struct AutogradMeta {
+  bool requires_grad = false;
+  bool retains_grad = false;
+  Tensor grad;
+  std::shared_ptr<Node> grad_fn;      // null for leaves
+  uint32_t output_nr = 0;             // which output of grad_fn this tensor is
+  std::weak_ptr<Node> accumulator;    // leaves: the AccumulateGrad node, created on demand
+  std::map<int, GradHook> hooks;      // leaves only; non-leaf hooks live on grad_fn
+};
+
+}  // namespace lamina::autograd

@@ -1,0 +1,78 @@
+// The per-device kernel table: ops validate their arguments, allocate outputs, then call through
+// kernel_table(device). The CPU table is filled for the active ISA (cpu/register.cpp) and can be
+// switched at runtime; a backend without a kernel leaves its entry null, and `kernel()` turns
+// that into NotImplementedError("<op>: not implemented for cuda").
+//
+// Kernel contract: arguments are already checked, shapes agree (broadcast inputs arrive as
+// expanded views), outputs are allocated. Kernels never throw.
+#pragma once
+
+#include <cstdint>
+
+#include "lamina/core/error.h"
+#include "lamina/core/scalar.h"
+#include "lamina/core/tensor.h"
+
+namespace lamina {
+
+enum class UnaryOp : uint8_t {
+  Neg, Abs, Sign, Exp, Log, Log1p, Expm1, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu,
+  GeluTanh, Silu, Softplus, Erf, Reciprocal, Square, Floor, Ceil, Round, Trunc, LogicalNot,
+  BitwiseNot, IsNan, IsInf, IsFinite, Clamp,
+};
+
+// Extra arguments of parameterised unary ops (softplus beta/threshold, clamp bounds).
+struct UnaryParams {
+  Scalar p0, p1;
+  bool has_p0 = false, has_p1 = false;
+};
+
+enum class BinaryOp : uint8_t {
+  Add, Sub, Mul, Div, FloorDivide, TruncDivide, Remainder, Fmod, Pow, Minimum, Maximum, Atan2,
+  Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr, LogicalXor, BitwiseAnd, BitwiseOr, BitwiseXor,
+};
+
+enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, All, Any };
+
+enum class RandomOp : uint8_t { Uniform, Normal, Bernoulli, RandInt };
+
+struct KernelTable {
+  // ---- elementwise (ops/copy.cpp, unary.cpp, binary.cpp) ----
+  void (*fill)(const Tensor& out, Scalar value) = nullptr;
+  // Same shape, any dtypes and strides: out = cast(src).
+  void (*copy)(const Tensor& out, const Tensor& src) = nullptr;
+  // out and in have the same shape; in has the computation dtype; out has it or bool.
+  void (*unary)(UnaryOp op, const Tensor& out, const Tensor& in, const UnaryParams& params) = nullptr;
+  // a and b are expanded to out's shape and share the computation dtype; out has it or bool.
+  void (*binary)(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) = nullptr;
+  void (*where)(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) = nullptr;
+  // out (contiguous) [i] = start + i * step, in int64 arithmetic for integer outputs.
+  void (*arange)(const Tensor& out, Scalar start, Scalar step) = nullptr;
+  // out (contiguous, n >= 2): start + i * step from the front half, end - (n-1-i) * step from
+  // the back half, so both ends are exact.
+  void (*linspace)(const Tensor& out, double start, double end) = nullptr;
+
+  // ---- reductions (ops/reduce.cpp): `in` is 2-D (M, K), reduced along K into out (M,) ----
+  void (*reduce)(ReduceOp op, const Tensor& out, const Tensor& in) = nullptr;
+  // op is Max or Min; values may be undefined. First index wins ties; NaN wins over numbers.
+  void (*arg_reduce)(ReduceOp op, const Tensor& values, const Tensor& indices, const Tensor& in) = nullptr;
+  // in and out are 3-D (outer, n, inner); out = cumulative sum along n.
+  void (*cumsum)(const Tensor& out, const Tensor& in) = nullptr;
+
+  // ---- random (ops/random.cpp): element i uses Philox block first_block + i ----
+  void (*random)(RandomOp op, const Tensor& out, uint64_t seed, uint64_t first_block, double a,
+                 double b) = nullptr;
+};
+
+// The active table for a device type.
+KernelTable& kernel_table(Device device);
+
+// The kernel pointer, or NotImplementedError naming the op and the device.
+template <class Fn>
+Fn kernel(Fn fn, const char* op, Device device) {
+  if (!fn) throw NotImplementedError(detail::cat(op, ": not implemented for ", device.str()));
+  return fn;
+}
+#define LAMINA_KERNEL(device, entry, op) ::lamina::kernel(::lamina::kernel_table(device).entry, op, device)
+
+}  // namespace lamina

@@ -1,0 +1,46 @@
+// Refcounted bytes. A Storage uniquely owns its data pointer (or, for memory borrowed from numpy
+// or DLPack, a release callback that keeps the lender alive). CPU allocations are 64-byte aligned.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+
+#include "lamina/core/device.h"
+
+namespace lamina {
+
+class Storage {
+ public:
+  // Throws std::bad_alloc (MemoryError in Python) when the memory cannot be had.
+  static std::shared_ptr<Storage> allocate(size_t nbytes, Device device, bool zeroed = false);
+  // Wraps memory owned elsewhere; `release` runs when the last tensor using it dies.
+  static std::shared_ptr<Storage> borrow(void* data, size_t nbytes, Device device,
+                                         std::function<void()> release);
+
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  ~Storage();
+
+  void* data() const { return data_; }
+  size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }
+
+  Storage(void* data, size_t nbytes, Device device, std::function<void()> release)
+      : data_(data), nbytes_(nbytes), device_(device), release_(std::move(release)) {}
+
+ private:
+  void* data_;
+  size_t nbytes_;
+  Device device_;
+  std::function<void()> release_;
+};
+
+// Device allocators, registered by each backend (the CPU one is built in).
+struct Allocator {
+  void* (*allocate)(size_t nbytes, bool zeroed, void** base);  // returns aligned ptr, *base to free
+  void (*release)(void* base);
+};
+void register_allocator(DeviceType type, Allocator allocator);
+
+}  // namespace lamina

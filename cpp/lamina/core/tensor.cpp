@@ -1,0 +1,92 @@
+#include "lamina/core/tensor.h"
+
+#include "lamina/autograd/meta.h"
+#include "lamina/autograd/node.h"
+
+namespace lamina {
+
+TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, Shape shape, Strides strides,
+                       int64_t offset, DType dtype, std::shared_ptr<VersionCounter> version)
+    : storage_(std::move(storage)),
+      shape_(std::move(shape)),
+      strides_(std::move(strides)),
+      offset_(offset),
+      numel_(lamina::numel(shape_)),
+      dtype_(dtype),
+      contiguous_(lamina::is_contiguous(shape_, strides_)),
+      version_(version ? std::move(version) : std::make_shared<VersionCounter>()) {}
+
+TensorImpl::~TensorImpl() = default;
+
+autograd::AutogradMeta& TensorImpl::ensure_autograd() {
+  if (!autograd_) autograd_ = std::make_unique<autograd::AutogradMeta>();
+  return *autograd_;
+}
+
+void TensorImpl::clear_autograd() { autograd_.reset(); }
+
+void TensorImpl::set_data(const TensorImpl& other) {
+  storage_ = other.storage_;
+  shape_ = other.shape_;
+  strides_ = other.strides_;
+  offset_ = other.offset_;
+  numel_ = other.numel_;
+  dtype_ = other.dtype_;
+  contiguous_ = other.contiguous_;
+  view_base = other.view_base;
+}
+
+int64_t Tensor::size(int64_t dim) const { return shape()[wrap_dim(dim, this->dim(), "size")]; }
+int64_t Tensor::stride(int64_t dim) const { return strides()[wrap_dim(dim, this->dim(), "stride")]; }
+
+bool Tensor::requires_grad() const {
+  auto* m = impl_->autograd();
+  return m && (m->requires_grad || m->grad_fn);
+}
+
+void Tensor::set_requires_grad(bool requires_grad) const {
+  if (requires_grad) impl_->ensure_autograd().requires_grad = true;
+  else if (auto* m = impl_->autograd()) m->requires_grad = false;
+}
+
+bool Tensor::is_leaf() const {
+  auto* m = impl_->autograd();
+  return !m || !m->grad_fn;
+}
+
+Tensor Tensor::grad() const {
+  auto* m = impl_->autograd();
+  return m ? m->grad : Tensor();
+}
+
+void Tensor::set_grad(const Tensor& grad) const {
+  if (!grad.defined() && !impl_->autograd()) return;
+  impl_->ensure_autograd().grad = grad;
+}
+
+std::shared_ptr<autograd::Node> Tensor::grad_fn() const {
+  auto* m = impl_->autograd();
+  return m ? m->grad_fn : nullptr;
+}
+
+uint32_t Tensor::output_nr() const {
+  auto* m = impl_->autograd();
+  return m ? m->output_nr : 0;
+}
+
+Tensor make_view(const Tensor& base, Shape shape, Strides strides, int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>(base.storage(), std::move(shape), std::move(strides),
+                                           offset, base.dtype(), base.impl()->version_counter());
+  impl->view_base = base.impl()->view_base ? base.impl()->view_base : base.impl_ptr();
+  return Tensor(std::move(impl));
+}
+
+Tensor make_tensor(const Shape& shape, DType dtype, Device device, bool zeroed) {
+  check_shape(shape, itemsize(dtype), "empty");
+  size_t nbytes = size_t(numel(shape)) * itemsize(dtype);
+  auto storage = Storage::allocate(nbytes, device, zeroed);
+  return Tensor(std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape),
+                                             0, dtype));
+}
+
+}  // namespace lamina

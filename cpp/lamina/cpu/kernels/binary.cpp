@@ -1,0 +1,110 @@
+// The binary kernel: inputs arrive expanded to the output shape in one dtype. Contiguous runs
+// and runs where one side is a broadcast scalar (stride 0) take the vector path.
+#include "lamina/cpu/kernels/binary_ops.h"
+#include "lamina/cpu/kernels/loops.h"
+
+namespace lamina::cpu::LAMINA_ISA_NS {
+
+namespace {
+
+template <class T, class Out, class F>
+void run_binary(const Tensor& out, const Tensor& a, const Tensor& b, const F& f) {
+  const Tensor* ts[3] = {&out, &a, &b};
+  for_each(ts, [&](char** p, const int64_t* s, int64_t n) {
+    Out* o = reinterpret_cast<Out*>(p[0]);
+    const T* x = reinterpret_cast<const T*>(p[1]);
+    const T* y = reinterpret_cast<const T*>(p[2]);
+    const int64_t L = kLanes<T>;
+    if (s[0] == sizeof(Out)) {
+      int64_t i = 0;
+      if constexpr (std::is_same_v<T, Out> && F::kVector) {
+        if (s[1] == sizeof(T) && s[2] == sizeof(T)) {
+          for (; i + L <= n; i += L) vstore(o + i, f(vload(x + i), vload(y + i)));
+        } else if (s[1] == 0 && s[2] == sizeof(T)) {
+          const Vec<T> xv = splat<Vec<T>>(*x);
+          for (; i + L <= n; i += L) vstore(o + i, f(xv, vload(y + i)));
+        } else if (s[1] == sizeof(T) && s[2] == 0) {
+          const Vec<T> yv = splat<Vec<T>>(*y);
+          for (; i + L <= n; i += L) vstore(o + i, f(vload(x + i), yv));
+        }
+      } else {
+        if (s[1] == sizeof(T) && s[2] == sizeof(T)) {
+          for (; i < n; ++i) o[i] = Out(f(x[i], y[i]));
+        } else if (s[2] == 0) {
+          const T yv = *y;
+          for (; i < n; ++i) o[i] = Out(f(*reinterpret_cast<const T*>(p[1] + i * s[1]), yv));
+        }
+      }
+      for (; i < n; ++i)
+        o[i] = Out(f(*reinterpret_cast<const T*>(p[1] + i * s[1]), *reinterpret_cast<const T*>(p[2] + i * s[2])));
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<Out*>(p[0] + i * s[0]) =
+            Out(f(*reinterpret_cast<const T*>(p[1] + i * s[1]), *reinterpret_cast<const T*>(p[2] + i * s[2])));
+    }
+  });
+}
+
+template <BinaryOp Op>
+void binary_op(const Tensor& out, const Tensor& a, const Tensor& b) {
+  dispatch(a.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (is_bool_binary<Op>()) run_binary<T, bool>(out, a, b, ScalarBinaryFn<Op, T>{});
+    else if constexpr (is_vector_binary<Op>()) run_binary<T, T>(out, a, b, VectorBinaryFn<Op, T>{});
+    else run_binary<T, T>(out, a, b, ScalarBinaryFn<Op, T>{});
+  });
+}
+
+void binary_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  switch (op) {
+#define LAMINA_BINARY_CASE(name) \
+  case BinaryOp::name: return binary_op<BinaryOp::name>(out, a, b);
+    LAMINA_BINARY_CASE(Add)
+    LAMINA_BINARY_CASE(Sub)
+    LAMINA_BINARY_CASE(Mul)
+    LAMINA_BINARY_CASE(Div)
+    LAMINA_BINARY_CASE(FloorDivide)
+    LAMINA_BINARY_CASE(TruncDivide)
+    LAMINA_BINARY_CASE(Remainder)
+    LAMINA_BINARY_CASE(Fmod)
+    LAMINA_BINARY_CASE(Pow)
+    LAMINA_BINARY_CASE(Minimum)
+    LAMINA_BINARY_CASE(Maximum)
+    LAMINA_BINARY_CASE(Atan2)
+    LAMINA_BINARY_CASE(Eq)
+    LAMINA_BINARY_CASE(Ne)
+    LAMINA_BINARY_CASE(Lt)
+    LAMINA_BINARY_CASE(Le)
+    LAMINA_BINARY_CASE(Gt)
+    LAMINA_BINARY_CASE(Ge)
+    LAMINA_BINARY_CASE(LogicalAnd)
+    LAMINA_BINARY_CASE(LogicalOr)
+    LAMINA_BINARY_CASE(LogicalXor)
+    LAMINA_BINARY_CASE(BitwiseAnd)
+    LAMINA_BINARY_CASE(BitwiseOr)
+    LAMINA_BINARY_CASE(BitwiseXor)
+#undef LAMINA_BINARY_CASE
+  }
+}
+
+void where_kernel(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
+  dispatch(out.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const Tensor* ts[4] = {&out, &cond, &a, &b};
+    for_each(ts, [&](char** p, const int64_t* s, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) {
+        bool c = *reinterpret_cast<const bool*>(p[1] + i * s[1]);
+        *reinterpret_cast<T*>(p[0] + i * s[0]) = *reinterpret_cast<const T*>(p[c ? 2 : 3] + i * s[c ? 2 : 3]);
+      }
+    });
+  });
+}
+
+}  // namespace
+
+void register_binary(KernelTable& table) {
+  table.binary = binary_kernel;
+  table.where = where_kernel;
+}
+
+}  // namespace lamina::cpu::LAMINA_ISA_NS

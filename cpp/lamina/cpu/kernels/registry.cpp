@@ -1,0 +1,20 @@
+// The kernels this ISA provides, one register_<family> per kernel file.
+#include "lamina/core/kernel_table.h"
+
+namespace lamina::cpu::LAMINA_ISA_NS {
+
+void register_copy(KernelTable& table);
+void register_unary(KernelTable& table);
+void register_binary(KernelTable& table);
+void register_reduce(KernelTable& table);
+void register_random(KernelTable& table);
+
+void register_kernels(KernelTable& table) {
+  register_copy(table);
+  register_unary(table);
+  register_binary(table);
+  register_reduce(table);
+  register_random(table);
+}
+
+}  // namespace lamina::cpu::LAMINA_ISA_NS

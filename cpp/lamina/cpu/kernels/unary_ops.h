@@ -1,0 +1,80 @@
+// The math of each unary op, written once for V = T (scalar) or V = Vec<T>. Integer ops wrap
+// on overflow (computed in unsigned arithmetic for scalars), as in PyTorch.
+#pragma once
+
+#include <cmath>
+#include <type_traits>
+
+#include "lamina/core/kernel_table.h"
+#include "lamina/cpu/kernels/vmath.h"
+
+namespace lamina::cpu::LAMINA_ISA_NS {
+
+template <class V>
+inline V wrap_neg(V x) {
+  if constexpr (is_scalar_v<V> && std::is_integral_v<V>) return V(std::make_unsigned_t<V>(0) - std::make_unsigned_t<V>(x));
+  else return -x;
+}
+
+template <class V>
+inline V sigmoid_v(V x) {
+  using T = elem_t<V>;
+  return splat<V>(T(1)) / (splat<V>(T(1)) + vexp(-x));
+}
+
+// Functors with a vector path: `op(V)` for both scalars and vectors of T.
+template <UnaryOp Op, class T>
+struct UnaryFn {
+  UnaryParams params;
+  static constexpr bool kVector = std::is_floating_point_v<T> || Op == UnaryOp::Neg ||
+                                  Op == UnaryOp::Abs || Op == UnaryOp::Square || Op == UnaryOp::Relu ||
+                                  Op == UnaryOp::Clamp || Op == UnaryOp::Sign;
+
+  template <class V>
+  V operator()(V x) const {
+    constexpr bool kFloat = std::is_floating_point_v<T>;
+    const V zero = splat<V>(T(0)), one = splat<V>(T(1));
+    if constexpr (Op == UnaryOp::Neg) return wrap_neg(x);
+    if constexpr (Op == UnaryOp::Abs) return select(x <= zero, wrap_neg(x), x);  // -0.0 -> 0.0
+    if constexpr (Op == UnaryOp::Sign) return select(x > zero, one, select(x < zero, splat<V>(T(-1)), zero));
+    if constexpr (Op == UnaryOp::Square) return x * x;
+    if constexpr (Op == UnaryOp::Relu) return select(x < zero, zero, x);  // NaN stays NaN
+    if constexpr (Op == UnaryOp::Clamp) {
+      if (params.has_p0) x = select(x < splat<V>(params.p0.to<T>()), splat<V>(params.p0.to<T>()), x);
+      if (params.has_p1) x = select(x > splat<V>(params.p1.to<T>()), splat<V>(params.p1.to<T>()), x);
+      return x;
+    }
+    if constexpr (kFloat) {
+      if constexpr (Op == UnaryOp::Exp) return vexp(x);
+      if constexpr (Op == UnaryOp::Log) return vlog(x);
+      if constexpr (Op == UnaryOp::Log1p) return vlog1p(x);
+      if constexpr (Op == UnaryOp::Expm1) return map_lanes(x, [](T v) { return std::expm1(v); });
+      if constexpr (Op == UnaryOp::Sqrt) return map_lanes(x, [](T v) { return std::sqrt(v); });
+      if constexpr (Op == UnaryOp::Rsqrt) return one / map_lanes(x, [](T v) { return std::sqrt(v); });
+      if constexpr (Op == UnaryOp::Sin) return map_lanes(x, [](T v) { return std::sin(v); });
+      if constexpr (Op == UnaryOp::Cos) return map_lanes(x, [](T v) { return std::cos(v); });
+      if constexpr (Op == UnaryOp::Tanh) return vtanh(x);
+      if constexpr (Op == UnaryOp::Sigmoid) return sigmoid_v(x);
+      if constexpr (Op == UnaryOp::Gelu) return splat<V>(T(0.5)) * x * (one + verf(x * splat<V>(T(M_SQRT1_2))));
+      if constexpr (Op == UnaryOp::GeluTanh) {
+        V inner = splat<V>(T(0.7978845608028654)) * (x + splat<V>(T(0.044715)) * x * x * x);
+        return splat<V>(T(0.5)) * x * (one + vtanh(inner));
+      }
+      if constexpr (Op == UnaryOp::Silu) return x * sigmoid_v(x);
+      if constexpr (Op == UnaryOp::Softplus) {
+        const T beta = params.p0.to<T>(), threshold = params.p1.to<T>();
+        V z = x * splat<V>(beta);
+        return select(z > splat<V>(threshold), x, vlog1p(vexp(z)) / splat<V>(beta));
+      }
+      if constexpr (Op == UnaryOp::Erf) return verf(x);
+      if constexpr (Op == UnaryOp::Reciprocal) return one / x;
+      if constexpr (Op == UnaryOp::Floor) return map_lanes(x, [](T v) { return std::floor(v); });
+      if constexpr (Op == UnaryOp::Ceil) return map_lanes(x, [](T v) { return std::ceil(v); });
+      if constexpr (Op == UnaryOp::Round) return map_lanes(x, [](T v) { return std::nearbyint(v); });
+      if constexpr (Op == UnaryOp::Trunc) return map_lanes(x, [](T v) { return std::trunc(v); });
+    }
+    return x;  // integer rounding ops are the identity
+  }
+};
+
+}  // namespace lamina::cpu::LAMINA_ISA_NS

@@ -1,0 +1,102 @@
+// SIMD vectors for per-ISA kernel files, as GCC/Clang vector extensions: Vec<float> is 16, 32 or
+// 64 bytes wide depending on the ISA this file is compiled for, and the compiler lowers the
+// operators to SSE2/NEON, AVX2 or AVX-512. Elementwise math is written once as templates over
+// V = T (the scalar tail) or V = Vec<T> (the body). Everything lives in lamina::cpu::<isa>.
+#pragma once
+
+#ifndef LAMINA_ISA_NS
+#error "vec.h is only for the per-ISA kernel files in cpu/kernels/"
+#endif
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+namespace lamina::cpu::LAMINA_ISA_NS {
+
+#if defined(__AVX512F__)
+constexpr int kVecBytes = 64;
+#elif defined(__AVX2__)
+constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
+#endif
+
+template <class T>
+struct VecOf {
+  typedef T type __attribute__((vector_size(kVecBytes)));
+};
+template <class T>
+using Vec = typename VecOf<T>::type;
+template <class T>
+constexpr int64_t kLanes = kVecBytes / int64_t(sizeof(T));
+
+template <class T>
+inline Vec<T> vload(const T* p) {
+  Vec<T> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+inline void vstore(T* p, Vec<T> v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+// Traits that let one template serve scalars and vectors.
+template <class V>
+constexpr bool is_scalar_v = std::is_arithmetic_v<V>;
+template <class V, class = void>
+struct ElemOf {
+  using type = V;
+};
+template <class V>
+struct ElemOf<V, std::enable_if_t<!std::is_arithmetic_v<V>>> {
+  using type = std::remove_cv_t<std::remove_reference_t<decltype(std::declval<V>()[0])>>;
+};
+template <class V>
+using elem_t = typename ElemOf<V>::type;
+
+// V with a different element type of the same size (float -> uint32_t), scalar or vector.
+template <class V, class E>
+using rebind_t = std::conditional_t<is_scalar_v<V>, E, Vec<E>>;
+
+template <class V>
+inline V splat(elem_t<V> x) {
+  if constexpr (is_scalar_v<V>) return x;
+  else return V{} + x;
+}
+
+template <class To, class From>
+inline To bitcast(From x) {
+  static_assert(sizeof(To) == sizeof(From), "bitcast between different sizes");
+  To y;
+  std::memcpy(&y, &x, sizeof y);
+  return y;
+}
+
+// Numeric conversion (int <-> float) lane by lane.
+template <class To, class From>
+inline To convert(From x) {
+  if constexpr (is_scalar_v<From>) return To(x);
+  else return __builtin_convertvector(x, To);
+}
+
+// cond ? a : b for a scalar bool or a vector mask.
+template <class M, class V>
+inline V select(M cond, V a, V b) {
+  return cond ? a : b;
+}
+
+// Applies a scalar function to each lane (for functions without a vector version).
+template <class V, class F>
+inline V map_lanes(V x, F f) {
+  if constexpr (is_scalar_v<V>) {
+    return f(x);
+  } else {
+    for (int i = 0; i < int(sizeof(V) / sizeof(elem_t<V>)); ++i) x[i] = f(x[i]);
+    return x;
+  }
+}
+
+}  // namespace lamina::cpu::LAMINA_ISA_NS

@@ -1,0 +1,293 @@
+// Elementwise functions of two tensors with broadcasting and type promotion, each followed by its
+// backward formula. Gradients of broadcast inputs are summed back to the input's shape.
+#include <cmath>
+
+#include "lamina/ops/elementwise.h"
+
+namespace lamina {
+
+using autograd::Node;
+using autograd::SavedTensor;
+
+namespace {
+
+// Base of binary backward nodes: saves a and/or b when the formula needs them, and sums a
+// gradient back to an input's (pre-broadcast) shape.
+struct BinaryBackward : Node {
+  static constexpr bool kSavesA = false, kSavesB = false;
+  SavedTensor a_, b_;
+  Tensor a() { return unpack(a_); }
+  Tensor b() { return unpack(b_); }
+  Tensor fit(size_t input, const Tensor& grad) { return sum_to(grad, input_meta[input].shape); }
+};
+
+template <class N>
+Tensor record(Tensor out, const Tensor& a, const Tensor& b) {
+  if (!out.is_floating_point()) return out;
+  if (auto node = autograd::make_node<N>(a, b)) {
+    autograd::set_history(out, node);
+    if (N::kSavesA) node->save(node->a_, a);
+    if (N::kSavesB) node->save(node->b_, b);
+  }
+  return out;
+}
+
+// 1 where a wins, 0.5 on ties, 0 where b wins: ties split the gradient, as in PyTorch.
+Tensor max_weight(const Tensor& a, const Tensor& b) {
+  DType dtype = elementwise::result_type(a, b);
+  return where(eq(a, b), wrapped_scalar(0.5), to(gt(a, b), dtype));
+}
+
+#define LAMINA_BINARY_NODE(Name, saves_a, saves_b, grad_a, grad_b)    \
+  struct Name : BinaryBackward {                                      \
+    static constexpr bool kSavesA = saves_a, kSavesB = saves_b;       \
+    std::string name() const override { return #Name "0"; }           \
+    std::vector<Tensor> apply(std::vector<Tensor>&& grads) override { \
+      const Tensor& g = grads[0];                                     \
+      Tensor ga = needs_input_grad(0) ? fit(0, grad_a) : Tensor();    \
+      Tensor gb = needs_input_grad(1) ? fit(1, grad_b) : Tensor();    \
+      return {ga, gb};                                                \
+    }                                                                 \
+  };
+
+LAMINA_BINARY_NODE(AddBackward, false, false, g, g)
+LAMINA_BINARY_NODE(SubBackward, false, false, g, neg(g))
+LAMINA_BINARY_NODE(MulBackward, true, true, g * b(), g * a())
+LAMINA_BINARY_NODE(DivBackward, true, true, g / b(), -(g * a() / square(b())))
+LAMINA_BINARY_NODE(Atan2Backward, true, true, g * b() / (square(a()) + square(b())),
+                   -(g * a()) / (square(a()) + square(b())))
+// a^b: d/da = b a^(b-1); d/db = a^b log(a), taken as 0 where a == 0 and b >= 0.
+LAMINA_BINARY_NODE(PowBackward, true, true, g * b() * pow(a(), b() - 1),
+                   where(logical_and(eq(a(), wrapped_scalar(0.0)), ge(b(), wrapped_scalar(0.0))),
+                         wrapped_scalar(0.0), g * pow(a(), b()) * log(a())))
+LAMINA_BINARY_NODE(MaximumBackward, true, true, g * max_weight(a(), b()), g * (1 - max_weight(a(), b())))
+LAMINA_BINARY_NODE(MinimumBackward, true, true, g * max_weight(b(), a()), g * (1 - max_weight(b(), a())))
+LAMINA_BINARY_NODE(RemainderBackward, true, true, g, -(g * div(a(), b(), "floor")))
+LAMINA_BINARY_NODE(FmodBackward, true, true, g, -(g * div(a(), b(), "trunc")))
+LAMINA_BINARY_NODE(FloorDivideBackward, false, false, zeros_like(g), zeros_like(g))
+#undef LAMINA_BINARY_NODE
+
+DType promoted(const Tensor& a, const Tensor& b) { return elementwise::result_type(a, b); }
+
+// Integer division by zero is an error (on x86 it would trap), as in PyTorch.
+void check_divisor(const Tensor& b, DType compute, const char* name) {
+  if (is_floating_point(compute) || b.numel() == 0) return;
+  bool has_zero = any(eq(b, wrapped_scalar(int64_t(0))), {}, false).data<bool>()[0];
+  LAMINA_CHECK(!has_zero, name, ": ZeroDivisionError (integer division by zero)");
+}
+
+void check_not_bool(const Tensor& a, const Tensor& b, const char* name, const char* what) {
+  LAMINA_CHECK_TYPE(a.dtype() != DType::Bool && b.dtype() != DType::Bool, name, ": ", what);
+}
+
+template <class N>
+Tensor arith(BinaryOp op, const Tensor& a, const Tensor& b, DType compute, const char* name) {
+  return record<N>(elementwise::binary_forward(op, a, b, compute, compute, name), a, b);
+}
+
+// Comparisons and logical ops: computed in the promoted dtype, written as bool, no gradient.
+Tensor predicate(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
+  return elementwise::binary_forward(op, a, b, promoted(a, b), DType::Bool, name);
+}
+
+DType bitwise_dtype(const Tensor& a, const Tensor& b, const char* name) {
+  DType compute = promoted(a, b);
+  LAMINA_CHECK_TYPE(!is_floating_point(compute), name, ": only integer and bool tensors are supported, got ",
+                    dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
+  return compute;
+}
+
+Tensor bitwise(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
+  DType compute = bitwise_dtype(a, b, name);
+  return elementwise::binary_forward(op, a, b, compute, compute, name);
+}
+
+// Scales b by alpha for add/sub (alpha must be an integer for integer tensors).
+Tensor scaled(const Tensor& a, const Tensor& b, Scalar alpha, const char* name) {
+  if (!alpha.is_float() && alpha.to_int() == 1) return b;
+  LAMINA_CHECK_TYPE(!alpha.is_float() || is_floating_point(promoted(a, b)), name,
+                    ": For integral input tensors, argument alpha must not be a floating point number.");
+  return mul(b, wrapped_scalar(alpha, b.device()));
+}
+
+// The in-place form of a binary op: a = op(a, b), a keeps its dtype and shape.
+Tensor& binary_inplace(BinaryOp op, Tensor& a, const Tensor& b, DType compute, const char* name,
+                       const std::function<Tensor(const Tensor&)>& out_of_place, bool saves_self) {
+  elementwise::check_same_device(a, b, name);
+  LAMINA_CHECK(elementwise::can_cast(compute, a.dtype()), name, ": result type ", dtype_name(compute),
+               " can't be cast to the desired output type ", dtype_name(a.dtype()));
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  LAMINA_CHECK(shape == a.shape(), name, ": output with shape ", str(a.shape()),
+               " doesn't match the broadcast shape ", str(shape));
+  return elementwise::apply_inplace(a, {b}, name, [&] {
+    // A b that overlaps a (other than being a itself) is read before any element is written.
+    Tensor bb = b.shares_storage(a) && !b.is_same(a) ? clone(detach(b)) : b;
+    if (compute == a.dtype()) {
+      LAMINA_KERNEL(a.device(), binary, name)(op, a, a, elementwise::expand_view(elementwise::cast(bb, compute), shape));
+    } else {
+      copy_into(a, elementwise::binary_forward(op, a, bb, compute, compute, name));
+    }
+  }, out_of_place, saves_self);
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
+  Tensor bs = scaled(a, b, alpha, "add");
+  return arith<AddBackward>(BinaryOp::Add, a, bs, promoted(a, bs), "add");
+}
+
+Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
+  check_not_bool(a, b, "sub", "Subtraction, the `-` operator, with a bool tensor is not supported. "
+                 "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
+  Tensor bs = scaled(a, b, alpha, "sub");
+  return arith<SubBackward>(BinaryOp::Sub, a, bs, promoted(a, bs), "sub");
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) { return arith<MulBackward>(BinaryOp::Mul, a, b, promoted(a, b), "mul"); }
+
+Tensor div(const Tensor& a, const Tensor& b, const std::string& rounding_mode) {
+  if (rounding_mode.empty()) {
+    return arith<DivBackward>(BinaryOp::Div, a, b, elementwise::float_dtype(promoted(a, b)), "div");
+  }
+  LAMINA_CHECK_VALUE(rounding_mode == "trunc" || rounding_mode == "floor",
+                     "div: expected rounding_mode to be one of None, 'trunc', or 'floor' but found '",
+                     rounding_mode, "'");
+  DType compute = promoted(a, b);
+  check_divisor(b, compute, "div");
+  BinaryOp op = rounding_mode == "trunc" ? BinaryOp::TruncDivide : BinaryOp::FloorDivide;
+  return arith<FloorDivideBackward>(op, a, b, compute, "div");
+}
+
+Tensor floor_divide(const Tensor& a, const Tensor& b) { return div(a, b, "floor"); }
+
+Tensor remainder(const Tensor& a, const Tensor& b) {
+  DType compute = promoted(a, b);
+  check_divisor(b, compute, "remainder");
+  return arith<RemainderBackward>(BinaryOp::Remainder, a, b, compute, "remainder");
+}
+
+Tensor fmod(const Tensor& a, const Tensor& b) {
+  DType compute = promoted(a, b);
+  check_divisor(b, compute, "fmod");
+  return arith<FmodBackward>(BinaryOp::Fmod, a, b, compute, "fmod");
+}
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  DType compute = promoted(a, b);
+  if (!is_floating_point(compute) && b.impl()->is_wrapped_number && b.numel() == 1)
+    LAMINA_CHECK(b.dtype() == DType::Bool || Scalar(b.data<int64_t>()[0]).to_int() >= 0,
+                 "pow: Integers to negative integer powers are not allowed.");
+  return arith<PowBackward>(BinaryOp::Pow, a, b, compute, "pow");
+}
+
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  return arith<MinimumBackward>(BinaryOp::Minimum, a, b, promoted(a, b), "minimum");
+}
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  return arith<MaximumBackward>(BinaryOp::Maximum, a, b, promoted(a, b), "maximum");
+}
+Tensor atan2(const Tensor& a, const Tensor& b) {
+  return arith<Atan2Backward>(BinaryOp::Atan2, a, b, elementwise::float_dtype(promoted(a, b)), "atan2");
+}
+
+Tensor eq(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::Eq, a, b, "eq"); }
+Tensor ne(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::Ne, a, b, "ne"); }
+Tensor lt(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::Lt, a, b, "lt"); }
+Tensor le(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::Le, a, b, "le"); }
+Tensor gt(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::Gt, a, b, "gt"); }
+Tensor ge(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::Ge, a, b, "ge"); }
+Tensor logical_and(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::LogicalAnd, a, b, "logical_and"); }
+Tensor logical_or(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::LogicalOr, a, b, "logical_or"); }
+Tensor logical_xor(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::LogicalXor, a, b, "logical_xor"); }
+Tensor bitwise_and(const Tensor& a, const Tensor& b) { return bitwise(BinaryOp::BitwiseAnd, a, b, "bitwise_and"); }
+Tensor bitwise_or(const Tensor& a, const Tensor& b) { return bitwise(BinaryOp::BitwiseOr, a, b, "bitwise_or"); }
+Tensor bitwise_xor(const Tensor& a, const Tensor& b) { return bitwise(BinaryOp::BitwiseXor, a, b, "bitwise_xor"); }
+
+namespace {
+struct WhereBackward : Node {
+  SavedTensor cond_;
+  std::string name() const override { return "WhereBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor cond = unpack(cond_), zero = wrapped_scalar(0.0);
+    const Tensor& g = grads[0];
+    Tensor ga = needs_input_grad(0) ? sum_to(where(cond, g, zero), input_meta[0].shape) : Tensor();
+    Tensor gb = needs_input_grad(1) ? sum_to(where(cond, zero, g), input_meta[1].shape) : Tensor();
+    return {ga, gb};
+  }
+};
+}  // namespace
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  LAMINA_CHECK_TYPE(cond.dtype() == DType::Bool, "where: expected condition to be a bool tensor, got ",
+                    dtype_name(cond.dtype()));
+  elementwise::check_same_device(cond, a, "where");
+  elementwise::check_same_device(a, b, "where");
+  DType dtype = promoted(a, b);
+  Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  Tensor out = make_tensor(shape, dtype, a.device());
+  using elementwise::cast;
+  using elementwise::expand_view;
+  LAMINA_KERNEL(a.device(), where, "where")(out, expand_view(cond, shape), expand_view(cast(a, dtype), shape),
+                                            expand_view(cast(b, dtype), shape));
+  if (is_floating_point(dtype)) {
+    if (auto node = autograd::make_node<WhereBackward>(a, b)) {
+      autograd::set_history(out, node);
+      node->save(node->cond_, cond);
+    }
+  }
+  return out;
+}
+
+Tensor& add_(Tensor& a, const Tensor& b, Scalar alpha) {
+  Tensor bs = scaled(a, b, alpha, "add_");
+  return binary_inplace(BinaryOp::Add, a, bs, promoted(a, bs), "add_",
+                        [&](const Tensor& self) { return add(self, bs); }, false);
+}
+Tensor& sub_(Tensor& a, const Tensor& b, Scalar alpha) {
+  check_not_bool(a, b, "sub_", "Subtraction, the `-` operator, with a bool tensor is not supported.");
+  Tensor bs = scaled(a, b, alpha, "sub_");
+  return binary_inplace(BinaryOp::Sub, a, bs, promoted(a, bs), "sub_",
+                        [&](const Tensor& self) { return sub(self, bs); }, false);
+}
+Tensor& mul_(Tensor& a, const Tensor& b) {
+  return binary_inplace(BinaryOp::Mul, a, b, promoted(a, b), "mul_",
+                        [&](const Tensor& self) { return mul(self, b); }, true);
+}
+Tensor& div_(Tensor& a, const Tensor& b, const std::string& rounding_mode) {
+  if (rounding_mode.empty()) {
+    return binary_inplace(BinaryOp::Div, a, b, elementwise::float_dtype(promoted(a, b)), "div_",
+                          [&](const Tensor& self) { return div(self, b); }, true);
+  }
+  LAMINA_CHECK_VALUE(rounding_mode == "trunc" || rounding_mode == "floor",
+                     "div_: expected rounding_mode to be one of None, 'trunc', or 'floor' but found '",
+                     rounding_mode, "'");
+  check_divisor(b, promoted(a, b), "div_");
+  BinaryOp op = rounding_mode == "trunc" ? BinaryOp::TruncDivide : BinaryOp::FloorDivide;
+  return binary_inplace(op, a, b, promoted(a, b), "div_",
+                        [&](const Tensor& self) { return div(self, b, rounding_mode); }, false);
+}
+Tensor& floor_divide_(Tensor& a, const Tensor& b) { return div_(a, b, "floor"); }
+Tensor& remainder_(Tensor& a, const Tensor& b) {
+  check_divisor(b, promoted(a, b), "remainder_");
+  return binary_inplace(BinaryOp::Remainder, a, b, promoted(a, b), "remainder_",
+                        [&](const Tensor& self) { return remainder(self, b); }, true);
+}
+Tensor& pow_(Tensor& a, const Tensor& b) {
+  return binary_inplace(BinaryOp::Pow, a, b, promoted(a, b), "pow_",
+                        [&](const Tensor& self) { return pow(self, b); }, true);
+}
+Tensor& bitwise_and_(Tensor& a, const Tensor& b) {
+  return binary_inplace(BinaryOp::BitwiseAnd, a, b, bitwise_dtype(a, b, "bitwise_and_"), "bitwise_and_",
+                        [&](const Tensor& self) { return bitwise_and(self, b); }, false);
+}
+Tensor& bitwise_or_(Tensor& a, const Tensor& b) {
+  return binary_inplace(BinaryOp::BitwiseOr, a, b, bitwise_dtype(a, b, "bitwise_or_"), "bitwise_or_",
+                        [&](const Tensor& self) { return bitwise_or(self, b); }, false);
+}
+Tensor& bitwise_xor_(Tensor& a, const Tensor& b) {
+  return binary_inplace(BinaryOp::BitwiseXor, a, b, bitwise_dtype(a, b, "bitwise_xor_"), "bitwise_xor_",
+                        [&](const Tensor& self) { return bitwise_xor(self, b); }, false);
+}
+
+}  // namespace lamina

@@ -1,0 +1,97 @@
+#include "lamina/ops/elementwise.h"
+
+namespace lamina::elementwise {
+
+static OperandRank rank_of(const Tensor& t) {
+  if (t.impl()->is_wrapped_number) return OperandRank::Wrapped;
+  return t.dim() == 0 ? OperandRank::ZeroDim : OperandRank::Dimensioned;
+}
+
+// A wrapped Python float is stored as float64 but promotes like the default float dtype.
+static DType promotion_dtype(const Tensor& t) {
+  return t.impl()->is_wrapped_number && t.dtype() == DType::Float64 ? default_float_dtype() : t.dtype();
+}
+
+DType result_type(const Tensor& a, const Tensor& b) {
+  ResultTypeState state;
+  state.update(promotion_dtype(a), rank_of(a));
+  state.update(promotion_dtype(b), rank_of(b));
+  return state.result();
+}
+
+bool can_cast(DType from, DType to) {
+  auto category = [](DType d) { return d == DType::Bool ? 0 : is_integral(d, false) ? 1 : 2; };
+  return category(from) <= category(to);
+}
+
+DType float_dtype(DType dtype) { return is_floating_point(dtype) ? dtype : default_float_dtype(); }
+
+Tensor expand_view(const Tensor& t, const Shape& shape) {
+  if (t.shape() == shape) return t;
+  Strides strides(shape.size(), 0);
+  size_t off = shape.size() - t.shape().size();
+  for (size_t i = 0; i < t.shape().size(); ++i)
+    strides[off + i] = t.shape()[i] == 1 ? 0 : t.strides()[i];
+  return make_view(t, shape, strides, t.offset());
+}
+
+Tensor cast(const Tensor& t, DType dtype) {
+  if (t.dtype() == dtype) return t;
+  Tensor out = make_tensor(t.shape(), dtype, t.device());
+  LAMINA_KERNEL(t.device(), copy, "to")(out, t);
+  out.impl()->is_wrapped_number = t.impl()->is_wrapped_number;
+  return out;
+}
+
+void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
+  LAMINA_CHECK(a.device() == b.device(), op, ": expected all tensors to be on the same device, but found ",
+               a.device().str(), " and ", b.device().str());
+}
+
+void check_no_internal_overlap(const Tensor& t, const char* op) {
+  for (int64_t d = 0; d < t.dim(); ++d)
+    LAMINA_CHECK(!(t.strides()[size_t(d)] == 0 && t.shape()[size_t(d)] > 1), op,
+                 ": unsupported operation: more than one element of the written-to tensor refers to a "
+                 "single memory location. Please clone() the tensor before performing the operation.");
+}
+
+Tensor unary_forward(UnaryOp op, const Tensor& x, DType out_dtype, const char* name, const UnaryParams& params) {
+  Tensor out = make_tensor(x.shape(), out_dtype, x.device());
+  LAMINA_KERNEL(x.device(), unary, name)(op, out, x, params);
+  return out;
+}
+
+Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, DType compute, DType out_dtype,
+                      const char* name) {
+  check_same_device(a, b, name);
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  check_shape(shape, itemsize(out_dtype), name);
+  Tensor out = make_tensor(shape, out_dtype, a.device());
+  LAMINA_KERNEL(a.device(), binary, name)(op, out, expand_view(cast(a, compute), shape),
+                                           expand_view(cast(b, compute), shape));
+  return out;
+}
+
+Tensor& apply_inplace(Tensor& self, const std::vector<Tensor>& others, const char* name,
+                      const std::function<void()>& kernel_inplace,
+                      const std::function<Tensor(const Tensor&)>& out_of_place, bool saves_self) {
+  check_no_internal_overlap(self, name);
+  bool record = autograd::needs_grad(self);
+  for (const Tensor& o : others) record = record || autograd::needs_grad(o);
+  autograd::check_inplace(self, name);
+  if (!record) {
+    kernel_inplace();
+    self.bump_version();
+    return self;
+  }
+  Tensor result = out_of_place(saves_self ? clone(self) : self);
+  {
+    autograd::GradModeGuard no_grad(false);
+    copy_into(self, result);
+  }
+  self.bump_version();
+  autograd::rebase_history(self, result);
+  return self;
+}
+
+}  // namespace lamina::elementwise

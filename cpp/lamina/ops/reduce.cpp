@@ -1,0 +1,426 @@
+// Reductions, each with its backward formula. Every reduction goes through `as_rows`: the reduced
+// dims are moved last and the tensor is viewed as (M kept, K reduced), copying only when the
+// strides cannot express that view; the kernel then reduces rows of K.
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "lamina/ops/elementwise.h"
+
+namespace lamina {
+
+using autograd::Node;
+using autograd::SavedTensor;
+
+namespace {
+
+struct RowsView {
+  Tensor rows;         // (M, K)
+  Shape out_shape;     // the result's shape (keepdim-aware)
+  Shape keep_shape;    // the input's shape with reduced dims set to 1
+  int64_t K = 1;       // elements per reduced row
+};
+
+// Innermost stride of `dims` of t if those dims can be merged into one, else -1.
+int64_t merged_stride(const Tensor& t, const std::vector<int64_t>& dims) {
+  int64_t stride = 1, expected = -1;
+  for (size_t i = dims.size(); i-- > 0;) {
+    int64_t d = dims[i], size = t.shape()[size_t(d)], s = t.strides()[size_t(d)];
+    if (size == 1) continue;
+    if (expected == -1) stride = s;
+    else if (s != expected) return -1;
+    expected = s * size;
+  }
+  return stride;
+}
+
+// dims: wrapped, sorted, unique; empty = all dims.
+RowsView as_rows(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
+  const int64_t nd = x.dim();
+  if (dims.empty())
+    for (int64_t d = 0; d < nd; ++d) dims.push_back(d);
+  std::vector<bool> reduced(size_t(nd), false);
+  for (int64_t d : dims) reduced[size_t(d)] = true;
+  std::vector<int64_t> kept;
+  RowsView r;
+  int64_t M = 1;
+  for (int64_t d = 0; d < nd; ++d) {
+    int64_t size = x.shape()[size_t(d)];
+    r.keep_shape.push_back(reduced[size_t(d)] ? 1 : size);
+    if (reduced[size_t(d)]) {
+      r.K *= size;
+      if (keepdim) r.out_shape.push_back(1);
+    } else {
+      kept.push_back(d);
+      M *= size;
+      r.out_shape.push_back(size);
+    }
+  }
+  int64_t sM = merged_stride(x, kept), sK = merged_stride(x, dims);
+  if (sM >= 0 && sK >= 0) {
+    r.rows = make_view(x, {M, r.K}, {sM, sK}, x.offset());
+  } else {
+    std::vector<int64_t> perm = kept;
+    perm.insert(perm.end(), dims.begin(), dims.end());
+    r.rows = reshape(contiguous(permute(detach(x), perm)), {M, r.K});
+  }
+  return r;
+}
+
+Tensor run_reduce(ReduceOp op, const Tensor& x, const Dims& dims, bool keepdim, DType out_dtype, const char* name) {
+  RowsView r = as_rows(elementwise::cast(x, op == ReduceOp::All || op == ReduceOp::Any ? x.dtype() : out_dtype),
+                       wrap_dims(dims, x.dim(), name), keepdim);
+  Tensor out = make_tensor(r.out_shape, out_dtype, x.device());
+  LAMINA_KERNEL(x.device(), reduce, name)(op, reshape(out, {r.rows.shape()[0]}), r.rows);
+  return out;
+}
+
+// The gradient of a reduction back to the input's shape: re-insert reduced dims, then expand.
+Tensor expand_back(const Tensor& g, const Shape& input_shape, const Dims& dims, bool keepdim) {
+  Tensor grad = g;
+  if (!keepdim) {
+    Dims wrapped = wrap_dims(dims, int64_t(input_shape.size()), "sum");
+    if (wrapped.empty() && !input_shape.empty()) {
+      grad = reshape(g, Shape(input_shape.size(), 1));
+    } else {
+      for (int64_t d : wrapped) grad = unsqueeze(grad, d);
+    }
+  }
+  return expand(grad, input_shape);
+}
+
+void check_nonempty(const Tensor& x, const Dims& dims, const char* name) {
+  if (x.numel() > 0) return;
+  LAMINA_CHECK(!dims.empty(), name, "(): Expected reduction dim to be specified for input.numel() == 0. "
+               "Specify the reduction dim with the 'dim' argument.");
+  for (int64_t d : wrap_dims(dims, x.dim(), name))
+    LAMINA_CHECK_INDEX(x.dim() == 0 || x.shape()[size_t(d)] != 0, name, "(): Expected reduction dim ", d,
+                       " to have non-zero size.");
+}
+
+struct SumBackward : Node {
+  Shape input_shape;
+  Dims dims;
+  bool keepdim = false;
+  std::string name() const override { return "SumBackward1"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    return {expand_back(grads[0], input_shape, dims, keepdim)};
+  }
+};
+
+struct MeanBackward : SumBackward {
+  double count = 1;
+  std::string name() const override { return "MeanBackward1"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    return {expand_back(grads[0] / count, input_shape, dims, keepdim)};
+  }
+};
+
+// amax/amin: the gradient is shared evenly by the elements equal to the result.
+struct AmaxBackward : SumBackward {
+  SavedTensor self_, result_;
+  std::string label = "AmaxBackward0";
+  std::string name() const override { return label; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor x = unpack(self_), res = expand_back(unpack(result_), input_shape, dims, keepdim);
+    Tensor mask = to(eq(x, res), x.dtype());
+    Tensor count = expand_back(sum(mask, dims, keepdim), input_shape, dims, keepdim);
+    return {expand_back(grads[0], input_shape, dims, keepdim) * mask / count};
+  }
+};
+
+// prod: d/dx_i = product of the other elements, handling zeros without dividing by them.
+struct ProdBackward : SumBackward {
+  SavedTensor self_, result_;
+  std::string name() const override { return "ProdBackward1"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor x = unpack(self_), res = unpack(result_);
+    Tensor g = expand_back(grads[0], input_shape, dims, keepdim);
+    Tensor zero = wrapped_scalar(0.0), one = wrapped_scalar(1.0);
+    Tensor is_zero = eq(x, zero);
+    Tensor zeros_in_row = expand_back(sum(is_zero, dims, keepdim), input_shape, dims, keepdim);
+    Tensor prod_nonzero = expand_back(prod_dims(where(is_zero, one, x)), input_shape, dims, keepdim);
+    Tensor no_zero = g * expand_back(res, input_shape, dims, keepdim) / where(is_zero, one, x);
+    Tensor one_zero = where(is_zero, g * prod_nonzero, zero);
+    return {where(eq(zeros_in_row, wrapped_scalar(int64_t(0))), no_zero,
+                  where(eq(zeros_in_row, wrapped_scalar(int64_t(1))), one_zero, zeros_like(x)))};
+  }
+  Tensor prod_dims(const Tensor& t) {
+    Dims wrapped = wrap_dims(dims, t.dim(), "prod");
+    if (wrapped.empty()) return prod(t, std::nullopt, false);
+    return prod(t, wrapped[0], keepdim);
+  }
+};
+
+struct NormBackward : SumBackward {
+  SavedTensor self_, result_;
+  double p = 2;
+  std::string name() const override { return "NormBackward1"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor x = unpack(self_);
+    Tensor norm = expand_back(unpack(result_), input_shape, dims, keepdim);
+    Tensor g = expand_back(grads[0], input_shape, dims, keepdim);
+    // x |x|^(p-2) / norm^(p-1), and 0 where the norm is 0.
+    Tensor scale = p == 2 ? x / norm : x * pow(abs(x), wrapped_scalar(p - 2)) / pow(norm, wrapped_scalar(p - 1));
+    return {where(eq(norm, wrapped_scalar(0.0)), wrapped_scalar(0.0), g * scale)};
+  }
+};
+
+// max/min along a dim: the gradient goes to the selected index.
+struct IndexReduceBackward : Node {
+  Shape input_shape;
+  int64_t dim = 0;
+  bool keepdim = false;
+  SavedTensor indices_;
+  std::string label;
+  std::string name() const override { return label; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor idx = unpack(indices_), g = grads[0];
+    if (!keepdim && !input_shape.empty()) {
+      idx = unsqueeze(idx, dim);
+      g = unsqueeze(g, dim);
+    }
+    if (input_shape.empty()) return {g};
+    // mask[..., k, ...] = (k == idx): compare an arange along `dim` with the indices.
+    Shape pos_shape(input_shape.size(), 1);
+    pos_shape[size_t(dim)] = input_shape[size_t(dim)];
+    Tensor positions = reshape(arange(Scalar(int64_t(0)), Scalar(input_shape[size_t(dim)]), Scalar(int64_t(1)),
+                                      DType::Int64, g.device()), pos_shape);
+    return {g * eq(positions, idx)};
+  }
+};
+
+// Number of elements each output of a reduction over `dims` combines.
+double reduced_count(const Tensor& x, const Dims& dims) {
+  Dims wrapped = wrap_dims(dims, x.dim(), "reduce");
+  if (wrapped.empty()) return double(x.numel());
+  double n = 1;
+  for (int64_t d : wrapped) n *= double(x.dim() == 0 ? 1 : x.shape()[size_t(d)]);
+  return n;
+}
+
+DType sum_dtype(const Tensor& x, std::optional<DType> dtype) {
+  if (dtype) return *dtype;
+  return is_integral(x.dtype(), true) ? DType::Int64 : x.dtype();
+}
+
+template <class N>
+std::shared_ptr<N> reduce_node(const Tensor& x, const Dims& dims, bool keepdim) {
+  auto node = autograd::make_node<N>(x);
+  if (node) {
+    node->input_shape = x.shape();
+    node->dims = dims;
+    node->keepdim = keepdim;
+  }
+  return node;
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, const Dims& dims, bool keepdim, std::optional<DType> dtype) {
+  Tensor out = run_reduce(ReduceOp::Sum, x, dims, keepdim, sum_dtype(x, dtype), "sum");
+  if (out.is_floating_point())
+    if (auto node = reduce_node<SumBackward>(x, dims, keepdim)) autograd::set_history(out, node);
+  return out;
+}
+
+Tensor mean(const Tensor& x, const Dims& dims, bool keepdim, std::optional<DType> dtype) {
+  DType out_dtype = dtype ? *dtype : x.dtype();
+  LAMINA_CHECK(is_floating_point(out_dtype),
+               "mean(): could not infer output dtype. Input dtype must be either a floating point or complex "
+               "dtype. Got: ", dtype_name(out_dtype));
+  Tensor out;
+  double count = reduced_count(x, dims);
+  {
+    autograd::GradModeGuard no_grad(false);
+    out = run_reduce(ReduceOp::Sum, x, dims, keepdim, out_dtype, "mean");
+    div_(out, wrapped_scalar(count));
+  }
+  if (auto node = reduce_node<MeanBackward>(x, dims, keepdim)) {
+    node->count = count;
+    autograd::set_history(out, node);
+  }
+  return out;
+}
+
+Tensor prod(const Tensor& x, std::optional<int64_t> dim, bool keepdim, std::optional<DType> dtype) {
+  Dims dims = dim ? Dims{*dim} : Dims{};
+  Tensor out = run_reduce(ReduceOp::Prod, x, dims, dim ? keepdim : false, sum_dtype(x, dtype), "prod");
+  if (out.is_floating_point()) {
+    if (auto node = reduce_node<ProdBackward>(x, dims, dim ? keepdim : false)) {
+      autograd::set_history(out, node);
+      node->save(node->self_, x);
+      node->save(node->result_, out, true);
+    }
+  }
+  return out;
+}
+
+static Tensor amax_amin(ReduceOp op, const Tensor& x, const Dims& dims, bool keepdim, const char* name) {
+  check_nonempty(x, dims.empty() ? Dims{} : dims, name);
+  LAMINA_CHECK(x.numel() > 0 || !dims.empty(), name, "(): cannot reduce an empty tensor");
+  Tensor out = run_reduce(op, x, dims, keepdim, x.dtype(), name);
+  if (out.is_floating_point()) {
+    if (auto node = reduce_node<AmaxBackward>(x, dims, keepdim)) {
+      node->label = op == ReduceOp::Max ? "AmaxBackward0" : "AminBackward0";
+      autograd::set_history(out, node);
+      node->save(node->self_, x);
+      node->save(node->result_, out, true);
+    }
+  }
+  return out;
+}
+
+Tensor amax(const Tensor& x, const Dims& dims, bool keepdim) { return amax_amin(ReduceOp::Max, x, dims, keepdim, "amax"); }
+Tensor amin(const Tensor& x, const Dims& dims, bool keepdim) { return amax_amin(ReduceOp::Min, x, dims, keepdim, "amin"); }
+
+Tensor max(const Tensor& x) {
+  check_nonempty(x, {}, "max");
+  return amax_amin(ReduceOp::Max, x, {}, false, "max");
+}
+Tensor min(const Tensor& x) {
+  check_nonempty(x, {}, "min");
+  return amax_amin(ReduceOp::Min, x, {}, false, "min");
+}
+
+static std::tuple<Tensor, Tensor> index_reduce(ReduceOp op, const Tensor& x, int64_t dim, bool keepdim,
+                                               bool want_values, const char* name) {
+  int64_t d = wrap_dim(dim, x.dim(), name);
+  check_nonempty(x, {d}, name);
+  Tensor source = x.dtype() == DType::Bool ? elementwise::cast(x, DType::Int32) : x;
+  RowsView r = as_rows(source, x.dim() == 0 ? Dims{} : Dims{d}, keepdim);
+  Tensor indices = make_tensor(r.out_shape, DType::Int64, x.device());
+  Tensor values = want_values ? make_tensor(r.out_shape, source.dtype(), x.device()) : Tensor();
+  int64_t M = r.rows.shape()[0];
+  LAMINA_KERNEL(x.device(), arg_reduce, name)(op, want_values ? reshape(values, {M}) : Tensor(),
+                                                reshape(indices, {M}), r.rows);
+  if (want_values && x.dtype() == DType::Bool) values = elementwise::cast(values, DType::Bool);
+  if (want_values && values.is_floating_point()) {
+    if (auto node = autograd::make_node<IndexReduceBackward>(x)) {
+      node->input_shape = x.shape();
+      node->dim = d;
+      node->keepdim = keepdim;
+      node->label = op == ReduceOp::Max ? "MaxBackward0" : "MinBackward0";
+      autograd::set_history(values, node);
+      node->save(node->indices_, indices);
+    }
+  }
+  return {values, indices};
+}
+
+std::tuple<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
+  return index_reduce(ReduceOp::Max, x, dim, keepdim, true, "max");
+}
+std::tuple<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
+  return index_reduce(ReduceOp::Min, x, dim, keepdim, true, "min");
+}
+
+static Tensor arg(ReduceOp op, const Tensor& x, std::optional<int64_t> dim, bool keepdim, const char* name) {
+  if (dim) return std::get<1>(index_reduce(op, x, *dim, keepdim, false, name));
+  LAMINA_CHECK(x.numel() > 0, name, "(): Expected reduction dim to be specified for input.numel() == 0.");
+  Tensor flat = reshape(detach(x), {x.numel()});
+  Tensor idx = std::get<1>(index_reduce(op, flat, 0, false, false, name));
+  return keepdim ? reshape(idx, Shape(size_t(x.dim()), 1)) : idx;
+}
+
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg(ReduceOp::Max, x, dim, keepdim, "argmax"); }
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg(ReduceOp::Min, x, dim, keepdim, "argmin"); }
+
+// var and std are composites: their gradients (and second gradients) come from mean and sum.
+Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
+  LAMINA_CHECK(x.is_floating_point(), "var: input dtype should be floating point, got ", dtype_name(x.dtype()));
+  double n = std::max(0.0, reduced_count(x, dims) - correction);
+  Tensor centered = x - mean(x, dims, true);
+  return sum(square(centered), dims, keepdim) / n;
+}
+
+Tensor std(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
+  return sqrt(var(x, dims, correction, keepdim));
+}
+
+Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
+  Tensor xf = x.is_floating_point() ? x : to(x, default_float_dtype());
+  if (xf.numel() == 0) return log(sum(exp(xf), dims, keepdim));
+  // Subtracting the (detached) max keeps exp finite; the gradient is exactly softmax.
+  Tensor m = detach(amax(xf, dims, true));
+  m = where(isinf(m), wrapped_scalar(0.0), m);
+  Tensor out = log(sum(exp(xf - m), dims, true)) + m;
+  if (keepdim) return out;
+  Dims wrapped = wrap_dims(dims, x.dim(), "logsumexp");
+  return wrapped.empty() ? reshape(out, {}) : squeeze(out, wrapped);
+}
+
+Tensor norm(const Tensor& x, double p, const Dims& dims, bool keepdim) {
+  LAMINA_CHECK(x.is_floating_point(), "norm: input dtype should be floating point, got ", dtype_name(x.dtype()));
+  if (std::isinf(p)) return p > 0 ? amax(abs(x), dims, keepdim) : amin(abs(x), dims, keepdim);
+  if (p == 1) return sum(abs(x), dims, keepdim);
+  if (p == 0) return sum(to(ne(x, wrapped_scalar(0.0)), x.dtype()), dims, keepdim);
+  Tensor out;
+  {
+    autograd::GradModeGuard no_grad(false);
+    out = p == 2 ? sqrt(sum(square(x), dims, keepdim))
+                 : pow(sum(pow(abs(x), wrapped_scalar(p)), dims, keepdim), wrapped_scalar(1.0 / p));
+  }
+  if (auto node = reduce_node<NormBackward>(x, dims, keepdim)) {
+    node->p = p;
+    autograd::set_history(out, node);
+    node->save(node->self_, x);
+    node->save(node->result_, out, true);
+  }
+  return out;
+}
+
+namespace {
+// The gradient of a cumulative sum is the reversed cumulative sum: total - prefix + g.
+struct CumsumBackward : Node {
+  int64_t dim = 0;
+  std::string name() const override { return "CumsumBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    const Tensor& g = grads[0];
+    if (g.dim() == 0) return {g};
+    return {sum(g, {dim}, true) - cumsum(g, dim) + g};
+  }
+};
+}  // namespace
+
+Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
+  int64_t d = wrap_dim(dim, x.dim(), "cumsum");
+  DType out_dtype = sum_dtype(x, dtype);
+  Tensor src = elementwise::cast(x, out_dtype);
+  Tensor out = make_tensor(x.shape(), out_dtype, x.device());
+  if (x.numel() > 0) {
+    int64_t outer = 1, inner = 1, n = x.dim() == 0 ? 1 : x.shape()[size_t(d)];
+    for (int64_t i = 0; i < d; ++i) outer *= x.shape()[size_t(i)];
+    for (int64_t i = d + 1; i < x.dim(); ++i) inner *= x.shape()[size_t(i)];
+    Tensor in3 = reshape(contiguous(detach(src)), {outer, n, inner});
+    LAMINA_KERNEL(x.device(), cumsum, "cumsum")(reshape(out, {outer, n, inner}), in3);
+  }
+  if (out.is_floating_point()) {
+    if (auto node = autograd::make_node<CumsumBackward>(x)) {
+      node->dim = d;
+      autograd::set_history(out, node);
+    }
+  }
+  return out;
+}
+
+Tensor all(const Tensor& x, const Dims& dims, bool keepdim) {
+  return run_reduce(ReduceOp::All, x, dims, keepdim, DType::Bool, "all");
+}
+Tensor any(const Tensor& x, const Dims& dims, bool keepdim) {
+  return run_reduce(ReduceOp::Any, x, dims, keepdim, DType::Bool, "any");
+}
+
+Tensor sum_to(const Tensor& grad, const Shape& shape) {
+  if (grad.shape() == shape) return grad;
+  LAMINA_CHECK(is_expandable_to(shape, grad.shape()), "sum_to: shape ", str(shape),
+               " is not expandable to ", str(grad.shape()));
+  Dims dims;
+  size_t lead = grad.shape().size() - shape.size();
+  for (size_t i = 0; i < grad.shape().size(); ++i)
+    if (i < lead || (shape[i - lead] == 1 && grad.shape()[i] != 1)) dims.push_back(int64_t(i));
+  Tensor r = dims.empty() ? grad : sum(grad, dims, true);
+  return reshape(r, shape);
+}
+
+}  // namespace lamina

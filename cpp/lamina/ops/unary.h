@@ -1,0 +1,56 @@
+// Elementwise functions of one tensor. Integer inputs to float functions (exp, sin, ...) give
+// the default float dtype, as in PyTorch.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "lamina/core/scalar.h"
+#include "lamina/core/tensor.h"
+
+namespace lamina {
+
+Tensor neg(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor sign(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor log1p(const Tensor& x);
+Tensor expm1(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor gelu(const Tensor& x, const std::string& approximate = "none");
+Tensor silu(const Tensor& x);
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+Tensor erf(const Tensor& x);
+Tensor reciprocal(const Tensor& x);
+Tensor square(const Tensor& x);
+Tensor floor(const Tensor& x);
+Tensor ceil(const Tensor& x);
+Tensor round(const Tensor& x);
+Tensor trunc(const Tensor& x);
+Tensor logical_not(const Tensor& x);
+Tensor bitwise_not(const Tensor& x);
+Tensor isnan(const Tensor& x);
+Tensor isinf(const Tensor& x);
+Tensor isfinite(const Tensor& x);
+Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max);
+Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max);  // either may be undefined
+
+// In-place variants: write into x (same dtype), bump its version, rebase its history.
+Tensor& neg_(Tensor& x);
+Tensor& abs_(Tensor& x);
+Tensor& exp_(Tensor& x);
+Tensor& log_(Tensor& x);
+Tensor& sqrt_(Tensor& x);
+Tensor& tanh_(Tensor& x);
+Tensor& sigmoid_(Tensor& x);
+Tensor& relu_(Tensor& x);
+Tensor& clamp_(Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max);
+
+}  // namespace lamina
