@@ -114,7 +114,7 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, Device devi
                                    : was_array ? DType::Float32 : default_float_dtype();
   else inferred = (was_array && kind == 'i' && dt.itemsize() == 4) ? DType::Int32 : DType::Int64;
   if (!from_numpy_dtype(dt) || *from_numpy_dtype(dt) != inferred) arr = py::array(arr.attr("astype")(numpy_dtype(inferred)));
-  arr = py::array(np.attr("ascontiguousarray")(arr));
+  arr = py::array(np.attr("asarray")(arr, py::arg("order") = "C"));  // ascontiguousarray turns 0-d into 1-d
   Tensor src = from_numpy(arr);
   DType target = dtype.value_or(inferred);
   return nogil([&] {

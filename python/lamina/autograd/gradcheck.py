@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import _C
-from .grad_mode import no_grad
+from .grad_mode import enable_grad, no_grad
 
 
 def _flat_outputs(fn, inputs):
@@ -21,9 +21,9 @@ def _numerical_jacobian(fn, inputs, i, eps):
         for k in range(x.numel()):
             orig = flat[k].item()
             flat[k] = orig + eps
-            plus = np.concatenate([o.numpy().ravel() for o in _flat_outputs(fn, inputs)] or [np.zeros(0)])
+            plus = np.concatenate([o.detach().numpy().ravel() for o in _flat_outputs(fn, inputs)] or [np.zeros(0)])
             flat[k] = orig - eps
-            minus = np.concatenate([o.numpy().ravel() for o in _flat_outputs(fn, inputs)] or [np.zeros(0)])
+            minus = np.concatenate([o.detach().numpy().ravel() for o in _flat_outputs(fn, inputs)] or [np.zeros(0)])
             flat[k] = orig
             jac[k] = (plus - minus) / (2 * eps)
     return jac
@@ -78,6 +78,10 @@ def gradgradcheck(func, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-
         grad_outputs = [_C.tensor(rng.standard_normal(tuple(o.shape)), dtype=o.dtype) for o in outputs]
 
     def first_grads(*xs):
+        with enable_grad():  # finite differences call this under no_grad
+            return _first_grads(*xs)
+
+    def _first_grads(*xs):
         outs = _flat_outputs(func, xs)
         diff_xs = [x for x in xs if isinstance(x, _C.Tensor) and x.requires_grad]
         grads = _C._grad(outs, diff_xs, list(grad_outputs), True, True, True)
