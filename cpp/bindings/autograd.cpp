@@ -253,6 +253,8 @@ void init_autograd(py::module_& m, TensorClass& cls) {
       .def("set_materialize_grads", [](FunctionCtx& c, bool v) { c.materialize_grads = v; })
       .def_readwrite("needs_input_grad", &FunctionCtx::needs_input_grad);
   m.def("_function_finish", &function_finish);
+  m.def("_live_tensors", &TensorImpl::live_count, "Live C++ tensors (leak tests).");
+  m.def("_live_nodes", &Node::live_count, "Live autograd nodes (leak tests).");
 }
 
 }  // namespace lamina::bindings

@@ -11,12 +11,17 @@ namespace {
 thread_local bool t_grad_enabled = true;
 std::atomic<uint64_t> g_next_sequence_nr{0};
 std::mutex g_accumulate_mutex;  // leaves may receive gradients from several threads
+std::atomic<int64_t> g_live_nodes{0};
 }  // namespace
 
 bool GradMode::is_enabled() { return t_grad_enabled; }
 void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
 
-Node::Node() : sequence_nr(g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {}
+Node::Node() : sequence_nr(g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {
+  g_live_nodes.fetch_add(1, std::memory_order_relaxed);
+}
+Node::~Node() { g_live_nodes.fetch_sub(1, std::memory_order_relaxed); }
+int64_t Node::live_count() { return g_live_nodes.load(std::memory_order_relaxed); }
 
 void SavedTensor::save(const Tensor& t, bool is_output) {
   was_defined_ = t.defined();

@@ -56,7 +56,8 @@ class SavedTensor {
 class Node : public std::enable_shared_from_this<Node> {
  public:
   Node();
-  virtual ~Node() = default;
+  virtual ~Node();
+  static int64_t live_count();  // live nodes, for leak tests
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 

@@ -1,9 +1,14 @@
 #include "lamina/core/tensor.h"
 
+#include <atomic>
+
 #include "lamina/autograd/meta.h"
 #include "lamina/autograd/node.h"
 
 namespace lamina {
+
+static std::atomic<int64_t> g_live_tensors{0};
+int64_t TensorImpl::live_count() { return g_live_tensors.load(std::memory_order_relaxed); }
 
 TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, Shape shape, Strides strides,
                        int64_t offset, DType dtype, std::shared_ptr<VersionCounter> version)
@@ -14,9 +19,11 @@ TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, Shape shape, Strides st
       numel_(lamina::numel(shape_)),
       dtype_(dtype),
       contiguous_(lamina::is_contiguous(shape_, strides_)),
-      version_(version ? std::move(version) : std::make_shared<VersionCounter>()) {}
+      version_(version ? std::move(version) : std::make_shared<VersionCounter>()) {
+  g_live_tensors.fetch_add(1, std::memory_order_relaxed);
+}
 
-TensorImpl::~TensorImpl() = default;
+TensorImpl::~TensorImpl() { g_live_tensors.fetch_sub(1, std::memory_order_relaxed); }
 
 autograd::AutogradMeta& TensorImpl::ensure_autograd() {
   if (!autograd_) autograd_ = std::make_unique<autograd::AutogradMeta>();

@@ -26,6 +26,9 @@ struct VersionCounter {
 
 class TensorImpl {
  public:
+  // Live TensorImpl objects, for leak tests.
+  static int64_t live_count();
+
   TensorImpl(std::shared_ptr<Storage> storage, Shape shape, Strides strides, int64_t offset,
              DType dtype, std::shared_ptr<VersionCounter> version = nullptr);
   ~TensorImpl();
