@@ -67,6 +67,8 @@ decltype(auto) nogil(F&& f) {
 Tensor to_operand(py::handle obj, Device device, const char* op);
 bool is_tensor(py::handle obj);
 std::optional<Scalar> to_scalar(py::handle obj);
+// obj.__index__() as int64 (TypeError / OverflowError otherwise).
+int64_t index_value(py::handle obj);
 // None -> {} (all dims); int -> {d}; sequence -> list.
 std::vector<int64_t> parse_dims(py::handle obj, const char* op);
 // *size or a single sequence of ints.

@@ -49,6 +49,12 @@ Tensor to_operand(py::handle obj, Device device, const char* op) {
   throw TypeError(std::string(op) + ": unsupported operand type " + std::string(py::str(py::type::of(obj).attr("__name__"))));
 }
 
+int64_t index_value(py::handle obj) {
+  PyObject* index = PyNumber_Index(obj.ptr());
+  if (!index) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(index).cast<int64_t>();
+}
+
 std::vector<int64_t> parse_dims(py::handle obj, const char* op) {
   if (obj.is_none()) return {};
   if (PyLong_Check(obj.ptr())) return {obj.cast<int64_t>()};
@@ -70,7 +76,7 @@ Shape parse_shape_obj(py::handle obj, const char* op) {
                     ": size must be a sequence of ints");
   for (auto d : obj) {
     if (!PyLong_Check(d.ptr()) && py::hasattr(d, "__index__")) {
-      shape.push_back(py::reinterpret_steal<py::object>(PyNumber_Index(d.ptr())).cast<int64_t>());
+      shape.push_back(index_value(d));
       continue;
     }
     LAMINA_CHECK_TYPE(PyLong_Check(d.ptr()), op, ": size must contain ints, got ",

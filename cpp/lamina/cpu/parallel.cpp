@@ -9,12 +9,14 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -41,6 +43,7 @@ constexpr int64_t kMaxTasks = int64_t(kTaskMask);
 // How long an idle worker keeps polling for the next job before sleeping. Short enough that a
 // busy neighbour process is not starved, long enough to cover the gap between consecutive ops.
 constexpr auto kSpin = std::chrono::microseconds(50);
+constexpr int kMaxThreads = 1024;
 
 uint64_t pack(uint64_t job, uint64_t next, uint64_t ntasks) {
   return (job << (2 * kTaskBits)) | (next << kTaskBits) | ntasks;
@@ -51,8 +54,14 @@ uint64_t ntasks_of(uint64_t s) { return s & kTaskMask; }
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int nthreads) {
-    for (int i = 1; i < nthreads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  explicit ThreadPool(int nthreads) : requested_(nthreads) {
+    for (int i = 1; i < nthreads; ++i) {
+      try {
+        workers_.emplace_back([this] { worker_loop(); });
+      } catch (const std::system_error&) {
+        break;  // the OS refused more threads: run with the ones we have
+      }
+    }
   }
   ~ThreadPool() {
     {
@@ -62,7 +71,7 @@ class ThreadPool {
     wake_.notify_all();
     for (auto& w : workers_) w.join();
   }
-  int size() const { return int(workers_.size()) + 1; }
+  int requested() const { return requested_; }
 
   // Runs the job on the pool; false if another thread's job is running (caller runs inline).
   bool try_run(int64_t ntasks, void (*call)(void*, int64_t), void* ctx) {
@@ -133,6 +142,7 @@ class ThreadPool {
     return stop_ ? 0 : job;
   }
 
+  int requested_;
   std::vector<std::thread> workers_;
   std::mutex submit_mutex_;
   std::atomic<uint64_t> state_{0};
@@ -148,7 +158,7 @@ class ThreadPool {
 int default_num_threads() {
   if (const char* env = std::getenv("LAMINA_NUM_THREADS")) {
     int n = std::atoi(env);
-    if (n >= 1) return n;
+    if (n >= 1) return std::min(n, kMaxThreads);
   }
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
@@ -174,7 +184,7 @@ std::shared_ptr<ThreadPool> pool() {
   std::lock_guard<std::mutex> lock(g_pool_mutex);
   static bool atfork = (pthread_atfork(nullptr, nullptr, after_fork_in_child), true);
   (void)atfork;
-  if (!*g_pool || (*g_pool)->size() != get_num_threads())
+  if (!*g_pool || (*g_pool)->requested() != get_num_threads())
     *g_pool = std::make_shared<ThreadPool>(get_num_threads());
   return *g_pool;
 }
@@ -191,7 +201,8 @@ int get_num_threads() {
 }
 
 void set_num_threads(int n) {
-  LAMINA_CHECK_VALUE(n >= 1, "set_num_threads: expected a positive number of threads, got ", n);
+  LAMINA_CHECK_VALUE(n >= 1 && n <= kMaxThreads, "set_num_threads: expected a number of threads in [1, ",
+                     kMaxThreads, "], got ", n);
   g_num_threads.store(n);
 }
 

@@ -337,7 +337,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   int64_t size = x.shape()[size_t(d)];
   auto clampi = [&](int64_t v) { return v < 0 ? std::max<int64_t>(v + size, 0) : std::min(v, size); };
   int64_t b = clampi(start), e = std::max(clampi(end), b);
-  int64_t len = (e - b + step - 1) / step;
+  int64_t len = e > b ? (e - b - 1) / step + 1 : 0;  // no overflow for huge steps
   return region_view(x, "SliceBackward0", [&](const Geometry& g) {
     Geometry r = g;
     r.offset += b * g.strides[size_t(d)];

@@ -1,0 +1,107 @@
+"""Property-based fuzzing: random shapes, dtypes, layouts, indices and arguments thrown at every
+public op and Tensor method. Whatever the input, lamina must either return or raise a Python
+exception; a crash (or an ASan/UBSan report when CI runs this under sanitizers) fails the suite."""
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lamina
+
+ALLOWED = (RuntimeError, IndexError, TypeError, ValueError, NotImplementedError, MemoryError, OverflowError,
+           ZeroDivisionError)
+DTYPES = [lamina.float32, lamina.float64, lamina.int32, lamina.int64, lamina.bool]
+# Sizes stay tiny or impossibly large: a possible-but-huge allocation would only measure the
+# machine's memory, not lamina's error handling.
+INTS = st.one_of(st.integers(-6, 6), st.sampled_from([2**40, 2**62, -(2**63), 2**63 - 1]))
+SETTINGS = settings(max_examples=1500, deadline=None, derandomize=True,
+                    suppress_health_check=list(HealthCheck))
+
+# Calls that change process-wide state or take callables; tested elsewhere.
+SKIP = {"set_num_threads", "set_default_dtype", "manual_seed", "seed", "default_generator", "register_hook",
+        "backward", "device", "dtype", "Generator", "Tensor", "FunctionCtx", "RemovableHandle", "Node"}
+
+
+@st.composite
+def tensors(draw):
+    shape = draw(st.lists(st.integers(0, 4), max_size=4))
+    dtype = draw(st.sampled_from(DTYPES))
+    data = np.random.default_rng(draw(st.integers(0, 2**16))).uniform(-4, 4, size=shape)
+    t = lamina.tensor(data).to(dtype)
+    layout = draw(st.sampled_from(["contiguous", "transposed", "strided", "expanded", "grad"]))
+    if layout == "transposed" and t.ndim >= 2:
+        t = t.transpose(0, -1)
+    elif layout == "strided" and t.ndim >= 1:
+        t = t[..., ::2]
+    elif layout == "expanded" and t.ndim >= 1 and t.shape[0] == 1:
+        t = t.expand(3, *t.shape[1:])
+    elif layout == "grad" and t.is_floating_point():
+        t = t.clone().requires_grad_()
+    return t
+
+
+def values():
+    scalars = st.one_of(INTS, st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),
+                        st.sampled_from(["floor", "trunc", "none", "tanh", "fro", "", "cpu", "cuda"]),
+                        st.sampled_from(DTYPES))
+    return st.one_of(tensors(), scalars, st.lists(INTS, max_size=4).map(tuple), st.lists(INTS, max_size=3),
+                     st.lists(tensors(), min_size=1, max_size=3))
+
+
+def public_functions():
+    return sorted(n for n in dir(lamina._C) if not n.startswith("_") and n not in SKIP
+                  and callable(getattr(lamina._C, n)))
+
+
+def tensor_methods():
+    arithmetic = {f"__{op}__" for op in ("add", "radd", "iadd", "sub", "rsub", "isub", "mul", "rmul", "imul",
+                                         "truediv", "rtruediv", "itruediv", "floordiv", "rfloordiv", "mod", "rmod",
+                                         "pow", "rpow", "ipow", "and", "or", "xor", "lt", "le", "gt", "ge", "eq",
+                                         "ne", "neg", "abs", "invert", "bool", "float", "int", "index", "len",
+                                         "getitem", "setitem", "array", "iter", "repr")}
+    names = {n for n in dir(lamina.Tensor) if not n.startswith("_")} | arithmetic
+    return sorted(n for n in names - SKIP if callable(getattr(lamina.Tensor, n, None)))
+
+
+def call(fn, args, kwargs):
+    try:
+        out = fn(*args, **kwargs)
+        if isinstance(out, lamina.Tensor) and out.numel() < 10_000:
+            repr(out)
+    except ALLOWED:
+        pass
+
+
+KWARGS = st.dictionaries(st.sampled_from(["dim", "keepdim", "dtype", "alpha", "out", "k", "p", "rounding_mode",
+                                          "correction", "approximate", "device", "requires_grad"]), values(),
+                         max_size=2)
+
+
+@SETTINGS
+@given(name=st.sampled_from(public_functions()), args=st.lists(values(), max_size=4), kwargs=KWARGS)
+def test_functions_never_crash(name, args, kwargs):
+    previous = lamina.get_default_dtype()
+    call(getattr(lamina._C, name), args, kwargs)
+    lamina.set_default_dtype(previous)
+
+
+@SETTINGS
+@given(t=tensors(), name=st.sampled_from(tensor_methods()), args=st.lists(values(), max_size=3), kwargs=KWARGS)
+def test_methods_never_crash(t, name, args, kwargs):
+    call(getattr(t, name), args, kwargs)
+
+
+def index_items():
+    slices = st.builds(slice, st.one_of(st.none(), INTS), st.one_of(st.none(), INTS), st.one_of(st.none(), INTS))
+    index_tensors = st.builds(lambda v, s: lamina.tensor(np.array(v, dtype=np.int64).reshape(s)),
+                              st.lists(st.integers(-6, 6), min_size=2, max_size=2), st.sampled_from([(2,), (1, 2), (2, 1)]))
+    masks = st.builds(lambda bits: lamina.tensor(np.array(bits, dtype=bool)), st.lists(st.booleans(), max_size=5))
+    return st.one_of(INTS, slices, st.none(), st.just(Ellipsis), st.booleans(), index_tensors, masks,
+                     st.lists(st.integers(-6, 6), max_size=3))
+
+
+@SETTINGS
+@given(t=tensors(), index=st.lists(index_items(), max_size=4).map(tuple), value=values())
+def test_indexing_never_crashes(t, index, value):
+    call(t.__getitem__, (index,), {})
+    call(t.__setitem__, (index, value), {})
