@@ -93,6 +93,7 @@ void init_dtype_device(py::module_& m);
 void init_tensor(py::module_& m, TensorClass& cls);
 void init_ops(py::module_& m, TensorClass& cls);
 void init_indexing(py::module_& m, TensorClass& cls);
+void init_index_ops(py::module_& m, TensorClass& cls);
 void init_autograd(py::module_& m, TensorClass& cls);
 void init_interop(py::module_& m, TensorClass& cls);
 void init_random(py::module_& m, TensorClass& cls);

@@ -34,6 +34,7 @@ PYBIND11_MODULE(_C, m) {
   init_tensor(m, cls);
   init_ops(m, cls);
   init_indexing(m, cls);
+  init_index_ops(m, cls);
   init_autograd(m, cls);
   init_interop(m, cls);
   init_random(m, cls);

@@ -62,6 +62,23 @@ struct KernelTable {
   // ---- random (ops/random.cpp): element i uses Philox block first_block + i ----
   void (*random)(RandomOp op, const Tensor& out, uint64_t seed, uint64_t first_block, double a,
                  double b) = nullptr;
+
+  // ---- indexing (ops/index.cpp, ops/scatter.cpp, ops/sort.cpp) ----
+  // Gathers and puts go through a restrided view plus element offsets: out/dst, src/values and
+  // offset (int64) share one shape; the view has stride 0 on the indexed dims, whose positions
+  // are folded into offset (in elements, already wrapped and range-checked by the op).
+  // out[p] = src[p + offset[p]].
+  void (*index_gather)(const Tensor& out, const Tensor& src, const Tensor& offset) = nullptr;
+  // dst[p + offset[p]] = values[p] (+= with accumulate). An element hit by several positions
+  // receives them in row-major order of the positions, whatever the thread count.
+  void (*index_put)(const Tensor& dst, const Tensor& values, const Tensor& offset, bool accumulate) = nullptr;
+  // out (count, in.dim()), int64, contiguous: coordinates of the nonzero elements, row-major.
+  void (*nonzero)(const Tensor& out, const Tensor& in) = nullptr;
+  // in is 3-D (outer, n, inner), sorted along n into contiguous values/indices of that shape.
+  // NaN sorts above every number; equal keys keep their input order (always stable).
+  void (*sort)(const Tensor& values, const Tensor& indices, const Tensor& in, bool descending) = nullptr;
+  // The first k of each such row in that order: values/indices are (outer, k, inner).
+  void (*topk)(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, bool largest) = nullptr;
 };
 
 // The active table for a device type.

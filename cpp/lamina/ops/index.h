@@ -12,8 +12,11 @@
 
 namespace lamina {
 
-// Advanced indexing: indices[i] indexes dim i (undefined = the whole dim), numpy rules for
-// where the broadcast index dims go. Bool indices are masks.
+// Advanced indexing: entries index consecutive dims (undefined = the whole dim); a bool entry is
+// a mask over as many dims as it has (a 0-d one inserts a dim of size 1). Integer indices may be
+// negative; they broadcast together, and numpy's rule places the result dims (in place when the
+// indexed dims are adjacent, first otherwise). index_put_ without accumulate writes repeated
+// positions in row-major order, so the last one wins.
 Tensor index(const Tensor& x, const std::vector<Tensor>& indices);
 Tensor& index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& values,
                    bool accumulate = false);

@@ -61,6 +61,21 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opti
   return t;
 }
 
+// A uniform permutation: the stable argsort of random keys in [0, 2^62). Key collisions (chance
+// about n^2 / 2^63) only keep two elements in index order, so the bias is negligible.
+Tensor randperm(int64_t n, TensorOptions options, Generator* gen) {
+  LAMINA_CHECK(n >= 0, "randperm: n must be non-negative, got ", n);
+  LAMINA_CHECK_AS(NotImplementedError, options.dtype != DType::Bool, "randperm: not implemented for 'bool'");
+  double exact = options.dtype == DType::Int32 ? 0x1p31 : options.dtype == DType::Float32 ? 0x1p24
+                 : options.dtype == DType::Float64 ? 0x1p53 : 0x1p63;
+  LAMINA_CHECK(double(n) <= exact, "randperm: n is too large for result tensor type: '", dtype_name(options.dtype),
+               "'");
+  Tensor keys = empty({n}, {DType::Int64, options.device});
+  fill_random(keys, RandomOp::RandInt, 0.0, 0x1p62, gen, "randperm");
+  autograd::GradModeGuard no_grad(false);
+  return to(argsort(keys, 0, false, true), options.dtype);
+}
+
 Tensor& uniform_(Tensor& t, double from, double to, Generator* gen) {
   check_float(t.dtype(), "uniform_");
   LAMINA_CHECK(from <= to, "uniform_: expects to return a [from, to) range, but found from=", from, " > to=", to);

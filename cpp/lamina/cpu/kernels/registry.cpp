@@ -8,6 +8,8 @@ void register_unary(KernelTable& table);
 void register_binary(KernelTable& table);
 void register_reduce(KernelTable& table);
 void register_random(KernelTable& table);
+void register_index(KernelTable& table);
+void register_sort(KernelTable& table);
 
 void register_kernels(KernelTable& table) {
   register_copy(table);
@@ -15,6 +17,8 @@ void register_kernels(KernelTable& table) {
   register_binary(table);
   register_reduce(table);
   register_random(table);
+  register_index(table);
+  register_sort(table);
 }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS
