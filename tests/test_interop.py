@@ -472,6 +472,10 @@ def test_dlpack_capsule_rejections_release_once():
     with pytest.raises(RuntimeError, match="from_dlpack.*device type 2"):
         lamina.from_dlpack(on_gpu.capsule)
     assert on_gpu.deleted == 1
+    wild = FakeProducer([0.0, 1.0], (2, 2), strides=[2**62, 2**62])
+    with pytest.raises(RuntimeError, match="from_dlpack: strides .* span more memory"):
+        lamina.from_dlpack(wild.capsule)
+    assert wild.deleted == 1
     future = FakeProducer([0.0], (1,), version=(2, 0))
     with pytest.raises(BufferError, match="version 2"):
         lamina.from_dlpack(future.capsule)

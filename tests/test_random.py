@@ -207,6 +207,11 @@ def test_randint_bounds_and_uniformity():
     assert f.dtype == L.float32 and set(f.tolist()) == {0.0, 1.0, 2.0, 3.0, 4.0}
     assert set(L.randint(0, 2, (100,), dtype=L.bool).tolist()) == {False, True}
     assert L.randint(low=1, high=4, size=(50,)).min().item() >= 1 and L.randint(4, size=(3,)).shape == (3,)
+    assert L.randint(7, 9, size=(50,)).min().item() == 7 and L.randint(high=2, size=[4]).shape == (4,)
+    with pytest.raises(TypeError, match="randint\\(\\) takes at most 2 positional arguments"):
+        L.randint(1, 5, (2,), size=(2,))
+    with pytest.raises(TypeError, match="randint\\(\\) got multiple values for argument 'high'"):
+        L.randint(1, (2,), high=3)
 
 
 def test_random_fills_non_contiguous_targets():

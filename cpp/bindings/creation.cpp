@@ -130,8 +130,10 @@ struct RandintArgs {
     std::vector<py::handle> pos(args.begin(), args.end());
     std::vector<const char*> names;
     size_t want = has_size ? 1 : 0;
-    // Positional arguments fill (low, high, size) from the right when low is omitted.
-    bool has_low = pos.size() == 2 + want || kwargs.contains("low");
+    // low is given when all of (low, high[, size]) are, positionally or by keyword.
+    size_t given = pos.size();
+    for (const char* key : {"low", "high", "size"}) given += kwargs.contains(key) ? 1 : 0;
+    bool has_low = given == 2 + want || kwargs.contains("low");
     if (has_low) names = {"low", "high", "size"};
     else names = {"high", "size"};
     if (!has_size) names.pop_back();

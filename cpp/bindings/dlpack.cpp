@@ -201,17 +201,21 @@ Tensor import_dltensor(const DLTensor& dl, bool read_only, bool force_copy, std:
   Strides strides = dl.strides ? Strides(dl.strides, dl.strides + dl.ndim) : contiguous_strides(shape);
   // Span of the elements relative to the first one, in elements (low may be negative).
   int64_t low = 0, high = 0;
-  bool negative = false;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == 0) low = high = 0;
+  bool negative = false, overflow = false;
+  for (size_t i = 0; i < shape.size() && numel(shape) > 0; ++i) {
     if (shape[i] <= 1) continue;
-    (strides[i] < 0 ? low : high) += (shape[i] - 1) * strides[i];
+    int64_t reach = 0;
+    overflow |= __builtin_mul_overflow(shape[i] - 1, strides[i], &reach);
+    overflow |= __builtin_add_overflow(strides[i] < 0 ? low : high, reach, strides[i] < 0 ? &low : &high);
     negative |= strides[i] < 0;
   }
-  if (numel(shape) == 0) low = high = 0;
+  int64_t span = 0;
+  overflow |= __builtin_sub_overflow(high, low, &span);
+  LAMINA_CHECK(!overflow && span < INT64_MAX / int64_t(itemsize(dtype)), "from_dlpack: strides ",
+               str(strides), " for shape ", str(shape), " span more memory than can be addressed");
   size_t isz = itemsize(dtype);
   char* first = static_cast<char*>(dl.data) + dl.byte_offset;
-  size_t nbytes = numel(shape) == 0 ? 0 : size_t(high - low + 1) * isz;
+  size_t nbytes = numel(shape) == 0 ? 0 : size_t(span + 1) * isz;
   auto storage = Storage::borrow(first + low * int64_t(isz), nbytes, Device{}, std::move(release));
   release = nullptr;  // the storage owns it now
   Tensor t(std::make_shared<TensorImpl>(std::move(storage), shape, strides, -low, dtype));
