@@ -96,6 +96,8 @@ void init_indexing(py::module_& m, TensorClass& cls);
 void init_index_ops(py::module_& m, TensorClass& cls);
 void init_autograd(py::module_& m, TensorClass& cls);
 void init_interop(py::module_& m, TensorClass& cls);
+void init_dlpack(py::module_& m, TensorClass& cls);
+void init_shape_ops(py::module_& m, TensorClass& cls);
 void init_random(py::module_& m, TensorClass& cls);
 void init_creation(py::module_& m);
 void init_runtime(py::module_& m);

@@ -93,30 +93,119 @@ Tensor from_numpy(py::handle obj) {
   return Tensor(std::make_shared<TensorImpl>(std::move(storage), shape, strides, 0, *dtype));
 }
 
+namespace {
+
+// Maps a numpy dtype to lamina's, widening the widths lamina lacks (float16 -> float32, small
+// ints -> int32, uint32/uint64 -> int64); nullopt for non-numbers (strings, objects, complex).
+std::optional<DType> widened_dtype(const py::dtype& dt) {
+  char kind = dt.kind();
+  if (kind == 'b') return DType::Bool;
+  if (kind == 'f') return dt.itemsize() == 8 ? DType::Float64 : DType::Float32;
+  if (kind == 'i' || kind == 'u') return dt.itemsize() < 4 || (kind == 'i' && dt.itemsize() == 4) ? DType::Int32 : DType::Int64;
+  return std::nullopt;
+}
+
+// PyTorch's dtype inference for Python data, with a shape check on nested sequences: Python
+// floats give the default float dtype, ints int64, bools bool; numpy scalars/arrays and tensors
+// keep their dtype; sequences promote over their items.
+struct DataWalk {
+  Shape shape;
+  size_t leaf_depth = SIZE_MAX;  // depth of the scalars (or arrays); SIZE_MAX until one is seen
+  std::optional<DType> dtype;
+  bool int_overflow = false;
+
+  void promote(DType d) { dtype = dtype ? promote_types(*dtype, d) : d; }
+
+  // A leaf at `depth` whose own dims are `sub` (empty for a scalar); an array counts as the
+  // nested sequences it holds, so its scalars sit at depth + sub.size().
+  void leaf(size_t depth, const Shape& sub) {
+    size_t end = depth + sub.size();
+    bool ok;
+    if (leaf_depth == SIZE_MAX) {
+      ok = shape.size() == depth;  // else an empty sibling sequence already claimed this dim
+      shape.insert(shape.end(), sub.begin(), sub.end());
+      leaf_depth = end;
+    } else {
+      ok = end == leaf_depth && std::equal(sub.begin(), sub.end(), shape.begin() + long(depth));
+    }
+    LAMINA_CHECK_VALUE(ok, "tensor: expected sequence of length ", depth < shape.size() ? shape[depth] : 0,
+                       " at dim ", depth, " (got ", sub.empty() ? std::string("a scalar") : "an array of shape " +
+                       shape_string(sub), ")");
+  }
+
+  void sequence(size_t depth, int64_t n) {
+    if (depth == shape.size() && leaf_depth == SIZE_MAX) {
+      shape.push_back(n);
+      return;
+    }
+    LAMINA_CHECK_VALUE(depth < shape.size() && depth < leaf_depth, "tensor: expected a scalar at dim ", depth,
+                       " (got a sequence of length ", n, ")");
+    LAMINA_CHECK_VALUE(shape[depth] == n, "tensor: expected sequence of length ", shape[depth], " at dim ", depth,
+                       " (got ", n, ")");
+  }
+
+  void visit(py::handle obj, size_t depth) {
+    LAMINA_CHECK_VALUE(depth <= size_t(kMaxDims), "tensor: data is nested deeper than ", kMaxDims, " dims");
+    PyObject* p = obj.ptr();
+    // Exact Python numbers first: the common case, and np.float64 subclasses float.
+    if (PyBool_Check(p)) return leaf(depth, {}), promote(DType::Bool);
+    if (PyFloat_CheckExact(p)) return leaf(depth, {}), promote(default_float_dtype());
+    if (PyLong_CheckExact(p)) {
+      int overflow = 0;
+      PyLong_AsLongLongAndOverflow(p, &overflow);
+      int_overflow |= overflow != 0;
+      return leaf(depth, {}), promote(DType::Int64);
+    }
+    if (is_tensor(obj)) {
+      Tensor t = obj.cast<Tensor>();
+      return leaf(depth, t.shape()), promote(t.dtype());
+    }
+    if (py::isinstance<py::array>(obj) || py::hasattr(obj, "dtype")) {  // ndarray or numpy scalar
+      py::array a = py::array::ensure(obj);
+      if (a) {
+        auto d = widened_dtype(a.dtype());
+        LAMINA_CHECK_TYPE(d.has_value(), "tensor: can't convert numpy data of type ", std::string(py::str(a.dtype())));
+        return leaf(depth, Shape(a.shape(), a.shape() + a.ndim())), promote(*d);
+      }
+      PyErr_Clear();
+    }
+    LAMINA_CHECK_TYPE(!PyUnicode_Check(p) && !PyBytes_Check(p), "tensor: invalid data type '",
+                      std::string(py::str(py::type::of(obj).attr("__name__"))), "'");
+    if (!PySequence_Check(p)) {
+      if (auto s = to_scalar(obj)) return leaf(depth, {}), promote(s->dtype());  // other number-likes
+      throw Error("tensor: Could not infer dtype of " + std::string(py::str(py::type::of(obj).attr("__name__"))));
+    }
+    py::object fast = py::reinterpret_steal<py::object>(PySequence_Fast(p, "tensor: expected a sequence"));
+    if (!fast) throw py::error_already_set();
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast.ptr());
+    sequence(depth, int64_t(n));
+    PyObject** items = PySequence_Fast_ITEMS(fast.ptr());
+    for (Py_ssize_t i = 0; i < n; ++i) visit(items[i], depth + 1);
+  }
+};
+
+}  // namespace
+
 Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, Device device) {
   if (is_tensor(data)) {
     Tensor t = data.cast<Tensor>();
     return clone(detach(to(t, device, dtype.value_or(t.dtype()), false)));
   }
+  DataWalk walk;
+  walk.visit(data, 0);
+  DType target = dtype.value_or(walk.dtype.value_or(default_float_dtype()));
+  LAMINA_CHECK_VALUE(!walk.int_overflow, "tensor: Overflow when unpacking long long (an int does not fit in int64)");
+  check_shape(walk.shape, itemsize(target), "tensor");
+  // numpy converts the nested data in C; lamina's copy kernel then casts straight to the target
+  // (so tensor([0.1], dtype=float64) never passes through float32).
   py::module_ np = py::module_::import("numpy");
-  bool was_array = py::isinstance<py::array>(data);
   py::array arr = np.attr("asarray")(data);
-  py::dtype dt = arr.dtype();
-  char kind = dt.kind();
-  LAMINA_CHECK_TYPE(kind == 'b' || kind == 'i' || kind == 'u' || kind == 'f',
-                    "tensor: could not infer dtype of ", std::string(py::str(py::type::of(data).attr("__name__"))),
-                    " (numpy made it ", std::string(py::str(dt)), ")");
-  // Python floats become the default float dtype and ints int64; numpy keeps its dtype where
-  // lamina has it (other widths widen to the nearest supported type).
-  DType inferred;
-  if (kind == 'b') inferred = DType::Bool;
-  else if (kind == 'f') inferred = (was_array && dt.itemsize() == 8) ? DType::Float64
-                                   : was_array ? DType::Float32 : default_float_dtype();
-  else inferred = (was_array && kind == 'i' && dt.itemsize() == 4) ? DType::Int32 : DType::Int64;
-  if (!from_numpy_dtype(dt) || *from_numpy_dtype(dt) != inferred) arr = py::array(arr.attr("astype")(numpy_dtype(inferred)));
-  arr = py::array(np.attr("asarray")(arr, py::arg("order") = "C"));  // ascontiguousarray turns 0-d into 1-d
+  auto wide = widened_dtype(arr.dtype());
+  LAMINA_CHECK_TYPE(wide.has_value(), "tensor: could not convert data of type ", std::string(py::str(arr.dtype())));
+  if (!from_numpy_dtype(arr.dtype())) arr = py::array(arr.attr("astype")(numpy_dtype(*wide)));
   Tensor src = from_numpy(arr);
-  DType target = dtype.value_or(inferred);
+  LAMINA_CHECK_VALUE(src.shape() == walk.shape, "tensor: inconsistent data shape ", str(src.shape()), " vs ",
+                     str(walk.shape));
   return nogil([&] {
     Tensor out = make_tensor(src.shape(), target, device);
     copy_into(out, src);
@@ -150,10 +239,18 @@ void init_interop(py::module_& m, TensorClass& cls) {
   }, py::arg("data"), py::arg("dtype") = py::none(), py::arg("device") = py::none());
   cls.def("numpy", [](const Tensor& t, bool force) { return to_numpy(force ? detach(t) : t); },
           py::kw_only(), py::arg("force") = false);
+  // numpy 2 protocol: copy=True must copy, copy=False must not (ValueError when a dtype change
+  // needs one), None copies only for a dtype change.
   cls.def("__array__", [](const Tensor& t, py::handle dtype, py::handle copy) {
     py::array a = to_numpy(detach(t));
-    if (!dtype.is_none()) a = py::array(a.attr("astype")(dtype));
-    return a;
+    bool must_copy = !copy.is_none() && copy.cast<bool>();
+    bool no_copy = !copy.is_none() && !copy.cast<bool>();
+    if (!dtype.is_none() && !a.dtype().equal(py::dtype::from_args(py::reinterpret_borrow<py::object>(dtype)))) {
+      LAMINA_CHECK_VALUE(!no_copy, "__array__: converting a ", dtype_name(t.dtype()), " tensor to ",
+                         std::string(py::str(dtype)), " needs a copy, but copy=False");
+      return py::array(a.attr("astype")(dtype));
+    }
+    return must_copy ? py::array(a.attr("copy")()) : a;
   }, py::arg("dtype") = py::none(), py::arg("copy") = py::none());
 }
 

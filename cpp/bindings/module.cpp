@@ -37,6 +37,8 @@ PYBIND11_MODULE(_C, m) {
   init_index_ops(m, cls);
   init_autograd(m, cls);
   init_interop(m, cls);
+  init_dlpack(m, cls);
+  init_shape_ops(m, cls);
   init_random(m, cls);
   init_creation(m);
   init_runtime(m);

@@ -1,12 +1,26 @@
-"""Python-side sugar on lamina.Tensor: repr, iteration, tolist, Size. No math lives here."""
+"""Python-side sugar on lamina.Tensor: repr, iteration, tolist, scalar conversions, Size.
+
+repr follows PyTorch's printing rules (4 decimals, one width per tensor, scientific notation when
+the magnitudes span too much, "1." for integer-valued floats, "..." summaries past 1000 elements,
+80-column lines, dtype / requires_grad / grad_fn suffixes). No math lives here.
+"""
+
+import math
 
 import numpy as np
 
 from . import _C
 
+_PRECISION = 4
+_THRESHOLD = 1000  # more elements than this: print only the edges
+_EDGEITEMS = 3
+_LINEWIDTH = 80
+
 
 class Size(tuple):
-    """The shape of a tensor: a tuple of ints (like torch.Size)."""
+    """The shape of a tensor: a tuple of ints (like torch.Size); slices and sums stay Sizes."""
+
+    __slots__ = ()
 
     def numel(self):
         n = 1
@@ -14,54 +28,157 @@ class Size(tuple):
             n *= d
         return n
 
+    def __getitem__(self, key):
+        item = tuple.__getitem__(self, key)
+        return Size(item) if isinstance(key, slice) else item
+
+    def __add__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple.__add__(self, other))
+
+    def __radd__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple.__add__(other, self))
+
+    def __mul__(self, n):
+        return Size(tuple.__mul__(self, n))
+
+    __rmul__ = __mul__
+
     def __repr__(self):
         return f"lamina.Size([{', '.join(str(d) for d in self)}])"
 
 
-def _format_values(array):
-    """Formats a numpy array the way PyTorch prints tensors (4 decimals, shared width)."""
-    kind = array.dtype.kind
-    if array.size == 0:
-        return "[]"
-    if kind == "b":
-        fmt = lambda v: str(bool(v))  # noqa: E731
-    elif kind in "iu":
-        fmt = lambda v: str(int(v))  # noqa: E731
-    else:
-        finite = array[np.isfinite(array)]
-        ints = finite.size == 0 or np.all(finite == np.round(finite))
-        big = finite.size > 0 and np.max(np.abs(finite)) >= 1e8
-        small = finite.size > 0 and np.min(np.abs(finite[finite != 0]), initial=1.0) < 1e-4
-        if big or (small and not ints):
-            fmt = lambda v: f"{v:.4e}"  # noqa: E731
-        elif ints:
-            fmt = lambda v: f"{v:.0f}." if np.isfinite(v) else str(v)  # noqa: E731
+# ---- repr --------------------------------------------------------------------------------------
+
+class _Formatter:
+    """Picks one notation and width for all values of a tensor (from its summarized values)."""
+
+    def __init__(self, values):
+        self.floating = values.dtype.kind == "f"
+        self.int_mode = True  # floats that are all integers print as "1."
+        self.sci_mode = False
+        self.width = 1
+        if not self.floating:
+            self.width = max((len(str(v)) for v in values.ravel().tolist()), default=1)
+            return
+        shown = values[np.isfinite(values) & (values != 0)]
+        if shown.size == 0:
+            return
+        magnitudes = np.abs(shown.astype(np.float64))
+        low, high = magnitudes.min(), magnitudes.max()
+        self.int_mode = bool(np.all(shown == np.ceil(shown)))
+        self.sci_mode = bool(high / low > 1000.0 or high > 1.0e8 or low < 1.0e-4)
+        if self.sci_mode:
+            texts = [f"{v:.{_PRECISION}e}" for v in shown.tolist()]
+        elif self.int_mode:
+            texts = [f"{v:.0f}." for v in shown.tolist()]
         else:
-            fmt = lambda v: f"{v:.4f}" if np.isfinite(v) else str(v)  # noqa: E731
-    texts = np.vectorize(fmt, otypes=[object])(array)
-    width = max(len(t) for t in texts.ravel()) if texts.size else 0
-    return np.array2string(texts, separator=", ", formatter={"all": lambda t: t.rjust(width)},
-                           threshold=1000, edgeitems=3, max_line_width=80, prefix="tensor(")
+            texts = [f"{v:.{_PRECISION}f}" for v in shown.tolist()]
+        self.width = max(len(t) for t in texts)
+
+    def format(self, value):
+        if not self.floating:
+            text = str(value)
+        elif self.sci_mode:
+            text = f"{value:{self.width}.{_PRECISION}e}"
+        elif self.int_mode:
+            text = f"{value:.0f}" + ("." if math.isfinite(value) else "")
+        else:
+            text = f"{value:.{_PRECISION}f}"
+        return text.rjust(self.width)
+
+
+def _summarized(array):
+    """The values a summarized print shows: the first and last EDGEITEMS along every long dim."""
+    index = []
+    for n in array.shape:
+        if n > 2 * _EDGEITEMS:
+            index.append(np.r_[0:_EDGEITEMS, n - _EDGEITEMS:n])
+        else:
+            index.append(np.arange(n))
+    return array[np.ix_(*index)] if array.ndim else array
+
+
+def _vector_str(array, indent, summarize, fmt):
+    per_line = max(1, math.floor((_LINEWIDTH - indent) / (fmt.width + 2)))
+    if summarize and array.shape[0] > 2 * _EDGEITEMS:
+        items = ([fmt.format(v) for v in array[:_EDGEITEMS].tolist()] + [" ..."]
+                 + [fmt.format(v) for v in array[-_EDGEITEMS:].tolist()])
+    else:
+        items = [fmt.format(v) for v in array.tolist()]
+    lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    return "[" + ("," + "\n" + " " * (indent + 1)).join(lines) + "]"
+
+
+def _nested_str(array, indent, summarize, fmt):
+    if array.ndim == 0:
+        return fmt.format(array.item())
+    if array.ndim == 1:
+        return _vector_str(array, indent, summarize, fmt)
+    n = array.shape[0]
+    if summarize and n > 2 * _EDGEITEMS:
+        rows = list(range(_EDGEITEMS)) + [None] + list(range(n - _EDGEITEMS, n))
+    else:
+        rows = range(n)
+    parts = ["..." if i is None else _nested_str(array[i], indent + 1, summarize, fmt) for i in rows]
+    return "[" + ("," + "\n" * (array.ndim - 1) + " " * (indent + 1)).join(parts) + "]"
+
+
+def _values_str(array, indent):
+    summarize = array.size > _THRESHOLD
+    fmt = _Formatter(_summarized(array) if summarize else array)
+    return _nested_str(array, indent, summarize, fmt)
+
+
+def _add_suffixes(text, suffixes, indent):
+    """Appends ", suffix" items, starting a new line when the current one would pass 80 columns."""
+    parts = [text]
+    line_len = len(text) - text.rfind("\n") + 1
+    for suffix in suffixes:
+        if line_len + len(suffix) + 2 > _LINEWIDTH:
+            parts.append(",\n" + " " * indent + suffix)
+            line_len = indent + len(suffix)
+        else:
+            parts.append(", " + suffix)
+            line_len += len(suffix) + 2
+    return "".join(parts) + ")"
 
 
 def _tensor_repr(self):
-    data = self.detach()
-    if data.ndim == 0:
-        body = _format_values(np.array([data.item()]).astype(data.numpy().dtype))[1:-1]
-    else:
-        body = _format_values(data.numpy())
-    extras = []
-    if self.dtype not in (_C.dtype.float32, _C.dtype.int64, _C.dtype.bool) or self.numel() == 0:
-        extras.append(f"dtype={self.dtype}")
-    if self.numel() == 0 and self.ndim != 1:
+    plain = type(self) is _C.Tensor or type(self).__name__ == "Parameter"
+    prefix = "tensor(" if plain else f"{type(self).__name__}("
+    indent = len(prefix)
+    suffixes = []
+    if self.device.type != "cpu":
+        suffixes.append(f"device='{self.device}'")
+    default_float = _C.get_default_dtype()
+    if self.numel() == 0:
         body = "[]"
-        extras.insert(0, f"size={tuple(self.shape)}")
+        if self.ndim != 1:
+            suffixes.append(f"size={tuple(self.shape)}")
+        if self.dtype != default_float:  # nothing to tell an int64 or bool tensor apart by
+            suffixes.append(f"dtype={self.dtype}")
+    else:
+        body = _values_str(self.detach().cpu().numpy(), indent)
+        if self.dtype not in (default_float, _C.dtype.int64, _C.dtype.bool):
+            suffixes.append(f"dtype={self.dtype}")
     if self.grad_fn is not None:
-        extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+        suffixes.append(f"grad_fn=<{self.grad_fn.name()}>")
     elif self.requires_grad:
-        extras.append("requires_grad=True")
-    return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        suffixes.append("requires_grad=True")
+    return _add_suffixes(prefix + body, suffixes, indent)
 
+
+def _tensor_format(self, spec):
+    if self.ndim == 0 and type(self) is _C.Tensor:
+        return self.item().__format__(spec)
+    return object.__format__(self, spec)
+
+
+# ---- Python protocol -------------------------------------------------------------------------
 
 def _tensor_iter(self):
     if self.ndim == 0:
@@ -73,11 +190,45 @@ def _tolist(self):
     return self.detach().cpu().numpy().tolist()
 
 
+def _single_value(self):
+    if self.numel() != 1:
+        raise ValueError("only one element tensors can be converted to Python scalars")
+    return self.item()
+
+
+def _tensor_float(self):
+    return float(_single_value(self))
+
+
+def _tensor_int(self):
+    return int(_single_value(self))
+
+
+def _tensor_bool(self):
+    n = self.numel()
+    if n != 1:
+        which = "no values" if n == 0 else "more than one value"
+        raise RuntimeError(f"Boolean value of Tensor with {which} is ambiguous")
+    return bool(self.item())
+
+
+def _tensor_index(self):
+    if self.dtype not in (_C.dtype.int32, _C.dtype.int64, _C.dtype.bool) or self.numel() != 1:
+        raise TypeError("only integer tensors of a single element can be converted to an index")
+    return int(self.item())
+
+
 def _install_tensor_methods():
     _C._register_size_type(Size)
     cls = _C.Tensor
     cls.__repr__ = _tensor_repr
     cls.__str__ = _tensor_repr
+    cls.__format__ = _tensor_format
     cls.__iter__ = _tensor_iter
     cls.tolist = _tolist
+    # PyTorch's messages and exception types (ValueError for float() of several elements).
+    cls.__float__ = _tensor_float
+    cls.__int__ = _tensor_int
+    cls.__bool__ = _tensor_bool
+    cls.__index__ = _tensor_index
     cls.__array_priority__ = 1000  # numpy defers binary ops with tensors to lamina

@@ -7,14 +7,15 @@ Each family lives in its own module and exports SPECS; add a family by importing
 """
 
 from .spec import OpSpec  # noqa: F401
-from . import elementwise, index, reduction, view
+from . import elementwise, index, reduction, shape, view
 
-ALL_SPECS = [*elementwise.SPECS, *reduction.SPECS, *view.SPECS, *index.SPECS]
+FAMILIES = (elementwise, reduction, view, index, shape)
+ALL_SPECS = [spec for family in FAMILIES for spec in family.SPECS]
 SPECS_BY_KIND = {}
 for _s in ALL_SPECS:
     SPECS_BY_KIND.setdefault(_s.kind, []).append(_s)
 
 # Public names of lamina._C that are covered by dedicated tests instead of an OpSpec.
 COVERED_ELSEWHERE = set()
-for _module in (elementwise, reduction, view, index):
+FAMILY
     COVERED_ELSEWHERE |= set(getattr(_module, "COVERED_ELSEWHERE", ()))

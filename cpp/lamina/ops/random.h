@@ -18,5 +18,8 @@ Tensor& uniform_(Tensor& t, double from = 0.0, double to = 1.0, Generator* gen =
 Tensor& normal_(Tensor& t, double mean = 0.0, double std = 1.0, Generator* gen = nullptr);
 Tensor bernoulli(const Tensor& p, Generator* gen = nullptr);       // p: probabilities tensor
 Tensor& bernoulli_(Tensor& t, double p, Generator* gen = nullptr);
+Tensor& bernoulli_(Tensor& t, const Tensor& p, Generator* gen = nullptr);  // p broadcasts to t
+// mean + std * N(0, 1) with mean and std broadcast (either may be a wrapped number).
+Tensor normal(const Tensor& mean, const Tensor& std, Generator* gen = nullptr);
 
 }  // namespace lamina
