@@ -342,7 +342,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
     Geometry r = g;
     r.offset += b * g.strides[size_t(d)];
     r.shape[size_t(d)] = len;
-    r.strides[size_t(d)] *= step;
+    if (len > 1) r.strides[size_t(d)] *= step;  // a step past the end would overflow the stride
     return r;
   });
 }
