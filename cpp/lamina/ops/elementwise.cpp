@@ -12,8 +12,15 @@ static DType promotion_dtype(const Tensor& t) {
   return t.impl()->is_wrapped_number && t.dtype() == DType::Float64 ? default_float_dtype() : t.dtype();
 }
 
-DType result_type(const Tensor& a, const Tensor& b) {
+DType result_type(const std::vector<Tensor>& operands) {
   ResultTypeState state;
+  for (const Tensor& t : operands)
+    if (t.defined()) state.update(promotion_dtype(t), rank_of(t));
+  return state.result();
+}
+
+DType result_type(const Tensor& a, const Tensor& b) {
+  ResultTypeState state;  // the two-operand case without a vector: it runs for every binary op
   state.update(promotion_dtype(a), rank_of(a));
   state.update(promotion_dtype(b), rank_of(b));
   return state.result();
@@ -22,6 +29,26 @@ DType result_type(const Tensor& a, const Tensor& b) {
 bool can_cast(DType from, DType to) {
   auto category = [](DType d) { return d == DType::Bool ? 0 : is_integral(d, false) ? 1 : 2; };
   return category(from) <= category(to);
+}
+
+const char* type_name(DType dtype) {
+  switch (dtype) {
+    case DType::Bool: return "Bool";
+    case DType::Int32: return "Int";
+    case DType::Int64: return "Long";
+    case DType::Float32: return "Float";
+    case DType::Float64: return "Double";
+  }
+  return "Unknown";
+}
+
+void check_can_cast(DType result, DType out, const char* op) {
+  LAMINA_CHECK(can_cast(result, out), op, ": result type ", type_name(result),
+               " can't be cast to the desired output type ", type_name(out));
+}
+
+void fail_dtype(const char* op, DType dtype) {
+  throw NotImplementedError(detail::cat(op, ": not implemented for '", type_name(dtype), "'"));
 }
 
 DType float_dtype(DType dtype) { return is_floating_point(dtype) ? dtype : default_float_dtype(); }

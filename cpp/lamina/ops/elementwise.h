@@ -10,10 +10,17 @@
 
 namespace lamina::elementwise {
 
-// PyTorch's result_type over the operands (Python numbers rank lowest).
+// PyTorch's result_type over the operands (Python numbers rank lowest; undefined ones are skipped).
 DType result_type(const Tensor& a, const Tensor& b);
+DType result_type(const std::vector<Tensor>& operands);
 // Whether a value of dtype `from` may be written into a tensor of dtype `to` (no float->int, ...).
 bool can_cast(DType from, DType to);
+// PyTorch's name of a dtype in error messages: Float, Double, Int, Long, Bool.
+const char* type_name(DType dtype);
+// In-place ops: "<op>: result type Float can't be cast to the desired output type Int".
+void check_can_cast(DType result, DType out, const char* op);
+// "<op>: not implemented for 'Bool'" (NotImplementedError), PyTorch's error for unsupported dtypes.
+[[noreturn]] void fail_dtype(const char* op, DType dtype);
 // Float functions of integer tensors compute in the default float dtype.
 DType float_dtype(DType dtype);
 // A view of t with 0 strides on broadcast dims (no autograd).

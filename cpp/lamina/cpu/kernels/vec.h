@@ -64,7 +64,7 @@ using rebind_t = std::conditional_t<is_scalar_v<V>, E, Vec<E>>;
 template <class V>
 inline V splat(elem_t<V> x) {
   if constexpr (is_scalar_v<V>) return x;
-  else return V{} + x;
+  else return x - V{};  // not V{} + x, which would turn -0.0 into +0.0
 }
 
 template <class To, class From>

@@ -1,7 +1,9 @@
-// Vectorized float32 math (exp, log, log1p, tanh, erf) written once for V = float or Vec<float>;
-// float64 and the functions without a vector version go lane by lane through <cmath>.
-// The polynomials are the classic Cephes minimax fits (about 1 ulp for exp/log/tanh); erf uses a
-// Taylor series below 1 and Abramowitz-Stegun 7.1.26 above (absolute error < 2e-7).
+// Vectorized float32 math written once for V = float or Vec<float>; float64 and the functions
+// without a vector version go lane by lane through <cmath>. Accuracy over the whole float range
+// (tests/ops/test_numerics.py measures it): exp, log, log1p, tanh <= 1.5 ulp; erf, sigmoid, silu,
+// gelu, softplus <= 4 ulp, including subnormal results: functions with an exp(-big) factor keep
+// it split as y * 2^n and apply 2^n last, and erfc tails use exp(-x^2) with x^2 split exactly.
+// exp/log/tanh use the classic Cephes minimax fits; erfc's tail polynomial was fitted for lamina.
 #pragma once
 
 #include <cmath>
@@ -15,18 +17,33 @@ namespace detail {
 
 template <class V>
 using U32 = rebind_t<V, uint32_t>;
+template <class V>
+using I32 = rebind_t<V, int32_t>;
 
 template <class V>
-inline V exp_f32(V x) {
-  using U = U32<V>;
+inline V abs_f32(V x) {
+  return bitcast<V>(bitcast<U32<V>>(x) & splat<U32<V>>(0x7fffffffu));
+}
+
+// exp(x + x_lo) = y * 2^n with y in [sqrt(1/2), sqrt(2)], x clamped to [lo, 89]. lo >= -170
+// keeps n within what ldexp_f32 can apply. NaN gives a NaN y.
+template <class V>
+struct ExpSplit {
+  V y;
+  I32<V> n;
+};
+template <class V>
+inline ExpSplit<V> exp_split(V x, float lo, V x_lo = V{}) {
+  using I = I32<V>;
   V xc = select(x > splat<V>(89.0f), splat<V>(89.0f), x);
-  xc = select(xc < splat<V>(-104.0f), splat<V>(-104.0f), xc);
+  xc = select(xc < splat<V>(lo), splat<V>(lo), xc);
   // n = round(x / ln2) via the 1.5 * 2^23 trick: no float->int conversion, NaN-safe.
   const float kMagic = 12582912.0f;
   V t = xc * splat<V>(1.44269504088896341f) + splat<V>(kMagic);
   V n = t - splat<V>(kMagic);
-  U ni = bitcast<U>(t) - splat<U>(bitcast<uint32_t>(kMagic));  // n as two's complement
-  V r = xc - n * splat<V>(0.693359375f) - n * splat<V>(-2.12194440e-4f);
+  I ni = bitcast<I>(t) - splat<I>(bitcast<int32_t>(kMagic));
+  // x_lo: the low part of a double-float argument (x + x_lo), added after the exact reduction.
+  V r = xc - n * splat<V>(0.693359375f) - n * splat<V>(-2.12194440e-4f) + x_lo;
   V z = r * r;
   V p = splat<V>(1.9875691500E-4f);
   p = p * r + splat<V>(1.3981999507E-3f);
@@ -34,20 +51,31 @@ inline V exp_f32(V x) {
   p = p * r + splat<V>(4.1665795894E-2f);
   p = p * r + splat<V>(1.6666665459E-1f);
   p = p * r + splat<V>(5.0000001201E-1f);
-  V y = p * z + r + splat<V>(1.0f);
-  // Multiply by 2^n as 2^(n/2) * 2^(n - n/2) so that both factors are normal floats.
-  U half = bitcast<U>(bitcast<rebind_t<V, int32_t>>(ni) >> 1);
-  U rest = ni - half;
-  V f1 = bitcast<V>((half + splat<U>(127u)) << 23);
-  V f2 = bitcast<V>((rest + splat<U>(127u)) << 23);
-  y = y * f1 * f2;
+  return {p * z + r + splat<V>(1.0f), ni};
+}
+
+// v * 2^n for n in [-252, 254], as two normal powers of two; the less extreme factor is
+// applied first so that a subnormal result is (nearly always) rounded only once.
+template <class V>
+inline V ldexp_f32(V v, I32<V> n) {
+  using I = I32<V>;
+  I low = n >> 1, high = n - low;  // low <= high
+  V f_low = bitcast<V>((low + splat<I>(127)) << 23);
+  V f_high = bitcast<V>((high + splat<I>(127)) << 23);
+  return v * f_high * f_low;
+}
+
+template <class V>
+inline V exp_f32(V x) {
+  ExpSplit<V> e = exp_split(x, -104.0f);  // exp(-104) already rounds to 0
+  V y = ldexp_f32(e.y, e.n);
   return select(x != x, x, y);
 }
 
 template <class V>
 inline V log_f32(V x) {
   using U = U32<V>;
-  using I = rebind_t<V, int32_t>;
+  using I = I32<V>;
   // Scale denormals into the normal range first.
   auto tiny = x < splat<V>(1.17549435e-38f);
   V xs = select(tiny, x * splat<V>(8388608.0f), x);
@@ -85,14 +113,15 @@ inline V log1p_f32(V u) {
   V d = y - splat<V>(1.0f);
   V l = log_f32(y);
   V corrected = l - (d - u) / y;
-  // When y rounds to 1 the answer is u itself; for infinities keep log's result.
+  // When y rounds to 1 the answer is u itself; at y = 0 (u = -1) and y = inf keep log's result.
   V r = select(d == splat<V>(0.0f), u, corrected);
-  return select(y == splat<V>(std::numeric_limits<float>::infinity()), l, r);
+  auto edge = (y == splat<V>(std::numeric_limits<float>::infinity())) | (y == splat<V>(0.0f));
+  return select(edge, l, r);
 }
 
 template <class V>
 inline V tanh_f32(V x) {
-  V ax = select(x < splat<V>(0.0f), -x, x);
+  V ax = abs_f32(x);
   V z = x * x;
   V p = splat<V>(-5.70498872745E-3f);
   p = p * z + splat<V>(2.06390887954E-2f);
@@ -103,31 +132,152 @@ inline V tanh_f32(V x) {
   V e = exp_f32(ax + ax);
   V big = splat<V>(1.0f) - splat<V>(2.0f) / (e + splat<V>(1.0f));
   big = select(x < splat<V>(0.0f), -big, big);
-  return select(ax < splat<V>(0.625f), small, big);
+  V r = select(ax < splat<V>(0.625f), small, big);
+  return select(x == splat<V>(0.0f), x, r);  // keeps the sign of -0
+}
+
+// Horner evaluation of c[0] + c[1] s + ... + c[N-1] s^(N-1).
+template <class V, int N>
+inline V poly(V s, const float (&c)[N]) {
+  V p = splat<V>(c[N - 1]);
+  for (int k = N - 2; k >= 0; --k) p = p * s + splat<V>(c[k]);
+  return p;
+}
+
+// scale * sigmoid(x + x_lo), exact in the far negative tail: with e = exp(-|x|) = y 2^n,
+// sigmoid(x) = 1 / (1 + e) for x >= 0 and y / (1 + e) * 2^n for x < 0 (2^n applied last).
+// Below x = -170 the result is (signed) zero: |scale| exp(-170) underflows for |scale| < 2^70.
+template <class V>
+inline V scaled_sigmoid_f32(V x, V scale, V x_lo = V{}) {
+  using I = I32<V>;
+  auto neg = x < splat<V>(0.0f);
+  ExpSplit<V> e = exp_split(-abs_f32(x), -170.0f, select(neg, x_lo, -x_lo));
+  V num = scale * select(neg, e.y, splat<V>(1.0f));
+  V r = ldexp_f32(num / (splat<V>(1.0f) + ldexp_f32(e.y, e.n)), select(neg, e.n, splat<I>(0)));
+  r = select(x < splat<V>(-170.0f), scale * splat<V>(0.0f), r);
+  return select(x != x, x, r);
+}
+
+template <class V>
+inline V sigmoid_f32(V x) {
+  return scaled_sigmoid_f32(x, splat<V>(1.0f));
+}
+
+// x * sigmoid(x); -inf gives -0 (the limit).
+template <class V>
+inline V silu_f32(V x) {
+  return scaled_sigmoid_f32(x, select(x < splat<V>(-1e20f), splat<V>(-1e20f), x));
+}
+
+// erf(x) for |x| <= 1 as x + x R(x^2), R a degree-7 fit (the leading term stays exact).
+template <class V>
+inline V erf_small_f32(V x) {
+  const float c[8] = {0.12837916612625122f, -0.3761262893676758f,   0.11283627897500992f,
+                      -0.0268560778349638f, 0.00519415270537138f,   -0.0008088098838925362f,
+                      8.375915058422834e-05f, -1.38590439746622e-06f};
+  return x + x * poly(x * x, c);
+}
+
+// erfc(z) e^(z^2) on [1, 3.95], a degree-11 fit in z - 2.5 (relative error 5e-8).
+template <class V>
+inline V erfcx_mid_f32(V z) {
+  const float c[12] = {0.21080635488033295f,   -0.0743473470211029f,    0.024938272312283516f,
+                       -0.008001627400517464f, 0.0024656965397298336f,  -0.0007332587847486138f,
+                       0.0002133781963493675f, -5.947277895756997e-05f, 1.4123262189968955e-05f,
+                       -3.7461045394593384e-06f, 1.7167724308819743e-06f, -4.30155068897875e-07f};
+  return poly(z - splat<V>(2.5f), c);
 }
 
 template <class V>
 inline V erf_f32(V x) {
-  V ax = select(x < splat<V>(0.0f), -x, x);
-  // |x| < 1: 2/sqrt(pi) * sum_k (-1)^k x^(2k+1) / (k! (2k+1)), Horner in x^2 (12 terms).
-  V z = x * x;
-  const float c[12] = {1.0f, -1.0f / 3, 1.0f / 10, -1.0f / 42, 1.0f / 216, -1.0f / 1320,
-                       1.0f / 9360, -1.0f / 75600, 1.0f / 685440, -1.0f / 6894720,
-                       1.0f / 76204800, -1.0f / 918086400};
-  V p = splat<V>(c[11]);
-  for (int k = 10; k >= 0; --k) p = p * z + splat<V>(c[k]);
-  V small = splat<V>(1.1283791670955126f) * x * p;
-  // |x| >= 1: Abramowitz-Stegun 7.1.26.
-  V t = splat<V>(1.0f) / (splat<V>(1.0f) + splat<V>(0.3275911f) * ax);
-  V q = splat<V>(1.061405429f);
-  q = q * t + splat<V>(-1.453152027f);
-  q = q * t + splat<V>(1.421413741f);
-  q = q * t + splat<V>(-0.284496736f);
-  q = q * t + splat<V>(0.254829592f);
-  V big = splat<V>(1.0f) - q * t * exp_f32(-z);
+  V ax = abs_f32(x);
+  V z = select(ax > splat<V>(3.95f), splat<V>(3.95f), ax);  // erf rounds to +-1 from 3.92 on
+  // |x| >= 1: 1 - erfc(|x|); exp(-x^2) needs no exact split here (erfc < 0.16 is subtracted).
+  V big = splat<V>(1.0f) - erfcx_mid_f32(z) * exp_f32(-(z * z));
   big = select(x < splat<V>(0.0f), -big, big);
-  V r = select(ax < splat<V>(1.0f), small, big);
+  V r = select(ax < splat<V>(1.0f), erf_small_f32(x), big);
   return select(x != x, x, r);
+}
+
+// Phi(-a) e^(a^2/2) for a >= 0.7 (Phi the normal CDF, times 2): a degree-11 fit in a - 1.8 on
+// [0.7, 2.9]; beyond, Q(1/a^2) / a with Q a degree-8 fit on a in [2.9, 14.5].
+template <class V>
+inline V normal_tail_scaled_f32(V a) {
+  const float h[12] = {0.3631182909011841f,     -0.1442716270685196f,     0.05171486362814903f,
+                       -0.017061816528439522f,  0.0052496287971735f,      -0.0015214976156130433f,
+                       0.00042160434531979263f, -0.00011104081204393879f, 2.4504402972524986e-05f,
+                       -5.47977106180042e-06f,  2.7620262699201703e-06f,  -7.836457029952726e-07f};
+  const float q[9] = {0.7978845238685608f, -0.7978679537773132f, 2.3910138607025146f,
+                      -11.761494636535645f, 74.38556671142578f,  -477.7940979003906f,
+                      2472.559814453125f,   -8269.55078125f,     12765.888671875f};
+  V near = poly(select(a > splat<V>(2.9f), splat<V>(2.9f), a) - splat<V>(1.8f), h);
+  V u = splat<V>(1.0f) / select(a < splat<V>(2.9f), splat<V>(2.9f), a);
+  V far = u * poly(u * u, q);
+  return select(a < splat<V>(2.9f), near, far);
+}
+
+// gelu(x) = x Phi(x). |x| < 0.7: 0.5 x (1 + erf(x / sqrt 2)). Otherwise, with
+// q = Phi(-|x|) = 0.5 tail(|x|) exp(-x^2 / 2): x q for x < 0 (2^n of the exp applied last, so
+// the tail keeps its precision down to subnormals) and x (1 - q) for x > 0. x^2 is split as
+// hi^2 + lo with hi of 12 significant bits, so hi^2 and the exp argument are exact.
+template <class V>
+inline V gelu_f32(V x) {
+  using U = U32<V>;
+  V a = select(abs_f32(x) > splat<V>(14.5f), splat<V>(14.5f), abs_f32(x));  // Phi(-14.5) < 2^-150
+  V hi = bitcast<V>(bitcast<U>(a) & splat<U>(0xfffff000u));
+  V b = splat<V>(-0.5f) * (a - hi) * (a + hi);  // |b| < 0.05: e^b by its Taylor series
+  const float eb_c[6] = {1.0f, 1.0f, 0.5f, 1.0f / 6, 1.0f / 24, 1.0f / 120};
+  ExpSplit<V> ea = exp_split(splat<V>(-0.5f) * hi * hi, -170.0f);
+  V q = splat<V>(0.5f) * normal_tail_scaled_f32(a) * poly(b, eb_c) * ea.y;  // times 2^n
+  auto neg = x < splat<V>(0.0f);
+  V tail = select(neg, ldexp_f32(x * q, ea.n), x * (splat<V>(1.0f) - ldexp_f32(q, ea.n)));
+  tail = select(x < splat<V>(-14.5f), splat<V>(-0.0f), tail);
+  V r = select(a < splat<V>(0.7f), splat<V>(0.5f) * x * (splat<V>(1.0f) +
+                                                          erf_small_f32(x * splat<V>(0.70710678118654752f))),
+               tail);
+  r = select(x == splat<V>(std::numeric_limits<float>::infinity()), x, r);
+  return select(x != x, x, r);
+}
+
+// Error-free transformations on floats: a + b = s + e and a * b = p + e exactly. The product
+// splits its factors by masking (12 + 12 significant bits), which FMA contraction cannot break.
+template <class V>
+inline void two_sum(V a, V b, V& s, V& e) {
+  s = a + b;
+  V bb = s - a;
+  e = (a - (s - bb)) + (b - bb);
+}
+template <class V>
+inline void two_prod(V a, V b, V& p, V& e) {
+  using U = U32<V>;
+  V ah = bitcast<V>(bitcast<U>(a) & splat<U>(0xfffff000u)), al = a - ah;
+  V bh = bitcast<V>(bitcast<U>(b) & splat<U>(0xfffff000u)), bl = b - bh;
+  p = a * b;
+  e = ((ah * bh - p) + ah * bl + al * bh) + al * bl;
+}
+
+// 0.5 x (1 + tanh(u)) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): no cancellation for
+// x < 0. sigmoid(2u) has condition number ~|2u| (up to 170 before it underflows), so 2u is
+// computed in double-float (hi + lo) arithmetic. x is capped so that 2u stays finite.
+template <class V>
+inline V gelu_tanh_f32(V x) {
+  constexpr double kK = 2 * 0.7978845608028654, kC = kK * 0.044715;  // 2u = K x + C x^3
+  const float k_hi = float(kK), k_lo = float(kK - double(float(kK)));
+  const float c_hi = float(kC), c_lo = float(kC - double(float(kC)));
+  V xc = select(x < splat<V>(-1e4f), splat<V>(-1e4f), x);
+  V p2, e2, p3, e3, q, eq, k, ek, u, eu;
+  two_prod(xc, xc, p2, e2);
+  two_prod(xc, p2, p3, e3);
+  e3 = e3 + xc * e2;  // x^3 = p3 + e3
+  two_prod(splat<V>(c_hi), p3, q, eq);
+  eq = eq + splat<V>(c_hi) * e3 + splat<V>(c_lo) * p3;  // C x^3 = q + eq
+  two_prod(splat<V>(k_hi), xc, k, ek);
+  ek = ek + splat<V>(k_lo) * xc;  // K x = k + ek
+  two_sum(k, q, u, eu);
+  eu = eu + (ek + eq);
+  V u_hi = u + eu, u_lo = eu - (u_hi - u);
+  V r = scaled_sigmoid_f32(u_hi, xc, u_lo);
+  return select(x > splat<V>(1e4f), x, r);
 }
 
 }  // namespace detail
@@ -157,6 +307,39 @@ template <class V>
 inline V verf(V x) {
   if constexpr (std::is_same_v<elem_t<V>, float>) return detail::erf_f32(x);
   else return map_lanes(x, [](elem_t<V> v) { return std::erf(v); });
+}
+
+// float64: e = exp(-|x|), sigmoid = 1/(1+e) or e/(1+e), so no exp overflow and no 1 - s loss.
+inline double sigmoid_f64(double x) {
+  double e = std::exp(-std::fabs(x)), s = 1.0 / (1.0 + e);
+  return x < 0 ? e * s : s;
+}
+
+template <class V>
+inline V vsigmoid(V x) {
+  if constexpr (std::is_same_v<elem_t<V>, float>) return detail::sigmoid_f32(x);
+  else return map_lanes(x, [](double v) { return sigmoid_f64(v); });
+}
+template <class V>
+inline V vsilu(V x) {
+  if constexpr (std::is_same_v<elem_t<V>, float>) return detail::silu_f32(x);
+  else return map_lanes(x, [](double v) { return v < -1e300 ? -0.0 : v * sigmoid_f64(v); });
+}
+template <class V>
+inline V vgelu(V x) {
+  if constexpr (std::is_same_v<elem_t<V>, float>) return detail::gelu_f32(x);
+  else return map_lanes(x, [](double v) { return 0.5 * v * std::erfc(-v * M_SQRT1_2); });
+}
+template <class V>
+inline V vgelu_tanh(V x) {
+  if constexpr (std::is_same_v<elem_t<V>, float>) {
+    return detail::gelu_tanh_f32(x);
+  } else {
+    return map_lanes(x, [](double v) {
+      double u2 = 2 * 0.7978845608028654 * (v + 0.044715 * v * v * v);
+      return std::isinf(v) ? (v > 0 ? v : -0.0) : v * sigmoid_f64(u2);
+    });
+  }
 }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS
