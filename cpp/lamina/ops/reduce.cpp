@@ -342,8 +342,30 @@ Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
   return var_impl(x, dims, correction, keepdim, "var");
 }
 
+namespace {
+// std = sqrt(var) whose gradient is taken as 0 where std is 0 (not g / 0), as in PyTorch.
+struct StdBackward : Node {
+  SavedTensor result_;
+  std::string name() const override { return "StdBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor r = unpack(result_), zero = wrapped_scalar(0.0);
+    return {where(eq(r, zero), zero, grads[0] / (r * 2))};
+  }
+};
+}  // namespace
+
 Tensor std(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
-  return sqrt(var_impl(x, dims, correction, keepdim, "std"));
+  Tensor v = var_impl(x, dims, correction, keepdim, "std");
+  Tensor out;
+  {
+    autograd::GradModeGuard no_grad(false);
+    out = sqrt(v);
+  }
+  if (auto node = autograd::make_node<StdBackward>(v)) {
+    autograd::set_history(out, node);
+    node->save(node->result_, out, true);
+  }
+  return out;
 }
 
 Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
@@ -371,7 +393,17 @@ Tensor norm(const Tensor& x, double p, const Dims& dims, bool keepdim) {
   }
   if (std::isinf(p)) return p > 0 ? amax(abs(x), dims, keepdim) : amin(abs(x), dims, keepdim);
   if (p == 1) return sum(abs(x), dims, keepdim);
-  if (p == 0) return sum(to(ne(x, wrapped_scalar(0.0)), x.dtype()), dims, keepdim);
+  if (p == 0) {  // counts nonzeros: piecewise constant, so its gradient is zero
+    struct NormZeroBackward : Node {
+      std::string name() const override { return "NormBackward1"; }
+      std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+        return {zeros(input_meta[0].shape, {grads[0].dtype(), grads[0].device()})};
+      }
+    };
+    Tensor count = sum(to(ne(detach(x), wrapped_scalar(0.0)), x.dtype()), dims, keepdim);
+    if (auto node = autograd::make_node<NormZeroBackward>(x)) autograd::set_history(count, node);
+    return count;
+  }
   Tensor out;
   {
     autograd::GradModeGuard no_grad(false);

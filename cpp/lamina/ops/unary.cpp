@@ -249,20 +249,22 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
 }
 
 namespace {
-// Tensor bounds: the gradient goes to x where min <= x <= max, to a bound where x passes it.
+// Tensor bounds, out = min(max(x, lo), hi): the gradient goes to x where lo <= x <= hi, to lo
+// where x < lo <= hi, and to hi where x > hi or lo > hi (then out is hi everywhere).
 struct ClampTensorBackward : Node {
   SavedTensor x_, min_, max_;
   std::string name() const override { return "ClampBackward0"; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     Tensor x = unpack(x_), lo = unpack(min_), hi = unpack(max_), g = grads[0], zero = wrapped_scalar(0.0);
-    Tensor below = lo.defined() ? lt(x, lo) : Tensor(), above = hi.defined() ? gt(x, hi) : Tensor();
-    Tensor inside = !below.defined() ? logical_not(above)
-                    : !above.defined() ? logical_not(below)
-                                       : logical_not(logical_or(below, above));
-    Tensor gx = needs_input_grad(0) ? sum_to(where(inside, g, zero), input_meta[0].shape) : Tensor();
-    Tensor gmin = needs_input_grad(1) ? sum_to(where(below, g, zero), input_meta[1].shape) : Tensor();
-    Tensor gmax = needs_input_grad(2) ? sum_to(where(above, g, zero), input_meta[2].shape) : Tensor();
-    return {gx, gmin, gmax};
+    Tensor ge_lo = lo.defined() ? ge(x, lo) : Tensor(), le_hi = hi.defined() ? le(x, hi) : Tensor();
+    Tensor to_x = !lo.defined() ? le_hi : !hi.defined() ? ge_lo : logical_and(ge_lo, le_hi);
+    Tensor to_lo, to_hi;
+    if (lo.defined()) to_lo = hi.defined() ? logical_and(logical_not(ge_lo), le(lo, hi)) : logical_not(ge_lo);
+    if (hi.defined()) to_hi = lo.defined() ? logical_or(logical_not(le_hi), gt(lo, hi)) : logical_not(le_hi);
+    auto part = [&](size_t i, const Tensor& mask) {
+      return needs_input_grad(i) ? sum_to(where(mask, g, zero), input_meta[i].shape) : Tensor();
+    };
+    return {part(0, to_x), part(1, to_lo), part(2, to_hi)};
   }
 };
 }  // namespace
