@@ -271,6 +271,12 @@ struct ClampTensorBackward : Node {
 
 Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max) {
   DType dtype = clamp_dtype(x, min, max, "clamp");
+  Shape shape = x.shape();
+  for (const Tensor& b : {min, max}) {
+    if (!b.defined()) continue;
+    elementwise::check_same_device(x, b, "clamp");
+    shape = broadcast_shapes(shape, b.shape(), "clamp");
+  }
   Tensor out;
   {
     autograd::GradModeGuard no_grad(false);  // min(max(x, lo), hi): NaN anywhere gives NaN

@@ -377,9 +377,9 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
 }
 
 Tensor diagonal(const Tensor& x, int64_t offset, int64_t dim1, int64_t dim2) {
-  LAMINA_CHECK(x.dim() >= 2, "diagonal: expected a tensor with at least 2 dims, got ", x.dim());
   int64_t a = wrap_dim(dim1, x.dim(), "diagonal"), b = wrap_dim(dim2, x.dim(), "diagonal");
   LAMINA_CHECK(a != b, "diagonal: dimensions cannot be identical ", dim1, ", ", dim2);
+  LAMINA_DCHECK(x.dim() >= 2);  // a 0-d or 1-d tensor has no two distinct dims
   return region_view(x, "DiagonalBackward0", [&](const Geometry& g) {
     int64_t na = g.shape[size_t(a)], nb = g.shape[size_t(b)];
     int64_t len = offset >= 0 ? std::max<int64_t>(0, std::min(na, nb - offset))
