@@ -4,8 +4,8 @@ float32 vector math (cpu/kernels/vmath.h) against float64 references over the wh
 ~1M float32 values spread evenly over all bit patterns plus dense grids of the interesting
 ranges, on the vector path (contiguous) and the scalar path (strided). Errors are in float32
 ulps of the correctly rounded result, subnormal results included (ulp = 2^-149 there). Measured
-maxima (all ISA levels): exp 1.0, log 0.78, log1p 1.44, tanh 1.31, expm1 0.77, erf 1.25, sigmoid
-2.28, softplus 1.88, silu 3.05, gelu_tanh 3.09, gelu 4.27; the bounds below add a small margin.
+maxima (all ISA levels, 44M inputs): exp 1.0, log 0.78, log1p 1.44, tanh 1.31, expm1 0.77, erf 1.25,
+sigmoid 2.28, softplus 1.88, silu 3.05, gelu_tanh 3.09, gelu 3.55; the bounds below add a small margin.
 
 Also: special values, integer wrap-around and division semantics, NaN propagation."""
 
@@ -62,7 +62,7 @@ FUNCTIONS = {
     "sigmoid": (lambda t: t.sigmoid(), _sigmoid64, 2.5),
     "silu": (lambda t: t.silu(), lambda x: x * _sigmoid64(x), 3.5),
     "softplus": (lambda t: t.softplus(), _softplus64, 2.0),
-    "gelu": (lambda t: t.gelu(), _gelu64, 4.5),
+    "gelu": (lambda t: t.gelu(), _gelu64, 4.0),
     "gelu_tanh": (lambda t: lamina.gelu(t, approximate="tanh"), _gelu_tanh64, 3.5),
 }
 _REFS = {}
