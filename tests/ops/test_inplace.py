@@ -335,3 +335,87 @@ def test_inplace_under_no_grad_does_not_record():
 def test_inplace_result_type_must_fit(call, message):
     with pytest.raises(RuntimeError, match=message):
         call()
+
+
+# ---- in-place writes into views of tensors in the autograd graph (CopySlices) ----
+
+W3 = np.array([1.0, 2.0, 3.0])
+
+
+def _x():
+    return lamina.tensor(np.array([1.5, -2.0, 0.5]), requires_grad=True)
+
+
+VIEW_CASES = {  # in-place on a view, and the same function written out of place
+    "mul_ slice": (lambda x: (lambda y: (y[1:].mul_(2), y)[1])(x * 1),
+                   lambda x: x * lamina.tensor([1.0, 2.0, 2.0], dtype=lamina.float64)),
+    "exp_ element": (lambda x: (lambda y: (y[0].exp_(), y)[1])(x * 1),
+                     lambda x: lamina.where(lamina.tensor([True, False, False]), x.exp(), x)),
+    "add_ other requiring grad": (lambda x: (lambda y: (y[:2].add_(x[1:] * x[1:]), y)[1])(x * 1),
+                                  lambda x: x + lamina.cat([x[1:] * x[1:], lamina.zeros(1, dtype=lamina.float64)])),
+    "setitem into a constant buffer": (lambda x: (lambda b: (b.__setitem__(slice(1, None), x[:2] * 3), b)[1])(
+        lamina.zeros(3, dtype=lamina.float64)), lambda x: lamina.cat([lamina.zeros(1, dtype=lamina.float64), x[:2] * 3])),
+    "fill_ view": (lambda x: (lambda y: (y[::2].fill_(7.0), y)[1])(x * 2),
+                   lambda x: lamina.where(lamina.tensor([True, False, True]), lamina.tensor(7.0, dtype=lamina.float64),
+                                          x * 2)),
+    "copy_ transposed view": (lambda x: (lambda y: (y.t()[0].copy_(x.sigmoid()), y)[1])(x.unsqueeze(1) * lamina.ones(
+        3, 2, dtype=lamina.float64)), lambda x: lamina.stack([x.sigmoid(), x], 1)),
+    "two writes, then the view": (lambda x: (lambda y: (y[1:].mul_(x[:2]), y[:2].add_(1), y[1:])[2])(x * 1),
+                                  lambda x: (x * lamina.cat([lamina.ones(1, dtype=lamina.float64), x[:2]]) +
+                                             lamina.tensor([1.0, 1.0, 0.0], dtype=lamina.float64))[1:]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VIEW_CASES))
+def test_inplace_on_view_gradients(name):
+    inplace, reference = VIEW_CASES[name]
+    x1, x2 = _x(), _x()
+    got, want = inplace(x1), reference(x2)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), err_msg=name)
+    assert got.requires_grad
+    w = lamina.tensor(W3[:got.shape[0]] if got.ndim == 1 else np.ones(tuple(got.shape)))
+    (got * w).sum().backward()
+    (want * w).sum().backward()
+    np.testing.assert_allclose(x1.grad.numpy(), x2.grad.numpy(), rtol=1e-12, err_msg=name)
+
+
+def test_inplace_on_view_second_order():
+    def f(x):
+        y = x * x
+        y[1:].mul_(x[:2])
+        return y
+    x = lamina.tensor(np.array([0.7, -1.3, 2.1]), requires_grad=True)
+    assert lamina.autograd.gradcheck(f, [x]) and lamina.autograd.gradgradcheck(f, [x])
+
+
+def test_base_history_after_view_write():
+    x = lamina.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 1
+    y[0].mul_(3)
+    assert y.grad_fn.name() == "CopySlices" and not y.is_leaf
+    buf = lamina.zeros(2)
+    assert not buf.requires_grad
+    buf[1] = x[0]
+    assert buf.requires_grad and buf.grad_fn.name() == "CopySlices"
+
+
+def test_inplace_on_view_of_leaf_requiring_grad_raises():
+    x = lamina.ones(3, requires_grad=True)
+    for write in (lambda: x[1:].add_(1), lambda: x[0].fill_(2), lambda: x.__setitem__(0, 5.0),
+                  lambda: x.t().mul_(2)):
+        with pytest.raises(RuntimeError, match="a view of a leaf Variable that requires grad is being used in an "
+                                               "in-place operation"):
+            write()
+    assert x.tolist() == [1, 1, 1]
+    with lamina.no_grad():
+        x[1:].add_(1)
+    assert x.tolist() == [1, 2, 2]
+
+
+def test_view_write_of_a_saved_tensor_fails_backward():
+    x = lamina.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 1
+    z = y.log()  # saves y
+    y[0].add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()

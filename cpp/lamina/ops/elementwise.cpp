@@ -100,13 +100,75 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, DType compu
   return out;
 }
 
+// ---- in-place writes and autograd ----
+
+namespace {
+
+Tensor base_of(const Tensor& t) { return Tensor(t.impl()->view_base); }
+
+// Backward of an in-place write into a region of a base tensor: the region's gradient goes to the
+// written value, the rest to the base's previous history (PyTorch's CopySlices). Written with
+// lamina ops, so it is itself differentiable.
+struct CopySlices : autograd::Node {
+  Shape base_shape, shape;
+  Strides strides;
+  int64_t offset = 0;  // the region's storage offset relative to the (contiguous) base
+  std::string name() const override { return "CopySlices"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor g = contiguous(grads[0]);
+    Tensor g_base, g_value;
+    if (needs_input_grad(0)) {
+      Tensor outside = ones(base_shape, {g.dtype(), g.device()});  // a constant mask
+      LAMINA_KERNEL(g.device(), fill, "CopySlices")(make_view(outside, shape, strides, offset), Scalar(int64_t(0)));
+      g_base = g * outside;
+    }
+    if (needs_input_grad(1)) g_value = as_strided(g, shape, strides, g.offset() + offset);
+    return {g_base, g_value};
+  }
+};
+
+}  // namespace
+
+bool is_view(const Tensor& t) { return t.impl()->view_base != nullptr; }
+
+bool inplace_needs_grad(const Tensor& self, const std::vector<Tensor>& others) {
+  bool record = autograd::needs_grad(self) || (is_view(self) && autograd::needs_grad(base_of(self)));
+  for (const Tensor& o : others) record = record || autograd::needs_grad(o);
+  return record;
+}
+
+void check_inplace_autograd(const Tensor& self, const char* op) {
+  if (!autograd::GradMode::is_enabled()) return;
+  LAMINA_CHECK(!(self.requires_grad() && self.is_leaf()), op,
+               ": a leaf Variable that requires grad is being used in an in-place operation.");
+  if (!is_view(self)) return;
+  Tensor base = base_of(self);
+  LAMINA_CHECK(!(base.requires_grad() && base.is_leaf()), op,
+               ": a view of a leaf Variable that requires grad is being used in an in-place operation.");
+  LAMINA_CHECK(!base.requires_grad() || base.is_contiguous(), op,
+               ": in-place operation on a view of a non-contiguous tensor that requires grad is not supported");
+}
+
+void rebase_view_history(const Tensor& self, const Tensor& result, const char* op) {
+  Tensor base = base_of(self);
+  LAMINA_CHECK(base.is_contiguous(), op,
+               ": in-place operation on a view of a non-contiguous tensor that requires grad is not supported");
+  auto node = autograd::make_node_from<CopySlices>({base, result});
+  if (!node) return;
+  node->base_shape = base.shape();
+  node->shape = self.shape();
+  node->strides = self.strides();
+  node->offset = self.offset() - base.offset();
+  autograd::set_history(base, node);  // the edge to base's previous history was taken above
+  autograd::rebase_history(self, as_strided(base, self.shape(), self.strides(), self.offset()));
+}
+
 Tensor& apply_inplace(Tensor& self, const std::vector<Tensor>& others, const char* name,
                       const std::function<void()>& kernel_inplace,
                       const std::function<Tensor(const Tensor&)>& out_of_place, bool saves_self) {
   check_no_internal_overlap(self, name);
-  bool record = autograd::needs_grad(self);
-  for (const Tensor& o : others) record = record || autograd::needs_grad(o);
-  autograd::check_inplace(self, name);
+  bool record = inplace_needs_grad(self, others);
+  check_inplace_autograd(self, name);
   if (!record) {
     kernel_inplace();
     self.bump_version();
@@ -118,7 +180,8 @@ Tensor& apply_inplace(Tensor& self, const std::vector<Tensor>& others, const cha
     copy_into(self, result);
   }
   self.bump_version();
-  autograd::rebase_history(self, result);
+  if (is_view(self)) rebase_view_history(self, result, name);
+  else autograd::rebase_history(self, result);
   return self;
 }
 

@@ -39,6 +39,18 @@ Tensor unary_forward(UnaryOp op, const Tensor& x, DType out_dtype, const char* n
 Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, DType compute, DType out_dtype,
                       const char* name);
 
+// Whether `t` is a view of another tensor (shares its storage and version counter).
+bool is_view(const Tensor& t);
+// Whether an in-place write into `self` with inputs `others` must be recorded by autograd.
+bool inplace_needs_grad(const Tensor& self, const std::vector<Tensor>& others);
+// Raises if an in-place write into `self` would break autograd: a leaf that requires grad, or a
+// view of one. (Views of non-leaf tensors are fine: see rebase_view_history.)
+void check_inplace_autograd(const Tensor& self, const char* op);
+// After writing `result` (which carries the autograd history) into the view `self`: the view's
+// base gets a CopySlices node (the region's gradient to `result`, the rest to the base's old
+// history) and `self` becomes that region of the new base.
+void rebase_view_history(const Tensor& self, const Tensor& result, const char* op);
+
 // In-place protocol. Without autograd, `kernel_inplace` writes straight into `self`. With
 // autograd, `out_of_place(self_or_copy)` builds the result and its graph node, which is then
 // copied into `self`, whose history is rebased onto that node. `saves_self` says the backward
