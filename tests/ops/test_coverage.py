@@ -77,7 +77,8 @@ def test_non_op_api_exists_and_is_not_claimed_twice():
 @pytest.mark.parametrize("name", sorted(claimed_names()))
 def test_claimed_name_exists(name):
     """Specs name a public function or, for method-only ops (view, expand, mT, ...), a Tensor attribute."""
-    assert hasattr(lamina._C, name) or hasattr(lamina.Tensor, name), f"{name} is neither in lamina._C nor a Tensor attribute"
+    assert hasattr(lamina._C, name) or hasattr(lamina.Tensor, name), \
+        f"{name} is neither in lamina._C nor a Tensor attribute"
 
 
 @pytest.mark.parametrize("alias,canonical", sorted(ALIASES.items()))

@@ -191,7 +191,8 @@ def test_writing_into_expanded_tensor_raises(write):
 
 
 def test_inplace_output_shape_must_not_change():
-    with pytest.raises(RuntimeError, match=r"add_: output with shape \(3,\) doesn't match the broadcast shape \(2, 3\)"):
+    with pytest.raises(RuntimeError,
+                       match=r"add_: output with shape \(3,\) doesn't match the broadcast shape \(2, 3\)"):
         lamina.ones(3).add_(lamina.ones(2, 3))
     with pytest.raises(RuntimeError, match=r"mul_: output with shape \(\) doesn't match the broadcast shape \(4,\)"):
         lamina.ones(()).mul_(lamina.ones(4))
@@ -354,7 +355,8 @@ VIEW_CASES = {  # in-place on a view, and the same function written out of place
     "add_ other requiring grad": (lambda x: (lambda y: (y[:2].add_(x[1:] * x[1:]), y)[1])(x * 1),
                                   lambda x: x + lamina.cat([x[1:] * x[1:], lamina.zeros(1, dtype=lamina.float64)])),
     "setitem into a constant buffer": (lambda x: (lambda b: (b.__setitem__(slice(1, None), x[:2] * 3), b)[1])(
-        lamina.zeros(3, dtype=lamina.float64)), lambda x: lamina.cat([lamina.zeros(1, dtype=lamina.float64), x[:2] * 3])),
+        lamina.zeros(3, dtype=lamina.float64)),
+        lambda x: lamina.cat([lamina.zeros(1, dtype=lamina.float64), x[:2] * 3])),
     "fill_ view": (lambda x: (lambda y: (y[::2].fill_(7.0), y)[1])(x * 2),
                    lambda x: lamina.where(lamina.tensor([True, False, True]), lamina.tensor(7.0, dtype=lamina.float64),
                                           x * 2)),

@@ -82,7 +82,8 @@ def cases(op):
 
 
 def result_kind(t):
-    return {"bool": "b", "int32": "i32", "int64": "i64", "float32": "f32", "float64": "f64"}[str(t.dtype).split(".")[-1]]
+    names = {"bool": "b", "int32": "i32", "int64": "i64", "float32": "f32", "float64": "f64"}
+    return names[str(t.dtype).split(".")[-1]]
 
 
 @pytest.mark.parametrize("op", sorted(OPS))
@@ -134,7 +135,8 @@ INPLACE_OK = [
 INPLACE_REJECTED = [
     ("i32", "add_", "pyf", "Float", "Int"), ("i32", "add_", "f32", "Float", "Int"), ("i64", "mul_", "0f64", "Double",
                                                                                        "Long"),
-    ("i32", "div_", "i32", "Float", "Int"), ("i64", "div_", "pyi", "Float", "Long"), ("b", "add_", "pyi", "Long", "Bool"),
+    ("i32", "div_", "i32", "Float", "Int"), ("i64", "div_", "pyi", "Float", "Long"),
+    ("b", "add_", "pyi", "Long", "Bool"),
     ("b", "mul_", "i32", "Int", "Bool"), ("f32", "bitwise_and_", "i32", "Float", "Float"),
     ("i32", "pow_", "pyf", "Float", "Int"), ("b", "sub_", "pyf", "Float", "Bool"),
 ]
@@ -157,7 +159,8 @@ def test_inplace_rejects_results_that_do_not_fit(self_kind, op, other_kind, resu
         with pytest.raises(RuntimeError):
             inplace_call(lamina, self_kind, op, other_kind)
         return
-    with pytest.raises(RuntimeError, match=f"{op}: result type {result} can't be cast to the desired output type {out}"):
+    message = f"{op}: result type {result} can't be cast to the desired output type {out}"
+    with pytest.raises(RuntimeError, match=message):
         inplace_call(lamina, self_kind, op, other_kind)
 
 

@@ -24,11 +24,10 @@ struct VectorBinaryFn {
       if constexpr (Op == BinaryOp::Add) return a || b;
       if constexpr (Op == BinaryOp::Mul) return a && b;
       if constexpr (Op == BinaryOp::Sub) return a != b;
-    } else if constexpr (is_scalar_v<V> && std::is_integral_v<V>) {
-      using U = UnsignedOf<V>;  // wrap instead of overflowing
-      if constexpr (Op == BinaryOp::Add) return V(U(a) + U(b));
-      if constexpr (Op == BinaryOp::Sub) return V(U(a) - U(b));
-      if constexpr (Op == BinaryOp::Mul) return V(U(a) * U(b));
+    } else if constexpr (std::is_integral_v<T>) {  // wrap instead of overflowing
+      if constexpr (Op == BinaryOp::Add) return wrapping_add(a, b);
+      if constexpr (Op == BinaryOp::Sub) return wrapping_sub(a, b);
+      if constexpr (Op == BinaryOp::Mul) return wrapping_mul(a, b);
     } else {
       if constexpr (Op == BinaryOp::Add) return a + b;
       if constexpr (Op == BinaryOp::Sub) return a - b;

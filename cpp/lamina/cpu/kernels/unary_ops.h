@@ -1,5 +1,5 @@
 // The math of each unary op, written once for V = T (scalar) or V = Vec<T>. Integer ops wrap
-// on overflow (computed in unsigned arithmetic for scalars), as in PyTorch.
+// on overflow (computed in unsigned arithmetic), as in PyTorch.
 #pragma once
 
 #include <cmath>
@@ -12,7 +12,7 @@ namespace lamina::cpu::LAMINA_ISA_NS {
 
 template <class V>
 inline V wrap_neg(V x) {
-  if constexpr (is_scalar_v<V> && std::is_integral_v<V>) return V(std::make_unsigned_t<V>(0) - std::make_unsigned_t<V>(x));
+  if constexpr (std::is_integral_v<elem_t<V>>) return wrapping_sub(splat<V>(0), x);
   else return -x;
 }
 
@@ -38,7 +38,10 @@ struct UnaryFn {
       }
     }
     if constexpr (Op == UnaryOp::Sign) return select(x > zero, one, select(x < zero, splat<V>(T(-1)), zero));
-    if constexpr (Op == UnaryOp::Square) return x * x;
+    if constexpr (Op == UnaryOp::Square) {
+      if constexpr (kFloat) return x * x;
+      else return wrapping_mul(x, x);
+    }
     if constexpr (Op == UnaryOp::Relu) return select(x < zero, zero, x);  // NaN stays NaN
     if constexpr (Op == UnaryOp::Clamp) {
       // min(max(x, lo), hi) as in PyTorch: NaN in x or in a bound gives NaN, lo > hi gives hi.

@@ -80,6 +80,23 @@ inline To bitcast(From x) {
   return y;
 }
 
+// Two's-complement wrapping arithmetic on integer scalars or vectors: computed on the unsigned
+// type, since signed overflow is undefined behaviour (for vector lanes too).
+template <class V>
+using UnsignedLanes = rebind_t<V, std::make_unsigned_t<elem_t<V>>>;
+template <class V>
+inline V wrapping_add(V a, V b) {
+  return bitcast<V>(UnsignedLanes<V>(bitcast<UnsignedLanes<V>>(a) + bitcast<UnsignedLanes<V>>(b)));
+}
+template <class V>
+inline V wrapping_sub(V a, V b) {
+  return bitcast<V>(UnsignedLanes<V>(bitcast<UnsignedLanes<V>>(a) - bitcast<UnsignedLanes<V>>(b)));
+}
+template <class V>
+inline V wrapping_mul(V a, V b) {
+  return bitcast<V>(UnsignedLanes<V>(bitcast<UnsignedLanes<V>>(a) * bitcast<UnsignedLanes<V>>(b)));
+}
+
 // Numeric conversion (int <-> float) lane by lane.
 template <class To, class From>
 inline To convert(From x) {

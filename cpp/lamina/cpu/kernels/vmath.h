@@ -66,9 +66,11 @@ inline ExpSplit<V> exp_split(V x, float lo, V x_lo = V{}) {
 template <class V>
 inline V ldexp_f32(V v, I32<V> n) {
   using I = I32<V>;
+  using U = U32<V>;
   I low = n >> 1, high = n - low;  // low <= high
-  V f_low = bitcast<V>((low + splat<I>(127)) << 23);
-  V f_high = bitcast<V>((high + splat<I>(127)) << 23);
+  // Shifted as unsigned: a NaN input gives a garbage n, which must not be undefined behaviour.
+  V f_low = bitcast<V>(bitcast<U>(low + splat<I>(127)) << 23);
+  V f_high = bitcast<V>(bitcast<U>(high + splat<I>(127)) << 23);
   return v * f_high * f_low;
 }
 
