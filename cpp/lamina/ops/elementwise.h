@@ -53,8 +53,9 @@ void rebase_view_history(const Tensor& self, const Tensor& result, const char* o
 
 // In-place protocol. Without autograd, `kernel_inplace` writes straight into `self`. With
 // autograd, `out_of_place(self_or_copy)` builds the result and its graph node, which is then
-// copied into `self`, whose history is rebased onto that node. `saves_self` says the backward
-// formula needs the original value of self, which is then passed as a copy.
+// copied into `self`, whose history is rebased onto that node (for a view: its base's history,
+// see rebase_view_history). `saves_self` says the backward formula needs the original value of
+// self, which is then passed as a copy.
 Tensor& apply_inplace(Tensor& self, const std::vector<Tensor>& others, const char* name,
                       const std::function<void()>& kernel_inplace,
                       const std::function<Tensor(const Tensor&)>& out_of_place, bool saves_self);
