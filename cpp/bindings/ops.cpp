@@ -101,7 +101,7 @@ double parse_p(py::handle p) {
   if (p.is_none()) return 2.0;
   if (py::isinstance<py::str>(p)) {
     std::string s = p.cast<std::string>();
-    LAMINA_CHECK_VALUE(s == "fro", "norm: only p='fro' is supported among string norms, got '", s, "'");
+    LAMINA_CHECK(s == "fro", "norm: Order ", s, " not supported; among string norms only 'fro' is");
     return 2.0;
   }
   return p.cast<double>();
@@ -146,9 +146,8 @@ void init_ops(py::module_& m, TensorClass& cls) {
   def_unary(m, cls, "isnan", &isnan);
   def_unary(m, cls, "isinf", &isinf);
   def_unary(m, cls, "isfinite", &isfinite);
-  def_op(m, cls, "round", [](const Tensor& x, int decimals) {
-    LAMINA_CHECK_VALUE(decimals == 0, "round: only decimals=0 is supported, got ", decimals);
-    return nogil([&] { return round(x); });
+  def_op(m, cls, "round", [](const Tensor& x, int64_t decimals) {
+    return nogil([&] { return round(x, decimals); });
   }, py::kw_only(), py::arg("decimals") = 0);
   def_op(m, cls, "gelu", [](const Tensor& x, const std::string& approximate) {
     return nogil([&] { return gelu(x, approximate); });
@@ -161,15 +160,26 @@ void init_ops(py::module_& m, TensorClass& cls) {
 
   using UnaryInplace = Tensor& (*)(Tensor&);
   for (auto [name, f] : std::initializer_list<std::pair<const char*, UnaryInplace>>{
-           {"neg_", &neg_}, {"abs_", &abs_}, {"exp_", &exp_}, {"log_", &log_}, {"sqrt_", &sqrt_},
-           {"tanh_", &tanh_}, {"sigmoid_", &sigmoid_}, {"relu_", &relu_}}) {
+           {"neg_", &neg_}, {"negative_", &neg_}, {"abs_", &abs_}, {"sign_", &sign_}, {"exp_", &exp_},
+           {"log_", &log_}, {"log1p_", &log1p_}, {"expm1_", &expm1_}, {"sqrt_", &sqrt_}, {"rsqrt_", &rsqrt_},
+           {"sin_", &sin_}, {"cos_", &cos_}, {"tanh_", &tanh_}, {"sigmoid_", &sigmoid_}, {"relu_", &relu_},
+           {"erf_", &erf_}, {"reciprocal_", &reciprocal_}, {"square_", &square_}, {"floor_", &floor_},
+           {"ceil_", &ceil_}, {"round_", &round_}, {"trunc_", &trunc_}}) {
     cls.def(name, [f = f](Tensor& x) -> Tensor& { return nogil([&]() -> Tensor& { return f(x); }); });
   }
-  m.def("relu_", [](Tensor& x) -> Tensor& { return relu_(x); });
-  cls.def("clamp_", [](Tensor& x, py::handle lo, py::handle hi) -> Tensor& {
-    auto l = opt_scalar(lo, "clamp_"), h = opt_scalar(hi, "clamp_");
-    return nogil([&]() -> Tensor& { return clamp_(x, l, h); });
-  }, py::arg("min") = py::none(), py::arg("max") = py::none());
+  m.def("relu_", [](Tensor& x) -> Tensor& { return nogil([&]() -> Tensor& { return relu_(x); }); },
+        py::arg("input"));
+  for (const char* name : {"clamp_", "clip_"}) {
+    cls.def(name, [](Tensor& x, py::handle lo, py::handle hi) -> Tensor& {
+      if (is_tensor(lo) || is_tensor(hi)) {
+        Tensor l = lo.is_none() ? Tensor() : to_operand(lo, x.device(), "clamp_");
+        Tensor h = hi.is_none() ? Tensor() : to_operand(hi, x.device(), "clamp_");
+        return nogil([&]() -> Tensor& { return clamp_(x, l, h); });
+      }
+      auto l = opt_scalar(lo, "clamp_"), h = opt_scalar(hi, "clamp_");
+      return nogil([&]() -> Tensor& { return clamp_(x, l, h); });
+    }, py::arg("min") = py::none(), py::arg("max") = py::none());
+  }
 
   // ---- binary ----
   def_binary(m, cls, "mul", &mul);
@@ -231,6 +241,8 @@ void init_ops(py::module_& m, TensorClass& cls) {
   def_inplace(cls, "floor_divide_", &floor_divide_);
   def_inplace(cls, "remainder_", &remainder_);
   def_inplace(cls, "pow_", &pow_);
+  def_inplace(cls, "fmod_", &fmod_);
+  def_inplace(cls, "atan2_", &atan2_);
   def_inplace(cls, "bitwise_and_", &bitwise_and_);
   def_inplace(cls, "bitwise_or_", &bitwise_or_);
   def_inplace(cls, "bitwise_xor_", &bitwise_xor_);
@@ -267,6 +279,8 @@ void init_ops(py::module_& m, TensorClass& cls) {
   cls.def("__pos__", [](const Tensor& a) { return a; });
   cls.def("__abs__", [](const Tensor& a) { return nogil([&] { return abs(a); }); });
   cls.def("__invert__", [](const Tensor& a) {
+    LAMINA_CHECK_TYPE(!a.is_floating_point(), "~ (operator.invert) is only implemented on integer and Boolean-type "
+                      "tensors, got ", dtype_name(a.dtype()));
     return nogil([&] { return a.dtype() == DType::Bool ? logical_not(a) : bitwise_not(a); });
   });
   m.def("where", [](const Tensor& cond, py::handle a, py::handle b) {

@@ -3,19 +3,32 @@ and tolerances (PyTorch OpInfo / ggml test_case style). The generic suites in te
 each spec on random inputs of many shapes and layouts, on every ISA level, and check gradients
 against finite differences in float64.
 
-Each family lives in its own module and exports SPECS; add a family by importing it below.
+Each family is a module of this package exporting SPECS (a list of OpSpec) and optionally
+COVERED_ELSEWHERE ({public name: test file} for ops tested by hand-written tests instead) and
+ALIASES ({alias: canonical name}). Modules are discovered automatically: add a family by adding
+a file. tests/ops/test_coverage.py checks that every public function of lamina._C is claimed.
 """
 
-from .spec import OpSpec  # noqa: F401
-from . import elementwise, index, reduction, shape, view
+import importlib
+import pkgutil
 
-FAMILIES = (elementwise, reduction, view, index, shape)
-ALL_SPECS = [spec for family in FAMILIES for spec in family.SPECS]
+from .spec import OpSpec  # noqa: F401
+
+FAMILIES = [importlib.import_module(f"{__name__}.{m.name}") for m in sorted(pkgutil.iter_modules(__path__),
+                                                                              key=lambda m: m.name)
+            if m.name != "spec"]
+
+ALL_SPECS = [s for family in FAMILIES for s in family.SPECS]
 SPECS_BY_KIND = {}
 for _s in ALL_SPECS:
     SPECS_BY_KIND.setdefault(_s.kind, []).append(_s)
 
-# Public names of lamina._C that are covered by dedicated tests instead of an OpSpec.
-COVERED_ELSEWHERE = set()
-for _module in FAMILIES:
-    COVERED_ELSEWHERE |= set(getattr(_module, "COVERED_ELSEWHERE", ()))
+# Public names of lamina._C covered by dedicated tests instead of an OpSpec, with the test file.
+COVERED_ELSEWHERE = {}
+ALIASES = {}
+for _family in FAMILIES:
+    _covered = getattr(_family, "COVERED_ELSEWHERE", {})
+    if not isinstance(_covered, dict):  # a plain list of names (no test file named)
+        _covered = {name: None for name in _covered}
+    COVERED_ELSEWHERE.update(_covered)
+    ALIASES.update(getattr(_family, "ALIASES", {}))

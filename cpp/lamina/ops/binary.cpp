@@ -56,8 +56,10 @@ LAMINA_BINARY_NODE(MulBackward, true, true, g * b(), g * a())
 LAMINA_BINARY_NODE(DivBackward, true, true, g / b(), -(g * a() / square(b())))
 LAMINA_BINARY_NODE(Atan2Backward, true, true, g * b() / (square(a()) + square(b())),
                    -(g * a()) / (square(a()) + square(b())))
-// a^b: d/da = b a^(b-1); d/db = a^b log(a), taken as 0 where a == 0 and b >= 0.
-LAMINA_BINARY_NODE(PowBackward, true, true, g * b() * pow(a(), b() - 1),
+// a^b: d/da = b a^(b-1), taken as 0 where b == 0 (also at a == 0, where a^(b-1) is inf);
+// d/db = a^b log(a), taken as 0 where a == 0 and b >= 0.
+LAMINA_BINARY_NODE(PowBackward, true, true,
+                   where(eq(b(), wrapped_scalar(0.0)), wrapped_scalar(0.0), g * b() * pow(a(), b() - 1)),
                    where(logical_and(eq(a(), wrapped_scalar(0.0)), ge(b(), wrapped_scalar(0.0))),
                          wrapped_scalar(0.0), g * pow(a(), b()) * log(a())))
 LAMINA_BINARY_NODE(MaximumBackward, true, true, g * max_weight(a(), b()), g * (1 - max_weight(a(), b())))
@@ -76,8 +78,23 @@ void check_divisor(const Tensor& b, DType compute, const char* name) {
   LAMINA_CHECK(!has_zero, name, ": ZeroDivisionError (integer division by zero)");
 }
 
-void check_not_bool(const Tensor& a, const Tensor& b, const char* name, const char* what) {
-  LAMINA_CHECK_TYPE(a.dtype() != DType::Bool && b.dtype() != DType::Bool, name, ": ", what);
+// Subtraction of bools is an error in PyTorch (not a logical op).
+void check_sub_bool(const Tensor& a, const Tensor& b, const char* name) {
+  bool ab = a.dtype() == DType::Bool, bb = b.dtype() == DType::Bool;
+  LAMINA_CHECK(!(ab && bb), name, ": Subtraction, the `-` operator, with two bool tensors is not supported. "
+               "Use the `^` or `logical_xor()` operator instead.");
+  LAMINA_CHECK(!(ab || bb), name, ": Subtraction, the `-` operator, with a bool tensor is not supported. "
+               "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
+}
+
+// Integer-only arithmetic (floor/trunc division, remainder, fmod, pow) has no bool kernel.
+void check_not_bool(DType compute, const char* name) {
+  if (compute == DType::Bool) elementwise::fail_dtype(name, compute);
+}
+
+void check_rounding_mode(const std::string& mode, const char* name) {
+  LAMINA_CHECK(mode == "trunc" || mode == "floor", name,
+               ": expected rounding_mode to be one of None, 'trunc', or 'floor' but found '", mode, "'");
 }
 
 template <class N>
@@ -92,8 +109,7 @@ Tensor predicate(BinaryOp op, const Tensor& a, const Tensor& b, const char* name
 
 DType bitwise_dtype(const Tensor& a, const Tensor& b, const char* name) {
   DType compute = promoted(a, b);
-  LAMINA_CHECK_TYPE(!is_floating_point(compute), name, ": only integer and bool tensors are supported, got ",
-                    dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
+  if (is_floating_point(compute)) elementwise::fail_dtype(name, compute);
   return compute;
 }
 
@@ -105,20 +121,26 @@ Tensor bitwise(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) 
 // Scales b by alpha for add/sub (alpha must be an integer for integer tensors).
 Tensor scaled(const Tensor& a, const Tensor& b, Scalar alpha, const char* name) {
   if (!alpha.is_float() && alpha.to_int() == 1) return b;
-  LAMINA_CHECK_TYPE(!alpha.is_float() || is_floating_point(promoted(a, b)), name,
-                    ": For integral input tensors, argument alpha must not be a floating point number.");
+  LAMINA_CHECK(!alpha.is_float() || is_floating_point(promoted(a, b)), name,
+               ": For integral input tensors, argument alpha must not be a floating point number.");
   return mul(b, wrapped_scalar(alpha, b.device()));
+}
+
+// What every in-place binary op checks first (as PyTorch does, before dtype support): same
+// device, a result dtype that fits a, and a broadcast that keeps a's shape.
+void check_inplace_args(const Tensor& a, const Tensor& b, DType compute, const char* name) {
+  elementwise::check_same_device(a, b, name);
+  elementwise::check_can_cast(compute, a.dtype(), name);
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  LAMINA_CHECK(shape == a.shape(), name, ": output with shape ", str(a.shape()),
+               " doesn't match the broadcast shape ", str(shape));
 }
 
 // The in-place form of a binary op: a = op(a, b), a keeps its dtype and shape.
 Tensor& binary_inplace(BinaryOp op, Tensor& a, const Tensor& b, DType compute, const char* name,
                        const std::function<Tensor(const Tensor&)>& out_of_place, bool saves_self) {
-  elementwise::check_same_device(a, b, name);
-  LAMINA_CHECK(elementwise::can_cast(compute, a.dtype()), name, ": result type ", dtype_name(compute),
-               " can't be cast to the desired output type ", dtype_name(a.dtype()));
-  Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
-  LAMINA_CHECK(shape == a.shape(), name, ": output with shape ", str(a.shape()),
-               " doesn't match the broadcast shape ", str(shape));
+  check_inplace_args(a, b, compute, name);
+  const Shape& shape = a.shape();
   return elementwise::apply_inplace(a, {b}, name, [&] {
     // A b that overlaps a (other than being a itself) is read before any element is written.
     Tensor bb = b.shares_storage(a) && !b.is_same(a) ? clone(detach(b)) : b;
@@ -138,46 +160,57 @@ Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
-  check_not_bool(a, b, "sub", "Subtraction, the `-` operator, with a bool tensor is not supported. "
-                 "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
+  check_sub_bool(a, b, "sub");
   Tensor bs = scaled(a, b, alpha, "sub");
   return arith<SubBackward>(BinaryOp::Sub, a, bs, promoted(a, bs), "sub");
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) { return arith<MulBackward>(BinaryOp::Mul, a, b, promoted(a, b), "mul"); }
 
+// Division rounded toward zero or down; integers raise on a zero divisor, as in PyTorch.
+static Tensor rounded_div(const Tensor& a, const Tensor& b, bool trunc, const char* name) {
+  DType compute = promoted(a, b);
+  check_not_bool(compute, name);
+  check_divisor(b, compute, name);
+  BinaryOp op = trunc ? BinaryOp::TruncDivide : BinaryOp::FloorDivide;
+  return arith<FloorDivideBackward>(op, a, b, compute, name);
+}
+
 Tensor div(const Tensor& a, const Tensor& b, const std::string& rounding_mode) {
   if (rounding_mode.empty()) {
     return arith<DivBackward>(BinaryOp::Div, a, b, elementwise::float_dtype(promoted(a, b)), "div");
   }
-  LAMINA_CHECK_VALUE(rounding_mode == "trunc" || rounding_mode == "floor",
-                     "div: expected rounding_mode to be one of None, 'trunc', or 'floor' but found '",
-                     rounding_mode, "'");
-  DType compute = promoted(a, b);
-  check_divisor(b, compute, "div");
-  BinaryOp op = rounding_mode == "trunc" ? BinaryOp::TruncDivide : BinaryOp::FloorDivide;
-  return arith<FloorDivideBackward>(op, a, b, compute, "div");
+  check_rounding_mode(rounding_mode, "div");
+  return rounded_div(a, b, rounding_mode == "trunc", "div");
 }
 
-Tensor floor_divide(const Tensor& a, const Tensor& b) { return div(a, b, "floor"); }
+Tensor floor_divide(const Tensor& a, const Tensor& b) { return rounded_div(a, b, false, "floor_divide"); }
 
 Tensor remainder(const Tensor& a, const Tensor& b) {
   DType compute = promoted(a, b);
+  check_not_bool(compute, "remainder");
   check_divisor(b, compute, "remainder");
   return arith<RemainderBackward>(BinaryOp::Remainder, a, b, compute, "remainder");
 }
 
 Tensor fmod(const Tensor& a, const Tensor& b) {
   DType compute = promoted(a, b);
+  check_not_bool(compute, "fmod");
   check_divisor(b, compute, "fmod");
   return arith<FmodBackward>(BinaryOp::Fmod, a, b, compute, "fmod");
 }
 
+// An integer base with a negative integer exponent that is a Python number is an error; a
+// tensor of negative exponents gives 0 (or +-1 for bases +-1), as in PyTorch.
+void check_pow(const Tensor& b, DType compute, const char* name) {
+  if (compute == DType::Bool && !b.impl()->is_wrapped_number) elementwise::fail_dtype(name, compute);
+  if (is_floating_point(compute) || !b.impl()->is_wrapped_number || b.dtype() != DType::Int64) return;
+  LAMINA_CHECK(b.data<int64_t>()[0] >= 0, name, ": Integers to negative integer powers are not allowed.");
+}
+
 Tensor pow(const Tensor& a, const Tensor& b) {
   DType compute = promoted(a, b);
-  if (!is_floating_point(compute) && b.impl()->is_wrapped_number && b.numel() == 1)
-    LAMINA_CHECK(b.dtype() == DType::Bool || Scalar(b.data<int64_t>()[0]).to_int() >= 0,
-                 "pow: Integers to negative integer powers are not allowed.");
+  check_pow(b, compute, "pow");
   return arith<PowBackward>(BinaryOp::Pow, a, b, compute, "pow");
 }
 
@@ -219,8 +252,8 @@ struct WhereBackward : Node {
 }  // namespace
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
-  LAMINA_CHECK_TYPE(cond.dtype() == DType::Bool, "where: expected condition to be a bool tensor, got ",
-                    dtype_name(cond.dtype()));
+  LAMINA_CHECK(cond.dtype() == DType::Bool, "where: expected condition to be a boolean tensor, but got a "
+               "tensor with dtype ", elementwise::type_name(cond.dtype()));
   elementwise::check_same_device(cond, a, "where");
   elementwise::check_same_device(a, b, "where");
   DType dtype = promoted(a, b);
@@ -245,7 +278,8 @@ Tensor& add_(Tensor& a, const Tensor& b, Scalar alpha) {
                         [&](const Tensor& self) { return add(self, bs); }, false);
 }
 Tensor& sub_(Tensor& a, const Tensor& b, Scalar alpha) {
-  check_not_bool(a, b, "sub_", "Subtraction, the `-` operator, with a bool tensor is not supported.");
+  check_inplace_args(a, b, promoted(a, b), "sub_");
+  check_sub_bool(a, b, "sub_");
   Tensor bs = scaled(a, b, alpha, "sub_");
   return binary_inplace(BinaryOp::Sub, a, bs, promoted(a, bs), "sub_",
                         [&](const Tensor& self) { return sub(self, bs); }, false);
@@ -254,38 +288,60 @@ Tensor& mul_(Tensor& a, const Tensor& b) {
   return binary_inplace(BinaryOp::Mul, a, b, promoted(a, b), "mul_",
                         [&](const Tensor& self) { return mul(self, b); }, true);
 }
+static Tensor& rounded_div_(Tensor& a, const Tensor& b, bool trunc, const char* name) {
+  DType compute = promoted(a, b);
+  check_inplace_args(a, b, compute, name);
+  check_not_bool(compute, name);
+  check_divisor(b, compute, name);
+  BinaryOp op = trunc ? BinaryOp::TruncDivide : BinaryOp::FloorDivide;
+  return binary_inplace(op, a, b, compute, name,
+                        [&](const Tensor& self) { return div(self, b, trunc ? "trunc" : "floor"); }, false);
+}
 Tensor& div_(Tensor& a, const Tensor& b, const std::string& rounding_mode) {
   if (rounding_mode.empty()) {
     return binary_inplace(BinaryOp::Div, a, b, elementwise::float_dtype(promoted(a, b)), "div_",
                           [&](const Tensor& self) { return div(self, b); }, true);
   }
-  LAMINA_CHECK_VALUE(rounding_mode == "trunc" || rounding_mode == "floor",
-                     "div_: expected rounding_mode to be one of None, 'trunc', or 'floor' but found '",
-                     rounding_mode, "'");
-  check_divisor(b, promoted(a, b), "div_");
-  BinaryOp op = rounding_mode == "trunc" ? BinaryOp::TruncDivide : BinaryOp::FloorDivide;
-  return binary_inplace(op, a, b, promoted(a, b), "div_",
-                        [&](const Tensor& self) { return div(self, b, rounding_mode); }, false);
+  check_rounding_mode(rounding_mode, "div_");
+  return rounded_div_(a, b, rounding_mode == "trunc", "div_");
 }
-Tensor& floor_divide_(Tensor& a, const Tensor& b) { return div_(a, b, "floor"); }
+Tensor& floor_divide_(Tensor& a, const Tensor& b) { return rounded_div_(a, b, false, "floor_divide_"); }
 Tensor& remainder_(Tensor& a, const Tensor& b) {
+  check_inplace_args(a, b, promoted(a, b), "remainder_");
+  check_not_bool(promoted(a, b), "remainder_");
   check_divisor(b, promoted(a, b), "remainder_");
   return binary_inplace(BinaryOp::Remainder, a, b, promoted(a, b), "remainder_",
                         [&](const Tensor& self) { return remainder(self, b); }, true);
 }
+Tensor& fmod_(Tensor& a, const Tensor& b) {
+  check_inplace_args(a, b, promoted(a, b), "fmod_");
+  check_not_bool(promoted(a, b), "fmod_");
+  check_divisor(b, promoted(a, b), "fmod_");
+  return binary_inplace(BinaryOp::Fmod, a, b, promoted(a, b), "fmod_",
+                        [&](const Tensor& self) { return fmod(self, b); }, true);
+}
+Tensor& atan2_(Tensor& a, const Tensor& b) {
+  return binary_inplace(BinaryOp::Atan2, a, b, elementwise::float_dtype(promoted(a, b)), "atan2_",
+                        [&](const Tensor& self) { return atan2(self, b); }, true);
+}
 Tensor& pow_(Tensor& a, const Tensor& b) {
+  check_inplace_args(a, b, promoted(a, b), "pow_");
+  check_pow(b, promoted(a, b), "pow_");
   return binary_inplace(BinaryOp::Pow, a, b, promoted(a, b), "pow_",
                         [&](const Tensor& self) { return pow(self, b); }, true);
 }
 Tensor& bitwise_and_(Tensor& a, const Tensor& b) {
+  check_inplace_args(a, b, promoted(a, b), "bitwise_and_");
   return binary_inplace(BinaryOp::BitwiseAnd, a, b, bitwise_dtype(a, b, "bitwise_and_"), "bitwise_and_",
                         [&](const Tensor& self) { return bitwise_and(self, b); }, false);
 }
 Tensor& bitwise_or_(Tensor& a, const Tensor& b) {
+  check_inplace_args(a, b, promoted(a, b), "bitwise_or_");
   return binary_inplace(BinaryOp::BitwiseOr, a, b, bitwise_dtype(a, b, "bitwise_or_"), "bitwise_or_",
                         [&](const Tensor& self) { return bitwise_or(self, b); }, false);
 }
 Tensor& bitwise_xor_(Tensor& a, const Tensor& b) {
+  check_inplace_args(a, b, promoted(a, b), "bitwise_xor_");
   return binary_inplace(BinaryOp::BitwiseXor, a, b, bitwise_dtype(a, b, "bitwise_xor_"), "bitwise_xor_",
                         [&](const Tensor& self) { return bitwise_xor(self, b); }, false);
 }

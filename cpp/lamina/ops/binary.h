@@ -42,6 +42,8 @@ Tensor& mul_(Tensor& a, const Tensor& b);
 Tensor& div_(Tensor& a, const Tensor& b, const std::string& rounding_mode = "");
 Tensor& floor_divide_(Tensor& a, const Tensor& b);
 Tensor& remainder_(Tensor& a, const Tensor& b);
+Tensor& fmod_(Tensor& a, const Tensor& b);
+Tensor& atan2_(Tensor& a, const Tensor& b);
 Tensor& pow_(Tensor& a, const Tensor& b);
 Tensor& bitwise_and_(Tensor& a, const Tensor& b);
 Tensor& bitwise_or_(Tensor& a, const Tensor& b);

@@ -66,12 +66,16 @@ Tensor& copy_(Tensor& dst, const Tensor& src) {
   LAMINA_CHECK(is_expandable_to(src.shape(), dst.shape()), "copy_: source shape ", str(src.shape()),
                " cannot be broadcast to destination shape ", str(dst.shape()));
   elementwise::check_no_internal_overlap(dst, "copy_");
-  autograd::check_inplace(dst, "copy_");
+  elementwise::check_inplace_autograd(dst, "copy_");
+  bool record = elementwise::inplace_needs_grad(dst, {src});
   // A source overlapping the destination is copied out first so chunks cannot race.
   Tensor source = src.shares_storage(dst) && !src.is_same(dst) ? clone(detach(src)) : src;
   copy_into(dst, elementwise::expand_view(source, dst.shape()));
   dst.bump_version();
-  if (auto node = autograd::make_node<CopyBackward>(dst, src)) {
+  if (record && elementwise::is_view(dst)) {
+    // The written value, with src's history, becomes part of the base's history.
+    elementwise::rebase_view_history(dst, to(expand(src, dst.shape()), dst.dtype(), true), "copy_");
+  } else if (auto node = autograd::make_node<CopyBackward>(dst, src)) {
     node->src_shape = src.shape();
     autograd::set_history(dst, node);
   }
@@ -85,10 +89,14 @@ struct FillBackward : Node {
 
 Tensor& fill_(Tensor& t, Scalar value) {
   elementwise::check_no_internal_overlap(t, "fill_");
-  autograd::check_inplace(t, "fill_");
+  elementwise::check_inplace_autograd(t, "fill_");
   if (t.numel() > 0) LAMINA_KERNEL(t.device(), fill, "fill_")(t, value);
   t.bump_version();
-  if (auto node = autograd::make_node<FillBackward>(t)) autograd::set_history(t, node);
+  if (elementwise::is_view(t) && elementwise::inplace_needs_grad(t, {})) {
+    elementwise::rebase_view_history(t, full(t.shape(), value, {t.dtype(), t.device()}), "fill_");
+  } else if (auto node = autograd::make_node<FillBackward>(t)) {
+    autograd::set_history(t, node);
+  }
   return t;
 }
 

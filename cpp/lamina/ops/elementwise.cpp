@@ -12,8 +12,15 @@ static DType promotion_dtype(const Tensor& t) {
   return t.impl()->is_wrapped_number && t.dtype() == DType::Float64 ? default_float_dtype() : t.dtype();
 }
 
-DType result_type(const Tensor& a, const Tensor& b) {
+DType result_type(const std::vector<Tensor>& operands) {
   ResultTypeState state;
+  for (const Tensor& t : operands)
+    if (t.defined()) state.update(promotion_dtype(t), rank_of(t));
+  return state.result();
+}
+
+DType result_type(const Tensor& a, const Tensor& b) {
+  ResultTypeState state;  // the two-operand case without a vector: it runs for every binary op
   state.update(promotion_dtype(a), rank_of(a));
   state.update(promotion_dtype(b), rank_of(b));
   return state.result();
@@ -22,6 +29,26 @@ DType result_type(const Tensor& a, const Tensor& b) {
 bool can_cast(DType from, DType to) {
   auto category = [](DType d) { return d == DType::Bool ? 0 : is_integral(d, false) ? 1 : 2; };
   return category(from) <= category(to);
+}
+
+const char* type_name(DType dtype) {
+  switch (dtype) {
+    case DType::Bool: return "Bool";
+    case DType::Int32: return "Int";
+    case DType::Int64: return "Long";
+    case DType::Float32: return "Float";
+    case DType::Float64: return "Double";
+  }
+  return "Unknown";
+}
+
+void check_can_cast(DType result, DType out, const char* op) {
+  LAMINA_CHECK(can_cast(result, out), op, ": result type ", type_name(result),
+               " can't be cast to the desired output type ", type_name(out));
+}
+
+void fail_dtype(const char* op, DType dtype) {
+  throw NotImplementedError(detail::cat(op, ": not implemented for '", type_name(dtype), "'"));
 }
 
 DType float_dtype(DType dtype) { return is_floating_point(dtype) ? dtype : default_float_dtype(); }
@@ -49,6 +76,7 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
 }
 
 void check_no_internal_overlap(const Tensor& t, const char* op) {
+  if (t.numel() == 0) return;  // nothing is written
   for (int64_t d = 0; d < t.dim(); ++d)
     LAMINA_CHECK(!(t.strides()[size_t(d)] == 0 && t.shape()[size_t(d)] > 1), op,
                  ": unsupported operation: more than one element of the written-to tensor refers to a "
@@ -72,13 +100,75 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, DType compu
   return out;
 }
 
+// ---- in-place writes and autograd ----
+
+namespace {
+
+Tensor base_of(const Tensor& t) { return Tensor(t.impl()->view_base); }
+
+// Backward of an in-place write into a region of a base tensor: the region's gradient goes to the
+// written value, the rest to the base's previous history (PyTorch's CopySlices). Written with
+// lamina ops, so it is itself differentiable.
+struct CopySlices : autograd::Node {
+  Shape base_shape, shape;
+  Strides strides;
+  int64_t offset = 0;  // the region's storage offset relative to the (contiguous) base
+  std::string name() const override { return "CopySlices"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor g = contiguous(grads[0]);
+    Tensor g_base, g_value;
+    if (needs_input_grad(0)) {
+      Tensor outside = ones(base_shape, {g.dtype(), g.device()});  // a constant mask
+      LAMINA_KERNEL(g.device(), fill, "CopySlices")(make_view(outside, shape, strides, offset), Scalar(int64_t(0)));
+      g_base = g * outside;
+    }
+    if (needs_input_grad(1)) g_value = as_strided(g, shape, strides, g.offset() + offset);
+    return {g_base, g_value};
+  }
+};
+
+}  // namespace
+
+bool is_view(const Tensor& t) { return t.impl()->view_base != nullptr; }
+
+bool inplace_needs_grad(const Tensor& self, const std::vector<Tensor>& others) {
+  bool record = autograd::needs_grad(self) || (is_view(self) && autograd::needs_grad(base_of(self)));
+  for (const Tensor& o : others) record = record || autograd::needs_grad(o);
+  return record;
+}
+
+void check_inplace_autograd(const Tensor& self, const char* op) {
+  if (!autograd::GradMode::is_enabled()) return;
+  LAMINA_CHECK(!(self.requires_grad() && self.is_leaf()), op,
+               ": a leaf Variable that requires grad is being used in an in-place operation.");
+  if (!is_view(self)) return;
+  Tensor base = base_of(self);
+  LAMINA_CHECK(!(base.requires_grad() && base.is_leaf()), op,
+               ": a view of a leaf Variable that requires grad is being used in an in-place operation.");
+  LAMINA_CHECK(!base.requires_grad() || base.is_contiguous(), op,
+               ": in-place operation on a view of a non-contiguous tensor that requires grad is not supported");
+}
+
+void rebase_view_history(const Tensor& self, const Tensor& result, const char* op) {
+  Tensor base = base_of(self);
+  LAMINA_CHECK(base.is_contiguous(), op,
+               ": in-place operation on a view of a non-contiguous tensor that requires grad is not supported");
+  auto node = autograd::make_node_from<CopySlices>({base, result});
+  if (!node) return;
+  node->base_shape = base.shape();
+  node->shape = self.shape();
+  node->strides = self.strides();
+  node->offset = self.offset() - base.offset();
+  autograd::set_history(base, node);  // the edge to base's previous history was taken above
+  autograd::rebase_history(self, as_strided(base, self.shape(), self.strides(), self.offset()));
+}
+
 Tensor& apply_inplace(Tensor& self, const std::vector<Tensor>& others, const char* name,
                       const std::function<void()>& kernel_inplace,
                       const std::function<Tensor(const Tensor&)>& out_of_place, bool saves_self) {
   check_no_internal_overlap(self, name);
-  bool record = autograd::needs_grad(self);
-  for (const Tensor& o : others) record = record || autograd::needs_grad(o);
-  autograd::check_inplace(self, name);
+  bool record = inplace_needs_grad(self, others);
+  check_inplace_autograd(self, name);
   if (!record) {
     kernel_inplace();
     self.bump_version();
@@ -90,7 +180,8 @@ Tensor& apply_inplace(Tensor& self, const std::vector<Tensor>& others, const cha
     copy_into(self, result);
   }
   self.bump_version();
-  autograd::rebase_history(self, result);
+  if (is_view(self)) rebase_view_history(self, result, name);
+  else autograd::rebase_history(self, result);
   return self;
 }
 

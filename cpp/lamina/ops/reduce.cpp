@@ -1,6 +1,7 @@
 // Reductions, each with its backward formula. Every reduction goes through `as_rows`: the reduced
 // dims are moved last and the tensor is viewed as (M kept, K reduced), copying only when the
 // strides cannot express that view; the kernel then reduces rows of K.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -37,6 +38,7 @@ int64_t merged_stride(const Tensor& t, const std::vector<int64_t>& dims) {
 // dims: wrapped, sorted, unique; empty = all dims.
 RowsView as_rows(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
   const int64_t nd = x.dim();
+  if (nd == 0) dims.clear();  // dim 0 / -1 of a 0-d tensor name the tensor itself
   if (dims.empty())
     for (int64_t d = 0; d < nd; ++d) dims.push_back(d);
   std::vector<bool> reduced(size_t(nd), false);
@@ -78,7 +80,7 @@ Tensor run_reduce(ReduceOp op, const Tensor& x, const Dims& dims, bool keepdim, 
 // The gradient of a reduction back to the input's shape: re-insert reduced dims, then expand.
 Tensor expand_back(const Tensor& g, const Shape& input_shape, const Dims& dims, bool keepdim) {
   Tensor grad = g;
-  if (!keepdim) {
+  if (!keepdim && !input_shape.empty()) {
     Dims wrapped = wrap_dims(dims, int64_t(input_shape.size()), "sum");
     if (wrapped.empty() && !input_shape.empty()) {
       grad = reshape(g, Shape(input_shape.size(), 1));
@@ -191,8 +193,8 @@ struct IndexReduceBackward : Node {
 };
 
 // Number of elements each output of a reduction over `dims` combines.
-double reduced_count(const Tensor& x, const Dims& dims) {
-  Dims wrapped = wrap_dims(dims, x.dim(), "reduce");
+double reduced_count(const Tensor& x, const Dims& dims, const char* name) {
+  Dims wrapped = wrap_dims(dims, x.dim(), name);
   if (wrapped.empty()) return double(x.numel());
   double n = 1;
   for (int64_t d : wrapped) n *= double(x.dim() == 0 ? 1 : x.shape()[size_t(d)]);
@@ -230,7 +232,7 @@ Tensor mean(const Tensor& x, const Dims& dims, bool keepdim, std::optional<DType
                "mean(): could not infer output dtype. Input dtype must be either a floating point or complex "
                "dtype. Got: ", dtype_name(out_dtype));
   Tensor out;
-  double count = reduced_count(x, dims);
+  double count = reduced_count(x, dims, "mean");
   {
     autograd::GradModeGuard no_grad(false);
     out = run_reduce(ReduceOp::Sum, x, dims, keepdim, out_dtype, "mean");
@@ -316,8 +318,9 @@ std::tuple<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
 }
 
 static Tensor arg(ReduceOp op, const Tensor& x, std::optional<int64_t> dim, bool keepdim, const char* name) {
+  LAMINA_CHECK(x.dtype() != DType::Bool, name, "(): does not support bool input");
   if (dim) return std::get<1>(index_reduce(op, x, *dim, keepdim, false, name));
-  LAMINA_CHECK(x.numel() > 0, name, "(): Expected reduction dim to be specified for input.numel() == 0.");
+  LAMINA_CHECK_INDEX(x.numel() > 0, name, "(): Expected reduction dim to be specified for input.numel() == 0.");
   Tensor flat = reshape(detach(x), {x.numel()});
   Tensor idx = std::get<1>(index_reduce(op, flat, 0, false, false, name));
   return keepdim ? reshape(idx, Shape(size_t(x.dim()), 1)) : idx;
@@ -327,18 +330,46 @@ Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { retur
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg(ReduceOp::Min, x, dim, keepdim, "argmin"); }
 
 // var and std are composites: their gradients (and second gradients) come from mean and sum.
-Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
-  LAMINA_CHECK(x.is_floating_point(), "var: input dtype should be floating point, got ", dtype_name(x.dtype()));
-  double n = std::max(0.0, reduced_count(x, dims) - correction);
+static Tensor var_impl(const Tensor& x, const Dims& dims, double correction, bool keepdim, const char* name) {
+  LAMINA_CHECK(x.is_floating_point(), name, ": std and var only support floating point and complex dtypes, got ",
+               dtype_name(x.dtype()));
+  double n = std::max(0.0, reduced_count(x, dims, name) - correction);
   Tensor centered = x - mean(x, dims, true);
   return sum(square(centered), dims, keepdim) / n;
 }
 
+Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
+  return var_impl(x, dims, correction, keepdim, "var");
+}
+
+namespace {
+// std = sqrt(var) whose gradient is taken as 0 where std is 0 (not g / 0), as in PyTorch.
+struct StdBackward : Node {
+  SavedTensor result_;
+  std::string name() const override { return "StdBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor r = unpack(result_), zero = wrapped_scalar(0.0);
+    return {where(eq(r, zero), zero, grads[0] / (r * 2))};
+  }
+};
+}  // namespace
+
 Tensor std(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
-  return sqrt(var(x, dims, correction, keepdim));
+  Tensor v = var_impl(x, dims, correction, keepdim, "std");
+  Tensor out;
+  {
+    autograd::GradModeGuard no_grad(false);
+    out = sqrt(v);
+  }
+  if (auto node = autograd::make_node<StdBackward>(v)) {
+    autograd::set_history(out, node);
+    node->save(node->result_, out, true);
+  }
+  return out;
 }
 
 Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
+  wrap_dims(dims, x.dim(), "logsumexp");  // reports bad dims under this op's name
   Tensor xf = x.is_floating_point() ? x : to(x, default_float_dtype());
   if (xf.numel() == 0) return log(sum(exp(xf), dims, keepdim));
   // Subtracting the (detached) max keeps exp finite; the gradient is exactly softmax.
@@ -351,10 +382,28 @@ Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
 }
 
 Tensor norm(const Tensor& x, double p, const Dims& dims, bool keepdim) {
-  LAMINA_CHECK(x.is_floating_point(), "norm: input dtype should be floating point, got ", dtype_name(x.dtype()));
+  LAMINA_CHECK(x.is_floating_point(), "norm: Expected a floating point tensor as input. Got ",
+               dtype_name(x.dtype()));
+  Dims wrapped = wrap_dims(dims, x.dim(), "norm");
+  if (std::isinf(p)) {
+    auto zero_size = [&](int64_t d) { return x.shape()[size_t(d)] == 0; };
+    bool empty = x.numel() == 0 && (wrapped.empty() || std::any_of(wrapped.begin(), wrapped.end(), zero_size));
+    LAMINA_CHECK(!empty, "norm: cannot compute the ", p > 0 ? "inf" : "-inf", " norm on an empty tensor because "
+                 "the operation does not have an identity");
+  }
   if (std::isinf(p)) return p > 0 ? amax(abs(x), dims, keepdim) : amin(abs(x), dims, keepdim);
   if (p == 1) return sum(abs(x), dims, keepdim);
-  if (p == 0) return sum(to(ne(x, wrapped_scalar(0.0)), x.dtype()), dims, keepdim);
+  if (p == 0) {  // counts nonzeros: piecewise constant, so its gradient is zero
+    struct NormZeroBackward : Node {
+      std::string name() const override { return "NormBackward1"; }
+      std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+        return {zeros(input_meta[0].shape, {grads[0].dtype(), grads[0].device()})};
+      }
+    };
+    Tensor count = sum(to(ne(detach(x), wrapped_scalar(0.0)), x.dtype()), dims, keepdim);
+    if (auto node = autograd::make_node<NormZeroBackward>(x)) autograd::set_history(count, node);
+    return count;
+  }
   Tensor out;
   {
     autograd::GradModeGuard no_grad(false);

@@ -11,9 +11,16 @@ using autograd::SavedTensor;
 
 namespace {
 
-// How an op treats dtypes: Float promotes integers to the default float dtype, Same keeps the
-// input dtype (rejecting bool), Predicate writes bool.
-enum class Kind { Float, Same, Predicate };
+// How an op treats dtypes: Float promotes integers to the default float dtype, FloatOnly rejects
+// them (PyTorch has no integer kernel for gelu, silu, softplus), Same keeps the input dtype
+// (rejecting bool), Predicate writes bool.
+enum class Kind { Float, FloatOnly, Same, Predicate };
+
+DType compute_dtype(const Tensor& x, Kind kind, const char* name) {
+  if (kind == Kind::FloatOnly && !x.is_floating_point()) elementwise::fail_dtype(name, x.dtype());
+  if (kind == Kind::Same && x.dtype() == DType::Bool) elementwise::fail_dtype(name, x.dtype());
+  return kind == Kind::Float ? elementwise::float_dtype(x.dtype()) : x.dtype();
+}
 
 // Base of the unary backward nodes: the input and/or output, saved when the formula needs them.
 struct UnaryBackward : Node {
@@ -26,9 +33,7 @@ struct UnaryBackward : Node {
 
 template <class N>
 Tensor unary_op(UnaryOp op, const Tensor& x, const char* name, Kind kind, const UnaryParams& params = {}) {
-  if (kind == Kind::Same)
-    LAMINA_CHECK_TYPE(x.dtype() != DType::Bool, name, ": not supported for bool tensors");
-  DType compute = kind == Kind::Float ? elementwise::float_dtype(x.dtype()) : x.dtype();
+  DType compute = compute_dtype(x, kind, name);
   DType out_dtype = kind == Kind::Predicate ? DType::Bool : compute;
   Tensor out = elementwise::unary_forward(op, elementwise::cast(x, compute), out_dtype, name, params);
   if constexpr (!std::is_same_v<N, void>) {
@@ -48,11 +53,8 @@ Tensor unary_op(UnaryOp op, const Tensor& x, const char* name, Kind kind, const 
 template <class N>
 Tensor& unary_inplace(UnaryOp op, Tensor& x, const char* name, Kind kind, Tensor (*out_of_place)(const Tensor&),
                       const UnaryParams& params = {}) {
-  DType compute = kind == Kind::Float ? elementwise::float_dtype(x.dtype()) : x.dtype();
-  LAMINA_CHECK(compute == x.dtype(), name, "_: result type ", dtype_name(compute),
-               " can't be cast to the desired output type ", dtype_name(x.dtype()));
-  if (kind == Kind::Same)
-    LAMINA_CHECK_TYPE(x.dtype() != DType::Bool, name, "_: not supported for bool tensors");
+  DType compute = compute_dtype(x, kind, name);
+  elementwise::check_can_cast(compute, x.dtype(), name);
   return elementwise::apply_inplace(
       x, {}, name, [&] { LAMINA_KERNEL(x.device(), unary, name)(op, x, x, params); },
       [&](const Tensor& self) { return out_of_place(self); }, N::kSavesSelf);
@@ -144,8 +146,8 @@ struct ClampBackward : UnaryBackward {
 }  // namespace
 
 Tensor neg(const Tensor& x) {
-  LAMINA_CHECK_TYPE(x.dtype() != DType::Bool, "neg: Negation, the `-` operator, on a bool tensor is not "
-                    "supported. If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
+  LAMINA_CHECK(x.dtype() != DType::Bool, "neg: Negation, the `-` operator, on a bool tensor is not supported. "
+               "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
   return unary_op<NegBackward>(UnaryOp::Neg, x, "neg", Kind::Same);
 }
 Tensor abs(const Tensor& x) { return unary_op<AbsBackward>(UnaryOp::Abs, x, "abs", Kind::Same); }
@@ -163,44 +165,77 @@ Tensor sin(const Tensor& x) { return unary_op<SinBackward>(UnaryOp::Sin, x, "sin
 Tensor cos(const Tensor& x) { return unary_op<CosBackward>(UnaryOp::Cos, x, "cos", Kind::Float); }
 Tensor tanh(const Tensor& x) { return unary_op<TanhBackward>(UnaryOp::Tanh, x, "tanh", Kind::Float); }
 Tensor sigmoid(const Tensor& x) { return unary_op<SigmoidBackward>(UnaryOp::Sigmoid, x, "sigmoid", Kind::Float); }
-Tensor relu(const Tensor& x) { return unary_op<ReluBackward>(UnaryOp::Relu, x, "relu", Kind::Same); }
-Tensor gelu(const Tensor& x, const std::string& approximate) {
-  LAMINA_CHECK_VALUE(approximate == "none" || approximate == "tanh",
-                     "gelu: approximate must be 'none' or 'tanh', got '", approximate, "'");
-  UnaryParams params;
-  params.has_p0 = approximate == "tanh";
-  return unary_op<GeluBackward>(params.has_p0 ? UnaryOp::GeluTanh : UnaryOp::Gelu, x, "gelu", Kind::Float, params);
+Tensor relu(const Tensor& x) {
+  LAMINA_CHECK(x.dtype() != DType::Bool, "relu: Boolean inputs not supported for relu");
+  return unary_op<ReluBackward>(UnaryOp::Relu, x, "relu", Kind::Same);
 }
-Tensor silu(const Tensor& x) { return unary_op<SiluBackward>(UnaryOp::Silu, x, "silu", Kind::Float); }
+static UnaryOp gelu_op(const std::string& approximate, const char* name) {
+  LAMINA_CHECK(approximate == "none" || approximate == "tanh", name,
+               ": approximate argument must be either none or tanh, got '", approximate, "'");
+  return approximate == "tanh" ? UnaryOp::GeluTanh : UnaryOp::Gelu;
+}
+Tensor gelu(const Tensor& x, const std::string& approximate) {
+  UnaryParams params;
+  params.has_p0 = gelu_op(approximate, "gelu") == UnaryOp::GeluTanh;  // tells the backward which formula
+  return unary_op<GeluBackward>(gelu_op(approximate, "gelu"), x, "gelu", Kind::FloatOnly, params);
+}
+Tensor silu(const Tensor& x) { return unary_op<SiluBackward>(UnaryOp::Silu, x, "silu", Kind::FloatOnly); }
 Tensor softplus(const Tensor& x, double beta, double threshold) {
-  LAMINA_CHECK_VALUE(beta != 0, "softplus: beta must be nonzero");
   UnaryParams params{Scalar(beta), Scalar(threshold), true, true};
-  return unary_op<SoftplusBackward>(UnaryOp::Softplus, x, "softplus", Kind::Float, params);
+  return unary_op<SoftplusBackward>(UnaryOp::Softplus, x, "softplus", Kind::FloatOnly, params);
 }
 Tensor erf(const Tensor& x) { return unary_op<ErfBackward>(UnaryOp::Erf, x, "erf", Kind::Float); }
 Tensor reciprocal(const Tensor& x) {
   return unary_op<ReciprocalBackward>(UnaryOp::Reciprocal, x, "reciprocal", Kind::Float);
 }
-Tensor square(const Tensor& x) { return unary_op<SquareBackward>(UnaryOp::Square, x, "square", Kind::Same); }
+// square(bool) is an int64 tensor (bool ** 2 promotes like bool * int).
+Tensor square(const Tensor& x) {
+  Tensor in = x.dtype() == DType::Bool ? elementwise::cast(x, DType::Int64) : x;
+  return unary_op<SquareBackward>(UnaryOp::Square, in, "square", Kind::Same);
+}
 Tensor floor(const Tensor& x) { return unary_op<FloorBackward>(UnaryOp::Floor, x, "floor", Kind::Same); }
 Tensor ceil(const Tensor& x) { return unary_op<CeilBackward>(UnaryOp::Ceil, x, "ceil", Kind::Same); }
 Tensor round(const Tensor& x) { return unary_op<RoundBackward>(UnaryOp::Round, x, "round", Kind::Same); }
 Tensor trunc(const Tensor& x) { return unary_op<TruncBackward>(UnaryOp::Trunc, x, "trunc", Kind::Same); }
+
+// round to `decimals` places as PyTorch computes it: nearbyint(x * 10^d) / 10^d in x's dtype
+// (x / 10^-d and * 10^-d for negative d). Its gradient is zero, like round's.
+Tensor round(const Tensor& x, int64_t decimals) {
+  if (decimals == 0) return round(x);
+  if (!x.is_floating_point()) elementwise::fail_dtype("round", x.dtype());
+  Tensor out;
+  {
+    autograd::GradModeGuard no_grad(false);
+    Tensor ten = wrapped_scalar(std::pow(10.0, double(decimals > 0 ? decimals : -decimals)), x.device());
+    out = decimals > 0 ? div(round(mul(x, ten)), ten) : mul(round(div(x, ten)), ten);
+  }
+  if (auto node = autograd::make_node<RoundBackward>(x)) autograd::set_history(out, node);
+  return out;
+}
 Tensor logical_not(const Tensor& x) { return unary_op<void>(UnaryOp::LogicalNot, x, "logical_not", Kind::Predicate); }
 Tensor bitwise_not(const Tensor& x) {
-  LAMINA_CHECK_TYPE(!x.is_floating_point(), "bitwise_not: only integer and bool tensors are supported, got ",
-                    dtype_name(x.dtype()));
+  if (x.is_floating_point()) elementwise::fail_dtype("bitwise_not", x.dtype());
   return elementwise::unary_forward(UnaryOp::BitwiseNot, x, x.dtype(), "bitwise_not");
 }
 Tensor isnan(const Tensor& x) { return unary_op<void>(UnaryOp::IsNan, x, "isnan", Kind::Predicate); }
 Tensor isinf(const Tensor& x) { return unary_op<void>(UnaryOp::IsInf, x, "isinf", Kind::Predicate); }
 Tensor isfinite(const Tensor& x) { return unary_op<void>(UnaryOp::IsFinite, x, "isfinite", Kind::Predicate); }
 
-static UnaryParams clamp_params(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
-  LAMINA_CHECK(min || max, "clamp: At least one of 'min' or 'max' must not be None");
-  LAMINA_CHECK_TYPE(x.is_floating_point() || !((min && min->is_float()) || (max && max->is_float())),
-                    "clamp: float bounds for an integer tensor of dtype ", dtype_name(x.dtype()),
-                    " are not supported; convert the tensor to a float dtype first");
+// ---- clamp: bounds are numbers (one kernel pass) or tensors (a composite) ----
+
+static Tensor bound_tensor(const std::optional<Scalar>& s, Device device) {
+  return s ? wrapped_scalar(*s, device) : Tensor();
+}
+
+// The result dtype of clamp: PyTorch's result_type over the input and the given bounds.
+static DType clamp_dtype(const Tensor& x, const Tensor& min, const Tensor& max, const char* name) {
+  LAMINA_CHECK(min.defined() || max.defined(), name, ": At least one of 'min' or 'max' must not be None");
+  DType dtype = elementwise::result_type({x, min, max});
+  if (dtype == DType::Bool) elementwise::fail_dtype(name, dtype);
+  return dtype;
+}
+
+static UnaryParams clamp_params(std::optional<Scalar> min, std::optional<Scalar> max) {
   UnaryParams p;
   if (min) p.p0 = *min, p.has_p0 = true;
   if (max) p.p1 = *max, p.has_p1 = true;
@@ -208,33 +243,128 @@ static UnaryParams clamp_params(const Tensor& x, std::optional<Scalar> min, std:
 }
 
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
-  return unary_op<ClampBackward>(UnaryOp::Clamp, x, "clamp", Kind::Same, clamp_params(x, min, max));
+  DType dtype = clamp_dtype(x, bound_tensor(min, x.device()), bound_tensor(max, x.device()), "clamp");
+  Tensor in = dtype == x.dtype() ? x : to(x, dtype);
+  return unary_op<ClampBackward>(UnaryOp::Clamp, in, "clamp", Kind::Same, clamp_params(min, max));
 }
 
-// Tensor bounds: a composite of maximum/minimum (their gradients route to x or the bound).
+namespace {
+// Tensor bounds, out = min(max(x, lo), hi): the gradient goes to x where lo <= x <= hi, to lo
+// where x < lo <= hi, and to hi where x > hi or lo > hi (then out is hi everywhere).
+struct ClampTensorBackward : Node {
+  SavedTensor x_, min_, max_;
+  std::string name() const override { return "ClampBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor x = unpack(x_), lo = unpack(min_), hi = unpack(max_), g = grads[0], zero = wrapped_scalar(0.0);
+    Tensor ge_lo = lo.defined() ? ge(x, lo) : Tensor(), le_hi = hi.defined() ? le(x, hi) : Tensor();
+    Tensor to_x = !lo.defined() ? le_hi : !hi.defined() ? ge_lo : logical_and(ge_lo, le_hi);
+    Tensor to_lo, to_hi;
+    if (lo.defined()) to_lo = hi.defined() ? logical_and(logical_not(ge_lo), le(lo, hi)) : logical_not(ge_lo);
+    if (hi.defined()) to_hi = lo.defined() ? logical_or(logical_not(le_hi), gt(lo, hi)) : logical_not(le_hi);
+    auto part = [&](size_t i, const Tensor& mask) {
+      return needs_input_grad(i) ? sum_to(where(mask, g, zero), input_meta[i].shape) : Tensor();
+    };
+    return {part(0, to_x), part(1, to_lo), part(2, to_hi)};
+  }
+};
+}  // namespace
+
 Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max) {
-  LAMINA_CHECK(min.defined() || max.defined(), "clamp: At least one of 'min' or 'max' must not be None");
-  Tensor out = x;
-  if (min.defined()) out = maximum(out, min);
-  if (max.defined()) out = minimum(out, max);
+  DType dtype = clamp_dtype(x, min, max, "clamp");
+  Shape shape = x.shape();
+  for (const Tensor& b : {min, max}) {
+    if (!b.defined()) continue;
+    elementwise::check_same_device(x, b, "clamp");
+    shape = broadcast_shapes(shape, b.shape(), "clamp");
+  }
+  Tensor out;
+  {
+    autograd::GradModeGuard no_grad(false);  // min(max(x, lo), hi): NaN anywhere gives NaN
+    out = elementwise::cast(x, dtype);
+    if (min.defined()) out = maximum(out, min);
+    if (max.defined()) out = minimum(out, max);
+    if (out.is_same(x)) out = clone(x);
+  }
+  if (is_floating_point(dtype)) {
+    if (auto node = autograd::make_node<ClampTensorBackward>(x, min, max)) {
+      autograd::set_history(out, node);
+      node->save(node->x_, x);
+      node->save(node->min_, min);
+      node->save(node->max_, max);
+    }
+  }
   return out;
 }
 
-Tensor& neg_(Tensor& x) { return unary_inplace<NegBackward>(UnaryOp::Neg, x, "neg", Kind::Same, neg); }
-Tensor& abs_(Tensor& x) { return unary_inplace<AbsBackward>(UnaryOp::Abs, x, "abs", Kind::Same, abs); }
-Tensor& exp_(Tensor& x) { return unary_inplace<ExpBackward>(UnaryOp::Exp, x, "exp", Kind::Float, exp); }
-Tensor& log_(Tensor& x) { return unary_inplace<LogBackward>(UnaryOp::Log, x, "log", Kind::Float, log); }
-Tensor& sqrt_(Tensor& x) { return unary_inplace<SqrtBackward>(UnaryOp::Sqrt, x, "sqrt", Kind::Float, sqrt); }
-Tensor& tanh_(Tensor& x) { return unary_inplace<TanhBackward>(UnaryOp::Tanh, x, "tanh", Kind::Float, tanh); }
-Tensor& sigmoid_(Tensor& x) {
-  return unary_inplace<SigmoidBackward>(UnaryOp::Sigmoid, x, "sigmoid", Kind::Float, sigmoid);
+// ---- in-place variants ----
+
+#define LAMINA_UNARY_INPLACE(fn, Node, Op, kind) \
+  Tensor& fn##_(Tensor& x) { return unary_inplace<Node>(UnaryOp::Op, x, #fn "_", Kind::kind, fn); }
+LAMINA_UNARY_INPLACE(abs, AbsBackward, Abs, Same)
+LAMINA_UNARY_INPLACE(exp, ExpBackward, Exp, Float)
+LAMINA_UNARY_INPLACE(log, LogBackward, Log, Float)
+LAMINA_UNARY_INPLACE(log1p, Log1PBackward, Log1p, Float)
+LAMINA_UNARY_INPLACE(expm1, Expm1Backward, Expm1, Float)
+LAMINA_UNARY_INPLACE(sqrt, SqrtBackward, Sqrt, Float)
+LAMINA_UNARY_INPLACE(rsqrt, RsqrtBackward, Rsqrt, Float)
+LAMINA_UNARY_INPLACE(sin, SinBackward, Sin, Float)
+LAMINA_UNARY_INPLACE(cos, CosBackward, Cos, Float)
+LAMINA_UNARY_INPLACE(tanh, TanhBackward, Tanh, Float)
+LAMINA_UNARY_INPLACE(sigmoid, SigmoidBackward, Sigmoid, Float)
+LAMINA_UNARY_INPLACE(erf, ErfBackward, Erf, Float)
+LAMINA_UNARY_INPLACE(reciprocal, ReciprocalBackward, Reciprocal, Float)
+LAMINA_UNARY_INPLACE(floor, FloorBackward, Floor, Same)
+LAMINA_UNARY_INPLACE(ceil, CeilBackward, Ceil, Same)
+LAMINA_UNARY_INPLACE(round, RoundBackward, Round, Same)
+LAMINA_UNARY_INPLACE(trunc, TruncBackward, Trunc, Same)
+#undef LAMINA_UNARY_INPLACE
+
+Tensor& neg_(Tensor& x) {
+  LAMINA_CHECK(x.dtype() != DType::Bool, "neg_: Negation, the `-` operator, on a bool tensor is not supported. "
+               "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
+  return unary_inplace<NegBackward>(UnaryOp::Neg, x, "neg_", Kind::Same, neg);
 }
-Tensor& relu_(Tensor& x) { return unary_inplace<ReluBackward>(UnaryOp::Relu, x, "relu", Kind::Same, relu); }
+Tensor& relu_(Tensor& x) {
+  LAMINA_CHECK(x.dtype() != DType::Bool, "relu_: Boolean inputs not supported for relu");
+  return unary_inplace<ReluBackward>(UnaryOp::Relu, x, "relu_", Kind::Same, relu);
+}
+Tensor& sign_(Tensor& x) {
+  if (x.dtype() == DType::Bool) {  // sign of a bool is itself; still an in-place write
+    return elementwise::apply_inplace(x, {}, "sign_", [] {}, [](const Tensor& self) { return sign(self); }, false);
+  }
+  return unary_inplace<SignBackward>(UnaryOp::Sign, x, "sign_", Kind::Same, sign);
+}
+Tensor& square_(Tensor& x) {
+  if (x.dtype() == DType::Bool) elementwise::check_can_cast(DType::Int64, DType::Bool, "square_");
+  return unary_inplace<SquareBackward>(UnaryOp::Square, x, "square_", Kind::Same, square);
+}
+
 Tensor& clamp_(Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
-  UnaryParams p = clamp_params(x, min, max);
-  LAMINA_CHECK_TYPE(x.dtype() != DType::Bool, "clamp_: not supported for bool tensors");
+  DType dtype = clamp_dtype(x, bound_tensor(min, x.device()), bound_tensor(max, x.device()), "clamp_");
+  elementwise::check_can_cast(dtype, x.dtype(), "clamp_");
+  UnaryParams p = clamp_params(min, max);
   return elementwise::apply_inplace(
       x, {}, "clamp_", [&] { LAMINA_KERNEL(x.device(), unary, "clamp_")(UnaryOp::Clamp, x, x, p); },
+      [&](const Tensor& self) { return clamp(self, min, max); }, true);
+}
+
+Tensor& clamp_(Tensor& x, const Tensor& min, const Tensor& max) {
+  DType dtype = clamp_dtype(x, min, max, "clamp_");
+  elementwise::check_can_cast(dtype, x.dtype(), "clamp_");
+  Shape shape = x.shape();
+  for (const Tensor& b : {min, max}) {
+    if (!b.defined()) continue;
+    elementwise::check_same_device(x, b, "clamp_");
+    shape = broadcast_shapes(shape, b.shape(), "clamp_");
+  }
+  LAMINA_CHECK(shape == x.shape(), "clamp_: output with shape ", str(x.shape()),
+               " doesn't match the broadcast shape ", str(shape));
+  return elementwise::apply_inplace(
+      x, {min, max}, "clamp_",
+      [&] {
+        autograd::GradModeGuard no_grad(false);
+        copy_into(x, clamp(x, min, max));
+      },
       [&](const Tensor& self) { return clamp(self, min, max); }, true);
 }
 

@@ -33,6 +33,7 @@ Tensor square(const Tensor& x);
 Tensor floor(const Tensor& x);
 Tensor ceil(const Tensor& x);
 Tensor round(const Tensor& x);
+Tensor round(const Tensor& x, int64_t decimals);  // PyTorch's nearbyint(x * 10^d) / 10^d
 Tensor trunc(const Tensor& x);
 Tensor logical_not(const Tensor& x);
 Tensor bitwise_not(const Tensor& x);
@@ -45,12 +46,26 @@ Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max);  // either 
 // In-place variants: write into x (same dtype), bump its version, rebase its history.
 Tensor& neg_(Tensor& x);
 Tensor& abs_(Tensor& x);
+Tensor& sign_(Tensor& x);
 Tensor& exp_(Tensor& x);
 Tensor& log_(Tensor& x);
+Tensor& log1p_(Tensor& x);
+Tensor& expm1_(Tensor& x);
 Tensor& sqrt_(Tensor& x);
+Tensor& rsqrt_(Tensor& x);
+Tensor& sin_(Tensor& x);
+Tensor& cos_(Tensor& x);
 Tensor& tanh_(Tensor& x);
 Tensor& sigmoid_(Tensor& x);
 Tensor& relu_(Tensor& x);
+Tensor& erf_(Tensor& x);
+Tensor& reciprocal_(Tensor& x);
+Tensor& square_(Tensor& x);
+Tensor& floor_(Tensor& x);
+Tensor& ceil_(Tensor& x);
+Tensor& round_(Tensor& x);
+Tensor& trunc_(Tensor& x);
 Tensor& clamp_(Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max);
+Tensor& clamp_(Tensor& x, const Tensor& min, const Tensor& max);  // either may be undefined
 
 }  // namespace lamina

@@ -309,8 +309,8 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 }
 
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
-  if (x.dim() == 0) return reshape(x, {1});
   int64_t s = wrap_dim(start_dim, x.dim(), "flatten"), e = wrap_dim(end_dim, x.dim(), "flatten");
+  if (x.dim() == 0) return reshape(x, {1});
   LAMINA_CHECK(s <= e, "flatten: flatten() has invalid args: start_dim cannot come after end_dim");
   Shape shape(x.shape().begin(), x.shape().begin() + s);
   int64_t n = 1;
@@ -321,6 +321,7 @@ Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
 }
 
 Tensor unflatten(const Tensor& x, int64_t dim, const Shape& sizes) {
+  LAMINA_CHECK(x.dim() > 0, "unflatten: Dimension specified as ", dim, " but tensor has no dimensions");
   int64_t d = wrap_dim(dim, x.dim(), "unflatten");
   LAMINA_CHECK(!sizes.empty(), "unflatten: sizes must be non-empty");
   Shape inner = infer_size(sizes, x.shape()[size_t(d)], "unflatten");
@@ -376,9 +377,9 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
 }
 
 Tensor diagonal(const Tensor& x, int64_t offset, int64_t dim1, int64_t dim2) {
-  LAMINA_CHECK(x.dim() >= 2, "diagonal: expected a tensor with at least 2 dims, got ", x.dim());
   int64_t a = wrap_dim(dim1, x.dim(), "diagonal"), b = wrap_dim(dim2, x.dim(), "diagonal");
   LAMINA_CHECK(a != b, "diagonal: dimensions cannot be identical ", dim1, ", ", dim2);
+  LAMINA_DCHECK(x.dim() >= 2);  // a 0-d or 1-d tensor has no two distinct dims
   return region_view(x, "DiagonalBackward0", [&](const Geometry& g) {
     int64_t na = g.shape[size_t(a)], nb = g.shape[size_t(b)];
     int64_t len = offset >= 0 ? std::max<int64_t>(0, std::min(na, nb - offset))

@@ -49,7 +49,8 @@ template <BinaryOp Op>
 void binary_op(const Tensor& out, const Tensor& a, const Tensor& b) {
   dispatch(a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if constexpr (is_bool_binary<Op>()) run_binary<T, bool>(out, a, b, ScalarBinaryFn<Op, T>{});
+    if constexpr (std::is_same_v<T, bool> && !supports_bool<Op>()) return;  // rejected by the op
+    else if constexpr (is_bool_binary<Op>()) run_binary<T, bool>(out, a, b, ScalarBinaryFn<Op, T>{});
     else if constexpr (is_vector_binary<Op>()) run_binary<T, T>(out, a, b, VectorBinaryFn<Op, T>{});
     else run_binary<T, T>(out, a, b, ScalarBinaryFn<Op, T>{});
   });

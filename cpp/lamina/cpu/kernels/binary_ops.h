@@ -20,17 +20,20 @@ struct VectorBinaryFn {
   static constexpr bool kVector = !std::is_same_v<T, bool>;
   template <class V>
   V operator()(V a, V b) const {
-    if constexpr (is_scalar_v<V> && std::is_integral_v<V> && !std::is_same_v<V, bool>) {
-      using U = UnsignedOf<V>;  // wrap instead of overflowing
-      if constexpr (Op == BinaryOp::Add) return V(U(a) + U(b));
-      if constexpr (Op == BinaryOp::Sub) return V(U(a) - U(b));
-      if constexpr (Op == BinaryOp::Mul) return V(U(a) * U(b));
+    if constexpr (std::is_same_v<V, bool>) {  // add = or, mul = and (sub is rejected by the op)
+      if constexpr (Op == BinaryOp::Add) return a || b;
+      if constexpr (Op == BinaryOp::Mul) return a && b;
+      if constexpr (Op == BinaryOp::Sub) return a != b;
+    } else if constexpr (std::is_integral_v<T>) {  // wrap instead of overflowing
+      if constexpr (Op == BinaryOp::Add) return wrapping_add(a, b);
+      if constexpr (Op == BinaryOp::Sub) return wrapping_sub(a, b);
+      if constexpr (Op == BinaryOp::Mul) return wrapping_mul(a, b);
     } else {
       if constexpr (Op == BinaryOp::Add) return a + b;
       if constexpr (Op == BinaryOp::Sub) return a - b;
       if constexpr (Op == BinaryOp::Mul) return a * b;
     }
-    if constexpr (Op == BinaryOp::Div) return a / b;
+    if constexpr (Op == BinaryOp::Div && !std::is_same_v<V, bool>) return a / b;
     if constexpr (Op == BinaryOp::Minimum || Op == BinaryOp::Maximum) {
       V m = Op == BinaryOp::Minimum ? select(a < b, a, b) : select(a > b, a, b);
       if constexpr (std::is_floating_point_v<T>) m = select(a != a, a, select(b != b, b, m));  // NaN wins
@@ -127,6 +130,12 @@ template <BinaryOp Op>
 constexpr bool is_vector_binary() {
   return Op == BinaryOp::Add || Op == BinaryOp::Sub || Op == BinaryOp::Mul || Op == BinaryOp::Div ||
          Op == BinaryOp::Minimum || Op == BinaryOp::Maximum;
+}
+// Ops the elementwise layer may send bool tensors to (the others reject bool first).
+template <BinaryOp Op>
+constexpr bool supports_bool() {
+  return !(Op == BinaryOp::Sub || Op == BinaryOp::Div || Op == BinaryOp::FloorDivide || Op == BinaryOp::TruncDivide ||
+           Op == BinaryOp::Remainder || Op == BinaryOp::Fmod || Op == BinaryOp::Atan2);
 }
 template <BinaryOp Op>
 constexpr bool is_bool_binary() {

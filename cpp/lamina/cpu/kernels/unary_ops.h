@@ -1,5 +1,5 @@
 // The math of each unary op, written once for V = T (scalar) or V = Vec<T>. Integer ops wrap
-// on overflow (computed in unsigned arithmetic for scalars), as in PyTorch.
+// on overflow (computed in unsigned arithmetic), as in PyTorch.
 #pragma once
 
 #include <cmath>
@@ -12,14 +12,8 @@ namespace lamina::cpu::LAMINA_ISA_NS {
 
 template <class V>
 inline V wrap_neg(V x) {
-  if constexpr (is_scalar_v<V> && std::is_integral_v<V>) return V(std::make_unsigned_t<V>(0) - std::make_unsigned_t<V>(x));
+  if constexpr (std::is_integral_v<elem_t<V>>) return wrapping_sub(splat<V>(0), x);
   else return -x;
-}
-
-template <class V>
-inline V sigmoid_v(V x) {
-  using T = elem_t<V>;
-  return splat<V>(T(1)) / (splat<V>(T(1)) + vexp(-x));
 }
 
 // Functors with a vector path: `op(V)` for both scalars and vectors of T.
@@ -35,13 +29,28 @@ struct UnaryFn {
     constexpr bool kFloat = std::is_floating_point_v<T>;
     const V zero = splat<V>(T(0)), one = splat<V>(T(1));
     if constexpr (Op == UnaryOp::Neg) return wrap_neg(x);
-    if constexpr (Op == UnaryOp::Abs) return select(x <= zero, wrap_neg(x), x);  // -0.0 -> 0.0
+    if constexpr (Op == UnaryOp::Abs) {
+      if constexpr (kFloat) {  // clear the sign bit: abs(-0.0) = abs(+0.0) = +0.0, NaN stays NaN
+        using U = rebind_t<V, std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>>;
+        return bitcast<V>(bitcast<U>(x) & splat<U>(~(elem_t<U>(1) << (8 * sizeof(T) - 1))));
+      } else {
+        return select(x < zero, wrap_neg(x), x);
+      }
+    }
     if constexpr (Op == UnaryOp::Sign) return select(x > zero, one, select(x < zero, splat<V>(T(-1)), zero));
-    if constexpr (Op == UnaryOp::Square) return x * x;
+    if constexpr (Op == UnaryOp::Square) {
+      if constexpr (kFloat) return x * x;
+      else return wrapping_mul(x, x);
+    }
     if constexpr (Op == UnaryOp::Relu) return select(x < zero, zero, x);  // NaN stays NaN
     if constexpr (Op == UnaryOp::Clamp) {
-      if (params.has_p0) x = select(x < splat<V>(params.p0.to<T>()), splat<V>(params.p0.to<T>()), x);
-      if (params.has_p1) x = select(x > splat<V>(params.p1.to<T>()), splat<V>(params.p1.to<T>()), x);
+      // min(max(x, lo), hi) as in PyTorch: NaN in x or in a bound gives NaN, lo > hi gives hi.
+      const T lo = params.p0.to<T>(), hi = params.p1.to<T>();
+      if constexpr (kFloat) {
+        if ((params.has_p0 && lo != lo) || (params.has_p1 && hi != hi)) return splat<V>(lo != lo ? lo : hi);
+      }
+      if (params.has_p0) x = select(x < splat<V>(lo), splat<V>(lo), x);
+      if (params.has_p1) x = select(x > splat<V>(hi), splat<V>(hi), x);
       return x;
     }
     if constexpr (kFloat) {
@@ -54,13 +63,10 @@ struct UnaryFn {
       if constexpr (Op == UnaryOp::Sin) return map_lanes(x, [](T v) { return std::sin(v); });
       if constexpr (Op == UnaryOp::Cos) return map_lanes(x, [](T v) { return std::cos(v); });
       if constexpr (Op == UnaryOp::Tanh) return vtanh(x);
-      if constexpr (Op == UnaryOp::Sigmoid) return sigmoid_v(x);
-      if constexpr (Op == UnaryOp::Gelu) return splat<V>(T(0.5)) * x * (one + verf(x * splat<V>(T(M_SQRT1_2))));
-      if constexpr (Op == UnaryOp::GeluTanh) {
-        V inner = splat<V>(T(0.7978845608028654)) * (x + splat<V>(T(0.044715)) * x * x * x);
-        return splat<V>(T(0.5)) * x * (one + vtanh(inner));
-      }
-      if constexpr (Op == UnaryOp::Silu) return x * sigmoid_v(x);
+      if constexpr (Op == UnaryOp::Sigmoid) return vsigmoid(x);
+      if constexpr (Op == UnaryOp::Gelu) return vgelu(x);
+      if constexpr (Op == UnaryOp::GeluTanh) return vgelu_tanh(x);
+      if constexpr (Op == UnaryOp::Silu) return vsilu(x);
       if constexpr (Op == UnaryOp::Softplus) {
         const T beta = params.p0.to<T>(), threshold = params.p1.to<T>();
         V z = x * splat<V>(beta);

@@ -29,6 +29,11 @@ struct VecOf {
 };
 template <class T>
 using Vec = typename VecOf<T>::type;
+// A vector of N lanes of T, whatever its width (the compiler splits what a register cannot hold).
+template <class T, size_t N>
+struct VecOfN {
+  typedef T type __attribute__((vector_size(N * sizeof(T))));
+};
 template <class T>
 constexpr int64_t kLanes = kVecBytes / int64_t(sizeof(T));
 
@@ -64,7 +69,7 @@ using rebind_t = std::conditional_t<is_scalar_v<V>, E, Vec<E>>;
 template <class V>
 inline V splat(elem_t<V> x) {
   if constexpr (is_scalar_v<V>) return x;
-  else return V{} + x;
+  else return x - V{};  // not V{} + x, which would turn -0.0 into +0.0
 }
 
 template <class To, class From>
@@ -73,6 +78,23 @@ inline To bitcast(From x) {
   To y;
   std::memcpy(&y, &x, sizeof y);
   return y;
+}
+
+// Two's-complement wrapping arithmetic on integer scalars or vectors: computed on the unsigned
+// type, since signed overflow is undefined behaviour (for vector lanes too).
+template <class V>
+using UnsignedLanes = rebind_t<V, std::make_unsigned_t<elem_t<V>>>;
+template <class V>
+inline V wrapping_add(V a, V b) {
+  return bitcast<V>(UnsignedLanes<V>(bitcast<UnsignedLanes<V>>(a) + bitcast<UnsignedLanes<V>>(b)));
+}
+template <class V>
+inline V wrapping_sub(V a, V b) {
+  return bitcast<V>(UnsignedLanes<V>(bitcast<UnsignedLanes<V>>(a) - bitcast<UnsignedLanes<V>>(b)));
+}
+template <class V>
+inline V wrapping_mul(V a, V b) {
+  return bitcast<V>(UnsignedLanes<V>(bitcast<UnsignedLanes<V>>(a) * bitcast<UnsignedLanes<V>>(b)));
 }
 
 // Numeric conversion (int <-> float) lane by lane.
@@ -96,6 +118,43 @@ inline V map_lanes(V x, F f) {
   } else {
     for (int i = 0; i < int(sizeof(V) / sizeof(elem_t<V>)); ++i) x[i] = f(x[i]);
     return x;
+  }
+}
+
+// The lower or upper half of a vector, and two halves joined (register shuffles, no memory).
+template <class T, size_t N>
+using HalfOf = typename VecOfN<T, N / 2>::type;
+template <size_t Offset, class V, size_t... I>
+inline auto half_lanes(V v, std::index_sequence<I...>) {
+  return __builtin_shufflevector(v, v, (Offset + I)...);
+}
+template <bool Upper, class V>
+inline auto half(V v) {
+  constexpr size_t n = sizeof(V) / sizeof(elem_t<V>);
+  return half_lanes<Upper ? n / 2 : 0>(v, std::make_index_sequence<n / 2>{});
+}
+template <class H, size_t... I>
+inline auto join_lanes(H lo, H hi, std::index_sequence<I...>) {
+  return __builtin_shufflevector(lo, hi, I...);
+}
+template <class H>
+inline auto join(H lo, H hi) {
+  return join_lanes(lo, hi, std::make_index_sequence<2 * sizeof(H) / sizeof(elem_t<H>)>{});
+}
+
+// Whether any lane of a comparison result is true (a scalar bool is its own answer). Lets
+// vector code skip work that only rare lanes need; each lane's value must not depend on it.
+template <class W>
+inline uint64_t or_lanes(W w) {  // W: a vector of uint64_t; halving shuffles, no memory
+  if constexpr (sizeof(W) == 8) return w[0];
+  else return or_lanes(half<false>(w) | half<true>(w));
+}
+template <class M>
+inline bool any_lane(M mask) {
+  if constexpr (std::is_same_v<M, bool>) {
+    return mask;
+  } else {
+    return or_lanes(bitcast<typename VecOfN<uint64_t, sizeof(M) / 8>::type>(mask)) != 0;
   }
 }
 
