@@ -274,3 +274,7 @@ SPECS = [
 ]
 
 COVERED_ELSEWHERE = []
+
+# Specs whose name is a variant: the public function each one covers.
+for _spec in SPECS:
+    _spec.fn = {'sort_descending': 'sort', 'argsort_descending': 'argsort', 'topk_smallest': 'topk', 'getitem_list': '__getitem__', 'getitem_mask': '__getitem__', 'getitem_ellipsis': '__getitem__', 'getitem_broadcast': '__getitem__', 'setitem': '__setitem__', 'one_hot': '_one_hot'}.get(_spec.name, _spec.fn)

@@ -166,12 +166,12 @@ def test_inplace_rejects_results_that_do_not_fit(self_kind, op, other_kind, resu
 
 @pytest.mark.parametrize("self_shape,other_shape", [((3,), (2, 3)), ((), (3,)), ((1, 3), (3, 3)), ((3, 1), (3, 4))])
 def test_inplace_broadcast_must_keep_self_shape(self_shape, other_shape):
-    x = lamina.zeros(*self_shape)
+    x = lamina.zeros(self_shape)
     with pytest.raises(RuntimeError, match=r"add_: output with shape .* doesn't match the broadcast shape"):
-        x.add_(lamina.ones(*other_shape))
+        x.add_(lamina.ones(other_shape))
     assert x._version == 0
-    y = lamina.zeros(*other_shape)
-    y.add_(lamina.ones(*self_shape))  # the other way round broadcasts fine
+    y = lamina.zeros(other_shape)
+    y.add_(lamina.ones(self_shape))  # the other way round broadcasts fine
     assert tuple(y.shape) == other_shape and y._version == 1
 
 
