@@ -271,3 +271,14 @@ def test_no_error_leaves_a_tensor_modified():
         with pytest.raises(RuntimeError):
             call()
     assert x.tolist() == [1, 1, 1] and x._version == 0
+
+
+def test_non_integer_index_arguments_raise_instead_of_crashing():
+    """Regression: objects whose __index__ raises (a float tensor) used to crash the binding."""
+    f = lamina.tensor(0.5, dtype=lamina.float64)
+    with pytest.raises(TypeError, match="index"):
+        lamina.randint_like(lamina.zeros(2), f, f)
+    with pytest.raises(TypeError):
+        lamina.rand(lamina.float32, f)
+    with pytest.raises(TypeError):
+        lamina.ones(3).view(f)

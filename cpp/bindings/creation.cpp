@@ -119,7 +119,7 @@ void set_state(Generator& g, py::handle state) {
 int64_t as_int(py::handle v, const char* op, const char* name) {
   LAMINA_CHECK_TYPE(!PyFloat_Check(v.ptr()) && py::hasattr(v, "__index__"), op, "(): argument '", name,
                     "' must be int, not ", std::string(py::str(py::type::of(v).attr("__name__"))));
-  return py::reinterpret_steal<py::int_>(PyNumber_Index(v.ptr())).cast<int64_t>();
+  return index_value(v);
 }
 
 // randint(high, size), randint(low, high, size), with any of them as keywords.

@@ -48,7 +48,7 @@ Entry parse_entry(py::handle h, Device device) {
   if (o == Py_Ellipsis) return EllipsisEntry{};
   if (PyBool_Check(o)) return bool(o == Py_True);
   if (PyLong_Check(o) || (!is_tensor(h) && !is_array_like(h) && py::hasattr(h, "__index__")))
-    return py::reinterpret_steal<py::object>(PyNumber_Index(o)).cast<int64_t>();
+    return index_value(h);
   if (PySlice_Check(o)) {
     SliceEntry s{};
     LAMINA_CHECK_TYPE(PySlice_Unpack(o, &s.start, &s.stop, &s.step) == 0, "index: invalid slice");
