@@ -148,7 +148,7 @@ void init_tensor(py::module_& m, TensorClass& cls) {
       }, py::arg("value"))
       .def("zero_", [](Tensor& t) -> Tensor& { return zero_(t); })
       // ---- autograd ----
-      .def_property("requires_grad", [](const Tensor& t) { return t.requires_grad(); }, [](Tensor& t, bool r) {
+      .def_property("requires_grad", [](const Tensor& t) { return autograd::current_grad_fn(t) != nullptr || t.requires_grad(); }, [](Tensor& t, bool r) {
         LAMINA_CHECK(t.is_leaf() || r, "you can only change requires_grad flags of leaf variables. If you want to "
                      "use a computed variable in a subgraph that doesn't require differentiation use "
                      "var_no_grad = var.detach().");
@@ -171,7 +171,7 @@ void init_tensor(py::module_& m, TensorClass& cls) {
         t.set_grad(gt);
       })
       .def_property_readonly("is_leaf", [](const Tensor& t) { return t.is_leaf(); })
-      .def_property_readonly("grad_fn", [](const Tensor& t) { return t.grad_fn(); })
+      .def_property_readonly("grad_fn", [](const Tensor& t) { return autograd::current_grad_fn(t); })
       .def_property_readonly("output_nr", [](const Tensor& t) { return t.output_nr(); })
       .def_property("data", &detach_data, [](Tensor& t, const Tensor& other) { t.impl()->set_data(*other.impl()); })
       .def("retain_grad", [](Tensor& t) {

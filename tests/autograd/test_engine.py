@@ -246,3 +246,23 @@ def test_data_alias_does_not_track_versions():
         with lamina.no_grad():
             x.mul_(2)  # an in-place write through the tensor itself is tracked
         z.sum().backward()
+
+
+def test_view_created_before_inplace_write_to_base_sees_new_history():
+    """Regression: a view taken before an in-place write to its base kept the base's old history."""
+    x = lamina.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    v = y[0]
+    y.mul_(3)
+    v.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 0.0])
+
+
+def test_view_of_base_written_through_another_view():
+    x = lamina.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    buf = lamina.zeros(3)
+    whole = buf[:]
+    buf[1:] = x[1:] * 5     # written through a second view
+    assert whole.requires_grad
+    whole.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, 5.0, 5.0])

@@ -18,6 +18,7 @@ struct AutogradMeta {
   Tensor grad;
   std::shared_ptr<Node> grad_fn;      // null for leaves
   uint32_t output_nr = 0;             // which output of grad_fn this tensor is
+  uint32_t history_version = 0;       // views: the version when grad_fn was set (see view_edge)
   std::weak_ptr<Node> accumulator;    // leaves: the AccumulateGrad node, created on demand
   std::map<int, GradHook> hooks;      // leaves only; non-leaf hooks live on grad_fn
 };

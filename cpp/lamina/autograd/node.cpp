@@ -7,6 +7,8 @@
 
 namespace lamina::autograd {
 
+static void refresh_view_history(const Tensor& t);
+
 namespace {
 thread_local bool t_grad_enabled = true;
 std::atomic<uint64_t> g_next_sequence_nr{0};
@@ -81,10 +83,41 @@ void Node::add_input(const Tensor& t) {
   input_meta.push_back(t.defined() ? meta_of(t) : TensorMeta{});
 }
 
-bool needs_grad(const Tensor& t) { return t.defined() && t.requires_grad() && GradMode::is_enabled(); }
+bool needs_grad(const Tensor& t) {
+  if (!t.defined() || !GradMode::is_enabled()) return false;
+  refresh_view_history(t);
+  return t.requires_grad();
+}
+
+// A view whose base was written in place after the view's history was recorded (through the base
+// or another view) has a stale grad_fn: its history is now the region of the base's new history.
+static void refresh_view_history(const Tensor& t) {
+  const auto& base_impl = t.impl()->view_base;
+  if (!base_impl) return;
+  Tensor base(base_impl);
+  auto* m = t.impl()->autograd();
+  uint32_t recorded = m ? m->history_version : 0;
+  if (!base.requires_grad() || t.version() == recorded || !base.grad_fn()) return;
+  Tensor region;
+  {
+    GradModeGuard grad(true);
+    region = as_strided(base, t.shape(), t.strides(), t.offset());
+  }
+  auto& meta = t.impl()->ensure_autograd();
+  meta.grad_fn = region.grad_fn();
+  meta.output_nr = region.output_nr();
+  meta.history_version = t.version();
+}
+
+std::shared_ptr<Node> current_grad_fn(const Tensor& t) {
+  refresh_view_history(t);
+  return t.grad_fn();
+}
 
 Edge gradient_edge(const Tensor& t) {
-  if (!t.defined() || !t.requires_grad()) return Edge{};
+  if (!t.defined()) return Edge{};
+  refresh_view_history(t);
+  if (!t.requires_grad()) return Edge{};
   auto& m = t.impl()->ensure_autograd();
   if (m.grad_fn) return Edge{m.grad_fn, m.output_nr};
   std::lock_guard<std::mutex> lock(g_accumulate_mutex);
@@ -101,6 +134,7 @@ void set_history(const Tensor& out, const std::shared_ptr<Node>& node) {
   auto& m = out.impl()->ensure_autograd();
   m.grad_fn = node;
   m.output_nr = uint32_t(node->output_meta.size());
+  m.history_version = out.version();
   node->output_meta.push_back(meta_of(out));
 }
 
@@ -108,6 +142,7 @@ void rebase_history(const Tensor& t, const Tensor& result) {
   auto& m = t.impl()->ensure_autograd();
   m.grad_fn = result.grad_fn();
   m.output_nr = result.output_nr();
+  m.history_version = t.version();
   m.accumulator.reset();
 }
 

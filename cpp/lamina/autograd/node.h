@@ -100,8 +100,11 @@ class AccumulateGrad : public Node {
 
 // True when grad mode is on and `t` requires grad.
 bool needs_grad(const Tensor& t);
-// The edge a gradient for `t` should flow along; invalid when t needs no grad.
+// The edge a gradient for `t` should flow along; invalid when t needs no grad. A view whose base
+// was since written in place gets its history re-derived from the base first.
 Edge gradient_edge(const Tensor& t);
+// t's grad_fn, re-derived first for a stale view (what Tensor.grad_fn shows in Python).
+std::shared_ptr<Node> current_grad_fn(const Tensor& t);
 TensorMeta meta_of(const Tensor& t);
 
 // Creates node N with the given inputs if grad mode is on and any input requires grad.
