@@ -63,6 +63,25 @@ decltype(auto) nogil(F&& f) {
   return f();
 }
 
+// Elementwise work below this many elements takes less time than releasing and re-taking the
+// GIL, so the hot operator bindings keep it for tiny tensors (per-op overhead).
+constexpr int64_t kGilReleaseElements = 16384;
+// Elements of the broadcast of a and b (an upper bound of the work of an elementwise op).
+inline int64_t broadcast_numel(const Tensor& a, const Tensor& b) {
+  int64_t n = 1;
+  for (int64_t i = 1; i <= std::max(a.dim(), b.dim()); ++i) {
+    int64_t da = i <= a.dim() ? a.shape()[size_t(a.dim() - i)] : 1, db = i <= b.dim() ? b.shape()[size_t(b.dim() - i)] : 1;
+    n *= std::max(da, db);
+  }
+  return n;
+}
+// nogil(f) when the op is big enough to be worth it, f() otherwise.
+template <class F>
+decltype(auto) nogil_if(bool big, F&& f) {
+  if (big) return nogil(std::forward<F>(f));
+  return f();
+}
+
 // A Tensor or Python number as an op operand (numbers become wrapped 0-d tensors on `device`).
 Tensor to_operand(py::handle obj, Device device, const char* op);
 bool is_tensor(py::handle obj);

@@ -22,7 +22,9 @@ py::object* g_size_type = new py::object();  // leaked: must not be released aft
 
 bool is_tensor(py::handle obj) {
   static py::handle tensor_type = py::type::of<TensorImpl>();
-  return PyObject_IsInstance(obj.ptr(), tensor_type.ptr()) == 1;
+  PyTypeObject* type = Py_TYPE(obj.ptr());
+  return type == reinterpret_cast<PyTypeObject*>(tensor_type.ptr()) ||
+         PyType_IsSubtype(type, reinterpret_cast<PyTypeObject*>(tensor_type.ptr()));
 }
 
 std::optional<Scalar> to_scalar(py::handle obj) {

@@ -53,6 +53,8 @@ void init_runtime(py::module_& m) {
   m.def("_detected_cpu_isa", [] { return cpu::isa_name(cpu::detected_isa()); });
   m.def("_set_cpu_isa", [](const std::string& name) { cpu::set_active_isa(cpu::parse_isa(name)); }, py::arg("isa"));
   m.def("_register_size_type", &register_size_type);
+  m.def("_cpu_cached_bytes", &cpu_cached_bytes, "Bytes of freed CPU blocks kept for reuse.");
+  m.def("_cpu_empty_cache", &cpu_empty_cache, "Returns the cached CPU blocks to the system.");
   m.def("_has_cuda", [] {
 #ifdef LAMINA_WITH_CUDA
     return true;

@@ -13,7 +13,7 @@ using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);
 using InplaceFn = Tensor& (*)(Tensor&, const Tensor&);
 
 void def_unary(py::module_& m, TensorClass& cls, const char* name, UnaryFn f) {
-  def_op(m, cls, name, [f](const Tensor& x) { return nogil([&] { return f(x); }); });
+  def_op(m, cls, name, [f](const Tensor& x) { return nogil_if(x.numel() >= kGilReleaseElements, [&] { return f(x); }); });
 }
 
 // lamina.<name>(input, other) where either may be a number; Tensor.<name>(other).
@@ -21,18 +21,18 @@ void def_binary(py::module_& m, TensorClass& cls, const char* name, BinaryFn f) 
   m.def(name, [f, name](py::handle a, py::handle b) {
     Device dev = is_tensor(a) ? a.cast<Tensor>().device() : is_tensor(b) ? b.cast<Tensor>().device() : Device{};
     Tensor x = to_operand(a, dev, name), y = to_operand(b, dev, name);
-    return nogil([&] { return f(x, y); });
+    return nogil_if(broadcast_numel(x, y) >= kGilReleaseElements, [&] { return f(x, y); });
   }, py::arg("input"), py::arg("other"));
   cls.def(name, [f, name](const Tensor& a, py::handle b) {
     Tensor y = to_operand(b, a.device(), name);
-    return nogil([&] { return f(a, y); });
+    return nogil_if(broadcast_numel(a, y) >= kGilReleaseElements, [&] { return f(a, y); });
   }, py::arg("other"));
 }
 
 void def_inplace(TensorClass& cls, const char* name, InplaceFn f) {
   cls.def(name, [f, name](Tensor& a, py::handle b) -> Tensor& {
     Tensor y = to_operand(b, a.device(), name);
-    return nogil([&]() -> Tensor& { return f(a, y); });
+    return nogil_if(a.numel() >= kGilReleaseElements, [&]() -> Tensor& { return f(a, y); });
   }, py::arg("other"));
 }
 
@@ -41,16 +41,16 @@ void def_operator(TensorClass& cls, const char* op, BinaryFn f, InplaceFn inplac
   std::string name(op);
   cls.def(("__" + name + "__").c_str(), [f, op](const Tensor& a, py::handle b) {
     Tensor y = to_operand(b, a.device(), op);
-    return nogil([&] { return f(a, y); });
+    return nogil_if(broadcast_numel(a, y) >= kGilReleaseElements, [&] { return f(a, y); });
   });
   cls.def(("__r" + name + "__").c_str(), [f, op](const Tensor& a, py::handle b) {
     Tensor x = to_operand(b, a.device(), op);
-    return nogil([&] { return f(x, a); });
+    return nogil_if(broadcast_numel(a, x) >= kGilReleaseElements, [&] { return f(x, a); });
   });
   if (inplace) {
     cls.def(("__i" + name + "__").c_str(), [inplace, op](Tensor& a, py::handle b) -> Tensor& {
       Tensor y = to_operand(b, a.device(), op);
-      return nogil([&]() -> Tensor& { return inplace(a, y); });
+      return nogil_if(a.numel() >= kGilReleaseElements, [&]() -> Tensor& { return inplace(a, y); });
     });
   }
 }

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <thread>
 
 #include "lamina/ops/ops.h"
 
@@ -13,6 +14,20 @@ namespace {
 thread_local bool t_grad_enabled = true;
 std::atomic<uint64_t> g_next_sequence_nr{0};
 std::mutex g_accumulate_mutex;  // leaves may receive gradients from several threads
+
+// Guards AutogradMeta::accumulator: held for a few instructions on every op that takes a leaf,
+// so a spin lock (no call into pthreads) rather than a mutex.
+class SpinLock {
+ public:
+  void lock() {
+    while (flag_.test_and_set(std::memory_order_acquire)) std::this_thread::yield();
+  }
+  void unlock() { flag_.clear(std::memory_order_release); }
+
+ private:
+  std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
+};
+SpinLock g_accumulator_lock;
 std::atomic<int64_t> g_live_nodes{0};
 }  // namespace
 
@@ -80,7 +95,8 @@ TensorMeta meta_of(const Tensor& t) { return TensorMeta{t.shape(), t.dtype(), t.
 
 void Node::add_input(const Tensor& t) {
   next_edges.push_back(gradient_edge(t));
-  input_meta.push_back(t.defined() ? meta_of(t) : TensorMeta{});
+  // Only inputs that receive a gradient need their metadata (saves a copy per wrapped number).
+  input_meta.push_back(next_edges.back().valid() ? meta_of(t) : TensorMeta{});
 }
 
 bool needs_grad(const Tensor& t) {
@@ -120,14 +136,14 @@ Edge gradient_edge(const Tensor& t) {
   if (!t.requires_grad()) return Edge{};
   auto& m = t.impl()->ensure_autograd();
   if (m.grad_fn) return Edge{m.grad_fn, m.output_nr};
-  std::lock_guard<std::mutex> lock(g_accumulate_mutex);
+  std::lock_guard<SpinLock> lock(g_accumulator_lock);
   std::shared_ptr<Node> acc = m.accumulator.lock();
   if (!acc) {
     acc = std::make_shared<AccumulateGrad>(t);
     acc->output_meta.push_back(meta_of(t));
     m.accumulator = acc;
   }
-  return Edge{acc, 0};
+  return Edge{std::move(acc), 0};
 }
 
 void set_history(const Tensor& out, const std::shared_ptr<Node>& node) {
@@ -143,6 +159,7 @@ void rebase_history(const Tensor& t, const Tensor& result) {
   m.grad_fn = result.grad_fn();
   m.output_nr = result.output_nr();
   m.history_version = t.version();
+  std::lock_guard<SpinLock> lock(g_accumulator_lock);
   m.accumulator.reset();
 }
 

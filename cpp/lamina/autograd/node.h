@@ -74,6 +74,10 @@ class Node : public std::enable_shared_from_this<Node> {
   Tensor unpack(const SavedTensor& slot) { return slot.unpack(shared_from_this(), name()); }
 
   void add_input(const Tensor& t);  // appends a next edge (invalid when t needs no grad)
+  void reserve_inputs(size_t n) {
+    next_edges.reserve(n);
+    input_meta.reserve(n);
+  }
   bool needs_input_grad(size_t i) const { return i < next_edges.size() && next_edges[i].valid(); }
 
   std::vector<Edge> next_edges;
@@ -112,6 +116,7 @@ template <class N, class... Ts>
 std::shared_ptr<N> make_node(const Ts&... inputs) {
   if (!GradMode::is_enabled() || !(needs_grad(inputs) || ...)) return nullptr;
   auto node = std::make_shared<N>();
+  node->reserve_inputs(sizeof...(inputs));
   (node->add_input(inputs), ...);
   return node;
 }
@@ -121,6 +126,7 @@ std::shared_ptr<N> make_node_from(const std::vector<Tensor>& inputs) {
   for (const Tensor& t : inputs) any = any || needs_grad(t);
   if (!GradMode::is_enabled() || !any) return nullptr;
   auto node = std::make_shared<N>();
+  node->reserve_inputs(inputs.size());
   for (const Tensor& t : inputs) node->add_input(t);
   return node;
 }

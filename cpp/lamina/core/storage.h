@@ -27,20 +27,30 @@ class Storage {
   Device device() const { return device_; }
 
   Storage(void* data, size_t nbytes, Device device, std::function<void()> release)
-      : data_(data), nbytes_(nbytes), device_(device), release_(std::move(release)) {}
+      : data_(data), nbytes_(nbytes), device_(device), borrowed_release_(std::move(release)) {}
+  // Memory from a device allocator: released with allocator_release(base, nbytes) (no
+  // std::function, which would cost an extra heap allocation per tensor).
+  Storage(void* data, size_t nbytes, Device device, void (*allocator_release)(void*, size_t), void* base)
+      : data_(data), nbytes_(nbytes), device_(device), allocator_release_(allocator_release), base_(base) {}
 
  private:
   void* data_;
   size_t nbytes_;
   Device device_;
-  std::function<void()> release_;
+  std::function<void()> borrowed_release_;
+  void (*allocator_release_)(void*, size_t) = nullptr;
+  void* base_ = nullptr;
 };
 
 // Device allocators, registered by each backend (the CPU one is built in).
 struct Allocator {
   void* (*allocate)(size_t nbytes, bool zeroed, void** base);  // returns aligned ptr, *base to free
-  void (*release)(void* base);
+  void (*release)(void* base, size_t nbytes);
 };
 void register_allocator(DeviceType type, Allocator allocator);
+
+// The CPU allocator keeps large freed blocks for reuse (see storage.cpp).
+size_t cpu_cached_bytes();
+void cpu_empty_cache();
 
 }  // namespace lamina

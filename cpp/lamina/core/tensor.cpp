@@ -88,8 +88,8 @@ Tensor make_view(const Tensor& base, Shape shape, Strides strides, int64_t offse
   return Tensor(std::move(impl));
 }
 
-Tensor make_tensor(const Shape& shape, DType dtype, Device device, bool zeroed) {
-  check_shape(shape, itemsize(dtype), "empty");
+Tensor make_tensor(const Shape& shape, DType dtype, Device device, bool zeroed, const char* op) {
+  check_shape(shape, itemsize(dtype), op);
   size_t nbytes = size_t(numel(shape)) * itemsize(dtype);
   auto storage = Storage::allocate(nbytes, device, zeroed);
   return Tensor(std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape),

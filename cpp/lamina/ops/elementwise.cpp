@@ -93,10 +93,14 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, DType compu
                       const char* name) {
   check_same_device(a, b, name);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
-  check_shape(shape, itemsize(out_dtype), name);
-  Tensor out = make_tensor(shape, out_dtype, a.device());
-  LAMINA_KERNEL(a.device(), binary, name)(op, out, expand_view(cast(a, compute), shape),
-                                           expand_view(cast(b, compute), shape));
+  Tensor out = make_tensor(shape, out_dtype, a.device(), false, name);  // checks the element count
+  // References when no cast or expansion is needed: each Tensor copy is two atomic refcount ops.
+  Tensor a_cast, b_cast, a_view, b_view;
+  const Tensor& ac = a.dtype() == compute ? a : (a_cast = cast(a, compute));
+  const Tensor& bc = b.dtype() == compute ? b : (b_cast = cast(b, compute));
+  const Tensor& ae = ac.shape() == shape ? ac : (a_view = expand_view(ac, shape));
+  const Tensor& be = bc.shape() == shape ? bc : (b_view = expand_view(bc, shape));
+  LAMINA_KERNEL(a.device(), binary, name)(op, out, ae, be);
   return out;
 }
 

@@ -1,0 +1,97 @@
+"""lamina vs PyTorch, in one process with interleaved runs: time ratios (lamina / PyTorch, below 1
+means lamina is faster) for elementwise ops, reductions and per-op overhead, at 1 and 2 threads.
+
+    python bench/compare_torch.py [--quick] [--threads 1 2]
+
+Never run this beside a build or test suite: on 2 cores the timings would mean nothing.
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+import lamina
+
+
+def interleaved(fns, reps, inner):
+    """Median seconds per call of each fn, alternating between them so drift hits all equally."""
+    times = [[] for _ in fns]
+    for fn in fns:  # warm up
+        for _ in range(max(2, inner // 10)):
+            fn()
+    for _ in range(reps):
+        for k, fn in enumerate(fns):
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            times[k].append((time.perf_counter() - start) / inner)
+    return [statistics.median(t) for t in times]
+
+
+def elementwise_cases(n):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    pos = (rng.random(n) + 0.5).astype(np.float32)
+    m = rng.standard_normal((3162, 3162)).astype(np.float32)
+    L = {k: lamina.from_numpy(v) for k, v in dict(a=a, b=b, pos=pos, m=m).items()}
+    T = {k: torch.from_numpy(v) for k, v in dict(a=a, b=b, pos=pos, m=m).items()}
+    L["gelu"], T["gelu"] = lamina.gelu, torch.nn.functional.gelu
+    ops = [
+        ("add", lambda x: x["a"] + x["b"]),
+        ("mul", lambda x: x["a"] * x["b"]),
+        ("add scalar", lambda x: x["a"] + 1.5),
+        ("relu", lambda x: x["a"].relu()),
+        ("exp", lambda x: x["a"].exp()),
+        ("log", lambda x: x["pos"].log()),
+        ("tanh", lambda x: x["a"].tanh()),
+        ("sigmoid", lambda x: x["a"].sigmoid()),
+        ("gelu", lambda x: x["gelu"](x["a"])),
+        ("sum", lambda x: x["a"].sum()),
+        ("amax", lambda x: x["a"].amax()),
+        ("mean dim=1 (3162x3162)", lambda x: x["m"].mean(1)),
+        ("sum dim=0 (3162x3162)", lambda x: x["m"].sum(0)),
+        ("clone of transposed (3162x3162)", lambda x: x["m"].t().contiguous()),
+    ]
+    return [(name, (lambda f=f: f(L)), (lambda f=f: f(T))) for name, f in ops]
+
+
+def overhead_cases():
+    la, lb = lamina.ones(1), lamina.ones(1)
+    ta, tb = torch.ones(1), torch.ones(1)
+    lg, tg = lamina.ones(1, requires_grad=True), torch.ones(1, requires_grad=True)
+    return [
+        ("1-element add", lambda: la + lb, lambda: ta + tb),
+        ("1-element add, autograd", lambda: lg + lb, lambda: tg + tb),
+        ("1-element add + backward", lambda: (lg * lb).sum().backward(), lambda: (tg * tb).sum().backward()),
+    ]
+
+
+def report(title, cases, reps, inner, unit):
+    print(f"\n{title}")
+    print(f"{'case':36s} {'lamina':>12s} {'PyTorch':>12s} {'ratio':>8s}")
+    for name, lf, tf in cases:
+        lt, tt = interleaved([lf, tf], reps, inner)
+        scale = 1e6 if unit == "us" else 1e3
+        print(f"{name:36s} {lt * scale:10.3f}{unit} {tt * scale:10.3f}{unit} {lt / tt:8.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    reps = 5 if args.quick else 15
+    print(f"lamina {lamina.__version__} ({lamina._C._get_cpu_isa()}) vs torch {torch.__version__}; "
+          f"ratio = lamina time / PyTorch time (below 1: lamina faster)")
+    for threads in args.threads:
+        lamina.set_num_threads(threads)
+        torch.set_num_threads(threads)
+        report(f"threads={threads}: 1e7 float32 elements (median ms)", elementwise_cases(10_000_000), reps, 3, "ms")
+        report(f"threads={threads}: per-op overhead (median us)", overhead_cases(), reps, 2000, "us")
+
+
+if __name__ == "__main__":
+    main()
