@@ -23,8 +23,9 @@ constexpr size_t kAlignment = 64;
 // fault each: writing a new 40 MB tensor takes ~8x longer than writing a reused one.
 class BlockCache {
  public:
-  static constexpr size_t kMinBytes = size_t(1) << 20;   // smaller blocks: malloc is fast enough
-  static constexpr size_t kGranule = size_t(1) << 16;    // sizes are rounded up to 64 KiB
+  // Below 64 KiB glibc serves blocks from its own free lists without page faults.
+  static constexpr size_t kMinBytes = size_t(1) << 16;
+  static constexpr size_t kGranule = size_t(1) << 12;    // sizes are rounded up to whole pages
 
   static size_t rounded(size_t nbytes) { return (nbytes + kGranule - 1) / kGranule * kGranule; }
 
