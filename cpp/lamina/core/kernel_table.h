@@ -36,6 +36,40 @@ enum class ReduceOp : uint8_t { Sum, Prod, Max, Min, All, Any };
 
 enum class RandomOp : uint8_t { Uniform, Normal, Bernoulli, RandInt };
 
+// ---- matrix products -------------------------------------------------------------------------
+// A strided operand: element (i, j) of batch item b sits at data[b * batch + i * rows + j * cols]
+// (strides in elements, any sign or zero, so transposes and broadcasts need no copies).
+struct MatrixView {
+  const void* data = nullptr;
+  int64_t rows = 0, cols = 0, batch = 0;  // strides
+};
+struct MutMatrixView {
+  void* data = nullptr;
+  int64_t rows = 0, cols = 0, batch = 0;  // strides; C never aliases A, B or bias
+};
+
+enum class Activation : uint8_t { None, Relu, Gelu, GeluTanh };
+
+// Applied to each output element as it is stored: c = act(c + bias[i * bias_rows + j * bias_cols]).
+// bias == nullptr means no bias; it has the GEMM dtype and is the same for every batch item.
+struct GemmEpilogue {
+  const void* bias = nullptr;
+  int64_t bias_rows = 0, bias_cols = 0;
+  Activation act = Activation::None;
+};
+
+// C[b] = act(alpha * A[b] @ B[b] + beta * C[b] + bias) for b < batch; A is (m, k), B is (k, n),
+// C is (m, n). dtype is Float32 or Float64 (all operands share it). beta == 0 never reads C (so
+// NaN in uninitialised memory does not leak in); k == 0 gives beta * C + bias.
+struct GemmArgs {
+  DType dtype = DType::Float32;
+  int64_t batch = 1, m = 0, n = 0, k = 0;
+  double alpha = 1, beta = 0;
+  MatrixView a, b;
+  MutMatrixView c;
+  GemmEpilogue epilogue;
+};
+
 struct KernelTable {
   // ---- elementwise (ops/copy.cpp, unary.cpp, binary.cpp) ----
   void (*fill)(const Tensor& out, Scalar value) = nullptr;
@@ -79,6 +113,10 @@ struct KernelTable {
   void (*sort)(const Tensor& values, const Tensor& indices, const Tensor& in, bool descending) = nullptr;
   // The first k of each such row in that order: values/indices are (outer, k, inner).
   void (*topk)(const Tensor& values, const Tensor& indices, const Tensor& in, int64_t k, bool largest) = nullptr;
+
+  // ---- matrix products (ops/matmul.cpp, ops/conv.cpp) ----
+  // Threads split the output into blocks, never the k loop: bits do not depend on the thread count.
+  void (*gemm)(const GemmArgs& args) = nullptr;
 };
 
 // The active table for a device type.

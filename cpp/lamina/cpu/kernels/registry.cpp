@@ -10,6 +10,7 @@ void register_reduce(KernelTable& table);
 void register_random(KernelTable& table);
 void register_index(KernelTable& table);
 void register_sort(KernelTable& table);
+void register_gemm(KernelTable& table);
 
 void register_kernels(KernelTable& table) {
   register_copy(table);
@@ -19,6 +20,7 @@ void register_kernels(KernelTable& table) {
   register_random(table);
   register_index(table);
   register_sort(table);
+  register_gemm(table);
 }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS
