@@ -265,7 +265,7 @@ def test_interpolate_grad_fn_names_and_1d_grad():
     assert y.grad_fn.name() == "UpsampleBilinear2DBackward0"
 
 
-def test_upsample_same_bytes_for_any_thread_count(threads):
+def test_upsample_same_bytes_for_any_thread_count(isa, threads):
     x = np.random.default_rng(9).standard_normal((4, 200, 9, 11)).astype("float32")
     results = {}
     for n in (1, 2, 3):

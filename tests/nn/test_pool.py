@@ -173,6 +173,15 @@ def test_max_pool_defaults_and_int_args():
     np.testing.assert_array_equal(out.numpy(), ref_max_pool(x, 2, (2, 2), (2, 2), (0, 0), (1, 1), False)[0])
     out = lamina.max_pool2d(tensor(x), [3, 2], stride=1, padding=[1, 0])
     np.testing.assert_array_equal(out.numpy(), ref_max_pool(x, 2, (3, 2), (1, 1), (1, 0), (1, 1), False)[0])
+    vals, idx = lamina.max_pool2d_with_indices(tensor(x), 3, 2, 1, 1, True)
+    rv, ri = ref_max_pool(x, 2, (3, 3), (2, 2), (1, 1), (1, 1), True)
+    np.testing.assert_array_equal(vals.numpy(), rv)
+    np.testing.assert_array_equal(idx.numpy(), ri)
+    flat = x.reshape(2, 2, 36)
+    vals, idx = lamina.max_pool1d_with_indices(tensor(flat), 5, padding=2)
+    rv, ri = ref_max_pool(flat, 1, (5,), (5,), (2,), (1,), False)
+    np.testing.assert_array_equal(vals.numpy(), rv)
+    np.testing.assert_array_equal(idx.numpy(), ri)
 
 
 def test_max_pool_nan_and_inf():
@@ -331,7 +340,7 @@ POOL_FNS = {
 
 
 @pytest.mark.parametrize("name", sorted(POOL_FNS))
-def test_pool_same_bytes_for_any_thread_count(name, threads):
+def test_pool_same_bytes_for_any_thread_count(name, isa, threads):
     x = np.random.default_rng(8).standard_normal((4, 300, 9, 11)).astype("float32")
     g = None
     results = {}
@@ -426,3 +435,21 @@ def test_max_pool_double_backward_through_grad_output(name):
 
     assert gradcheck(input_grad, (v,))
     assert input_grad(v).grad_fn.name().endswith("BackwardBackward0")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("params", [((3, 3), (1, 1), (1, 1), (1, 1), False), ((3, 3), (2, 2), (1, 1), (1, 1), True),
+                                    ((2, 2), (2, 2), (0, 0), (1, 1), False), ((2, 3), (1, 3), (0, 1), (1, 2), True),
+                                    ((1, 5), (1, 1), (0, 2), (1, 1), False)], ids=str)
+def test_max_pool2d_wide_rows(params, dtype, isa):
+    # Rows wide enough for the vectorised interior (up to 16 lanes), with NaNs, infinities and ties.
+    k, s, p, d, ceil_mode = params
+    rng = np.random.default_rng(11)
+    x = rng.integers(-3, 4, size=(2, 2, 5, 77)).astype(dtype)
+    x[0, 0, 1, 5:40:7] = np.nan
+    x[1, 1, 2, 10:20] = -np.inf
+    x[0, 1, :, 30:34] = np.inf
+    vals, idx = F.max_pool2d(tensor(x), k, s, p, d, ceil_mode, return_indices=True)
+    rv, ri = ref_max_pool(x, 2, k, s, p, d, ceil_mode)
+    np.testing.assert_array_equal(vals.numpy(), rv)
+    np.testing.assert_array_equal(idx.numpy(), ri)

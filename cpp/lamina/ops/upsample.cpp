@@ -20,13 +20,13 @@ struct AxisTable {
   }
 };
 
-// PyTorch's compute_scales_value: the user's scale (as 1/scale) when given, else in/out.
+// PyTorch's compute_scales_value: the user's scale (as 1/scale) when given (> 0), else in/out.
 template <class T>
-T scale_value(std::optional<double> scale, int64_t in, int64_t out) {
-  return scale && *scale > 0 ? T(1.0 / *scale) : T(in) / T(out);
+T scale_value(double scale, int64_t in, int64_t out) {
+  return scale > 0 ? T(1.0 / scale) : T(in) / T(out);
 }
 
-AxisTable nearest_axis(int64_t in, int64_t out, std::optional<double> scale, bool exact) {
+AxisTable nearest_axis(int64_t in, int64_t out, double scale, bool exact) {
   AxisTable t;
   t.i0.resize(size_t(out));
   const float s = scale_value<float>(scale, in, out);
@@ -43,7 +43,7 @@ AxisTable nearest_axis(int64_t in, int64_t out, std::optional<double> scale, boo
 }
 
 template <class T>
-AxisTable linear_axis(int64_t in, int64_t out, std::optional<double> scale, bool align_corners) {
+AxisTable linear_axis(int64_t in, int64_t out, double scale, bool align_corners) {
   AxisTable t;
   t.i0.resize(size_t(out)), t.i1.resize(size_t(out)), t.w0.resize(size_t(out)), t.w1.resize(size_t(out));
   const T s = align_corners ? (out > 1 ? T(in - 1) / T(out - 1) : T(0)) : scale_value<T>(scale, in, out);
@@ -100,7 +100,7 @@ Tensor upsample(const Tensor& x, const std::string& mode_name, const IntList& ou
   bool is_double = x.dtype() == DType::Float64;
   for (int i = 0; i < nd; ++i) {
     int64_t in = s[size_t(2 + i)], out = output_size[size_t(i)];
-    std::optional<double> scale = scales.empty() ? std::nullopt : scales[size_t(i)];
+    double scale = scales.empty() ? 0.0 : scales[size_t(i)].value_or(0.0);
     AxisTable t = mode != Mode::Linear ? nearest_axis(in, out, scale, mode == Mode::NearestExact)
                   : is_double            ? linear_axis<double>(in, out, scale, align_corners)
                                          : linear_axis<float>(in, out, scale, align_corners);
