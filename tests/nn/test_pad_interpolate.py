@@ -301,3 +301,13 @@ def test_interpolate_errors():
         F.interpolate(lamina.zeros(1, 1, 2, 2, dtype=lamina.int64), size=(3, 3))
     with pytest.raises(ValueError, match="recompute_scale_factor is not meaningful"):
         F.interpolate(x, size=(3, 3), recompute_scale_factor=True)
+
+
+def test_huge_pads_raise():
+    x = lamina.zeros(1, 1, 4)
+    with pytest.raises(RuntimeError, match="too large"):
+        F.pad(x, (2**62, 2**62))
+    with pytest.raises((RuntimeError, MemoryError)):
+        F.pad(x, (2**40, 0))
+    with pytest.raises((RuntimeError, MemoryError)):
+        F.pad(x, (2**40, 0), mode="replicate")

@@ -453,3 +453,15 @@ def test_max_pool2d_wide_rows(params, dtype, isa):
     rv, ri = ref_max_pool(x, 2, k, s, p, d, ceil_mode)
     np.testing.assert_array_equal(vals.numpy(), rv)
     np.testing.assert_array_equal(idx.numpy(), ri)
+
+
+def test_huge_window_arguments_raise():
+    x = lamina.zeros(1, 1, 4, 4)
+    with pytest.raises(RuntimeError, match="too large"):
+        F.max_pool2d(x, 2**40, dilation=2**40)
+    with pytest.raises(RuntimeError, match="too small"):
+        F.max_pool2d(x, 2**40, stride=2**61)
+    with pytest.raises(RuntimeError, match="too large"):
+        F.avg_pool2d(x, 2**63 - 1)
+    with pytest.raises((RuntimeError, MemoryError)):
+        F.adaptive_avg_pool2d(x, (2**40, 2**40))

@@ -73,9 +73,15 @@ Tensor pad(const Tensor& x, const IntList& pad, const std::string& mode_name, st
   const int64_t k = int64_t(pad.size()) / 2;
   for (int64_t i = 0; i < k; ++i) {
     int64_t d = x.dim() - 1 - i, n = x.shape()[size_t(d)], lo = pad[size_t(2 * i)], hi = pad[size_t(2 * i + 1)];
-    LAMINA_CHECK(n + lo + hi >= 0, "pad: The input size ", n, ", plus negative padding ", lo, " and ", hi,
+    int64_t size = 0;
+    bool fits = !__builtin_add_overflow(n, lo, &size) && !__builtin_add_overflow(size, hi, &size);
+    LAMINA_CHECK(fits, "pad: padding (", lo, ", ", hi, ") of dimension ", d, " is too large");
+    LAMINA_CHECK(size >= 0, "pad: The input size ", n, ", plus negative padding ", lo, " and ", hi,
                  " resulted in a negative output size, which is invalid. Check dimension ", d, " of your input.");
   }
+  Shape out_shape = x.shape();
+  for (int64_t i = 0; i < k; ++i) out_shape[size_t(x.dim() - 1 - i)] += pad[size_t(2 * i)] + pad[size_t(2 * i + 1)];
+  check_shape(out_shape, x.itemsize(), "pad");
   Tensor out = x;
   for (int64_t i = 0; i < k; ++i) {
     const int64_t d = x.dim() - 1 - i, n = x.shape()[size_t(d)], lo = pad[size_t(2 * i)], hi = pad[size_t(2 * i + 1)];

@@ -110,7 +110,14 @@ PoolPlan plan_pool(const Tensor& x, int nd, IntList kernel, IntList stride, IntL
     LAMINA_CHECK(stride[size_t(i)] > 0, op, ": stride should be greater than zero, but got ", dims_string(stride));
     LAMINA_CHECK(dilation[size_t(i)] > 0, op, ": dilation should be greater than zero, but got ", dims_string(dilation));
     LAMINA_CHECK(padding[size_t(i)] >= 0, op, ": pad must be non-negative, but got ", dims_string(padding));
-    int64_t effective = is_max ? (kernel[size_t(i)] - 1) * dilation[size_t(i)] + 1 : kernel[size_t(i)];
+    // Window extents beyond 2^62 cannot fit any input; rejecting them keeps the arithmetic exact.
+    const int64_t limit = int64_t(1) << 62;
+    int64_t effective = kernel[size_t(i)];
+    bool fits = kernel[size_t(i)] < limit && stride[size_t(i)] < limit && padding[size_t(i)] < limit;
+    if (is_max && fits) fits = !__builtin_mul_overflow(kernel[size_t(i)] - 1, dilation[size_t(i)], &effective) &&
+                               ++effective < limit;
+    LAMINA_CHECK(fits, op, ": kernel_size ", dims_string(kernel), ", stride ", dims_string(stride), ", padding ",
+                 dims_string(padding), " and dilation ", dims_string(dilation), " are too large");
     LAMINA_CHECK(padding[size_t(i)] <= effective / 2, op,
                  ": pad should be at most half of effective kernel size, but got pad=", padding[size_t(i)],
                  ", kernel_size=", kernel[size_t(i)], " and dilation=", dilation[size_t(i)]);
