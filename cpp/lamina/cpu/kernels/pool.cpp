@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "lamina/core/kernel_table.h"
 #include "lamina/cpu/kernels/vec.h"
@@ -310,12 +311,17 @@ void adaptive_avg_pool2d_backward_kernel(const Tensor& grad_in, const Tensor& gr
 }
 
 // ---- separable resampling (nearest, linear, bilinear) -----------------------------------------
+// Per output row, the two source rows are first blended along H into a contiguous buffer (a
+// vectorisable loop), then sampled along W; backward runs the same two steps in reverse.
 
-// One output row: out[x] = sum over the taps of w.w[x] of the source row(s).
+// dst[x] = sum over the W taps of src (a blended or plain source row).
 template <class T>
-inline T sample_row(const T* row, const ResampleAxis& w, int64_t x) {
-  if (!w.w0) return row[w.i0[x]];
-  return T(w.w0[x]) * row[w.i0[x]] + T(w.w1[x]) * row[w.i1[x]];
+inline void sample_row(const T* src, const ResampleAxis& w, int64_t OW, T* dst) {
+  if (!w.w0) {
+    for (int64_t x = 0; x < OW; ++x) dst[x] = src[w.i0[x]];
+    return;
+  }
+  for (int64_t x = 0; x < OW; ++x) dst[x] = T(w.w0[x]) * src[w.i0[x]] + T(w.w1[x]) * src[w.i1[x]];
 }
 
 template <class T>
@@ -323,22 +329,20 @@ void resample_typed(const Tensor& out, const Tensor& in, const ResampleAxis& h, 
   const Planes g = planes_of(in, out);
   const T* x = in.data<T>();
   T* y = out.data<T>();
-  parallel_for(0, g.P * g.OH, grain_for(g.OW * 4), [&](int64_t r0, int64_t r1) {
+  parallel_for(0, g.P * g.OH, grain_for(g.OW * 3 + (h.w0 ? g.W : 0)), [&](int64_t r0, int64_t r1) {
+    std::vector<T> blend(h.w0 ? size_t(g.W) : 0);
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t plane = r / g.OH, oh = r % g.OH;
       const T* row0 = x + (plane * g.H + h.i0[oh]) * g.W;
-      T* dst = y + r * g.OW;
       if (!h.w0) {
-        if (!w.w0) {
-          for (int64_t ow = 0; ow < g.OW; ++ow) dst[ow] = row0[w.i0[ow]];
-        } else {
-          for (int64_t ow = 0; ow < g.OW; ++ow) dst[ow] = sample_row(row0, w, ow);
-        }
+        sample_row(row0, w, g.OW, y + r * g.OW);
         continue;
       }
       const T* row1 = x + (plane * g.H + h.i1[oh]) * g.W;
       const T a0 = T(h.w0[oh]), a1 = T(h.w1[oh]);
-      for (int64_t ow = 0; ow < g.OW; ++ow) dst[ow] = a0 * sample_row(row0, w, ow) + a1 * sample_row(row1, w, ow);
+      T* b = blend.data();
+      for (int64_t i = 0; i < g.W; ++i) b[i] = a0 * row0[i] + a1 * row1[i];
+      sample_row(b, w, g.OW, y + r * g.OW);
     }
   });
 }
@@ -347,15 +351,17 @@ void resample2d_kernel(const Tensor& out, const Tensor& in, const ResampleAxis& 
   dispatch_float(in.dtype(), [&](auto tag) { resample_typed<typename decltype(tag)::type>(out, in, h, w); });
 }
 
-// Adds v to the taps of row `row` along w.
+// acc[taps of x] += weights * src[x] along W (the adjoint of sample_row).
 template <class T>
-inline void spread_row(T* row, const ResampleAxis& w, int64_t x, T v) {
+inline void spread_row(const T* src, const ResampleAxis& w, int64_t OW, T* acc) {
   if (!w.w0) {
-    row[w.i0[x]] += v;
+    for (int64_t x = 0; x < OW; ++x) acc[w.i0[x]] += src[x];
     return;
   }
-  row[w.i0[x]] += T(w.w0[x]) * v;
-  row[w.i1[x]] += T(w.w1[x]) * v;
+  for (int64_t x = 0; x < OW; ++x) {
+    acc[w.i0[x]] += T(w.w0[x]) * src[x];
+    acc[w.i1[x]] += T(w.w1[x]) * src[x];
+  }
 }
 
 template <class T>
@@ -364,7 +370,8 @@ void resample_backward_typed(const Tensor& grad_in, const Tensor& grad_out, cons
   const Planes g = planes_of(grad_in, grad_out);
   T* gi = grad_in.data<T>();
   const T* go = grad_out.data<T>();
-  parallel_for(0, g.P, grain_for(g.OH * g.OW * 4 + g.H * g.W), [&](int64_t p0, int64_t p1) {
+  parallel_for(0, g.P, grain_for(g.OH * (g.OW * 3 + (h.w0 ? 2 * g.W : 0)) + g.H * g.W), [&](int64_t p0, int64_t p1) {
+    std::vector<T> acc(h.w0 ? size_t(g.W) : 0);
     for (int64_t plane = p0; plane < p1; ++plane) {
       T* dst = gi + plane * g.H * g.W;
       std::fill(dst, dst + g.H * g.W, T(0));
@@ -372,15 +379,16 @@ void resample_backward_typed(const Tensor& grad_in, const Tensor& grad_out, cons
         const T* src = go + (plane * g.OH + oh) * g.OW;
         T* row0 = dst + h.i0[oh] * g.W;
         if (!h.w0) {
-          for (int64_t ow = 0; ow < g.OW; ++ow) spread_row(row0, w, ow, src[ow]);
+          spread_row(src, w, g.OW, row0);
           continue;
         }
         T* row1 = dst + h.i1[oh] * g.W;
         const T a0 = T(h.w0[oh]), a1 = T(h.w1[oh]);
-        for (int64_t ow = 0; ow < g.OW; ++ow) {
-          spread_row(row0, w, ow, T(a0 * src[ow]));
-          spread_row(row1, w, ow, T(a1 * src[ow]));
-        }
+        T* a = acc.data();
+        std::fill(a, a + g.W, T(0));
+        spread_row(src, w, g.OW, a);
+        for (int64_t i = 0; i < g.W; ++i) row0[i] += a0 * a[i];
+        for (int64_t i = 0; i < g.W; ++i) row1[i] += a1 * a[i];
       }
     }
   });
