@@ -465,3 +465,32 @@ def test_huge_window_arguments_raise():
         F.avg_pool2d(x, 2**63 - 1)
     with pytest.raises((RuntimeError, MemoryError)):
         F.adaptive_avg_pool2d(x, (2**40, 2**40))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("params", [((3, 3), (1, 1), (1, 1), False, True, None), ((3, 3), (2, 2), (1, 1), True, False, None),
+                                    ((2, 4), (2, 3), (0, 2), True, True, None), ((1, 5), (1, 1), (0, 2), False, False, 7)],
+                         ids=str)
+def test_avg_pool2d_wide_rows(params, dtype, isa):
+    k, s, p, ceil_mode, include_pad, divisor = params
+    x = np.random.default_rng(12).standard_normal((2, 2, 6, 77)).astype(dtype)
+    out = F.avg_pool2d(tensor(x), k, s, p, ceil_mode, include_pad, divisor)
+    ref = ref_avg_pool(x.astype("float64"), 2, k, s, p, ceil_mode, include_pad, divisor)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(out.numpy(), ref, rtol=tol, atol=tol)
+
+
+def test_pool_results_identical_across_isa_levels():
+    x = np.random.default_rng(13).standard_normal((2, 3, 9, 70)).astype("float32")
+    previous = lamina._C._get_cpu_isa()
+    results = []
+    try:
+        for level in ["baseline", "avx2", "avx512"][: ["baseline", "avx2", "avx512"].index(
+                lamina._C._detected_cpu_isa()) + 1]:
+            lamina._C._set_cpu_isa(level)
+            t = tensor(x)
+            results.append([F.max_pool2d(t, 3, 2, 1).numpy().tobytes(), F.avg_pool2d(t, 3, 1, 1).numpy().tobytes(),
+                            F.max_pool2d(t, (2, 3), (1, 2), (1, 1), (2, 1), return_indices=True)[1].numpy().tobytes()])
+    finally:
+        lamina._C._set_cpu_isa(previous)
+    assert all(r == results[0] for r in results)

@@ -204,23 +204,62 @@ inline AvgWindow avg_window(int64_t oh, int64_t ow, int64_t H, int64_t W, const 
   return {h0, h1, w0, w1, divisor};
 }
 
+// Interior output columns [ow, ow_end) of one row, kLanes<T> at a time, summing taps in the
+// scalar order so both paths give the same bits. Returns the first column not done.
+template <class T>
+int64_t avg_row_vec(const T* plane, int64_t W, int64_t h0, int64_t h1, T divisor, const Pool2dParams& p, int64_t ow,
+                    int64_t ow_end, T* yo) {
+  using V = Vec<T>;
+  constexpr int64_t L = kLanes<T>;
+  alignas(64) T buf[L];
+  for (; ow + L <= ow_end; ow += L) {
+    const int64_t x0 = ow * p.sw - p.pw;
+    V sum = splat<V>(T(0));
+    for (int64_t y = h0; y < h1; ++y) {
+      const T* row = plane + y * W + x0;
+      for (int64_t kx = 0; kx < p.kw; ++kx) {
+        if (p.sw == 1) {
+          sum += vload(row + kx);
+        } else {
+          for (int64_t i = 0; i < L; ++i) buf[i] = row[kx + i * p.sw];
+          sum += vload(buf);
+        }
+      }
+    }
+    vstore(yo + ow, sum / splat<V>(divisor));
+  }
+  return ow;
+}
+
 template <class T>
 void avg_pool_typed(const Tensor& out, const Tensor& in, const Pool2dParams& p) {
   const Planes g = planes_of(in, out);
   const T* x = in.data<T>();
   T* y = out.data<T>();
+  // Columns whose window lies inside [0, W) share one divisor per row: [ow_lo, ow_hi).
+  const int64_t ow_lo = std::min((p.pw + p.sw - 1) / p.sw, g.OW);
+  const int64_t last_start = g.W - p.kw + p.pw;
+  const int64_t ow_hi = last_start < 0 ? ow_lo : std::max(ow_lo, std::min(last_start / p.sw + 1, g.OW));
   parallel_for(0, g.P * g.OH, grain_for(g.OW * p.kh * p.kw), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t plane = r / g.OH, oh = r % g.OH;
       const T* src = x + plane * g.H * g.W;
-      for (int64_t ow = 0; ow < g.OW; ++ow) {
+      T* yo = y + r * g.OW;
+      auto scalar = [&](int64_t ow) {
         const AvgWindow a = avg_window(oh, ow, g.H, g.W, p);
         T sum = 0;
         for (int64_t h = a.h0; h < a.h1; ++h)
           for (int64_t w = a.w0; w < a.w1; ++w) sum += src[h * g.W + w];
         // An empty window (all padding) averages to 0, as in PyTorch.
-        y[r * g.OW + ow] = a.h0 < a.h1 && a.w0 < a.w1 ? T(sum / T(a.divisor)) : T(0);
+        yo[ow] = a.h0 < a.h1 && a.w0 < a.w1 ? T(sum / T(a.divisor)) : T(0);
+      };
+      int64_t ow = 0;
+      for (; ow < ow_lo; ++ow) scalar(ow);
+      if (ow < ow_hi) {
+        const AvgWindow a = avg_window(oh, ow, g.H, g.W, p);
+        if (a.h0 < a.h1) ow = avg_row_vec(src, g.W, a.h0, a.h1, T(a.divisor), p, ow, ow_hi, yo);
       }
+      for (; ow < g.OW; ++ow) scalar(ow);
     }
   });
 }
