@@ -107,6 +107,9 @@ def test_pad_errors():
         F.pad(lamina.zeros(3), (1, 1), mode="reflect")
     with pytest.raises(NotImplementedError, match="non-constant padding"):
         F.pad(lamina.zeros(2, 3), (1, 1, 1, 1), mode="replicate")
+    with pytest.raises(RuntimeError, match=r"pad: input \(1, 2, 3\) is too small .* calculated output size 0"):
+        F.pad(x, (-2, -1), mode="replicate")
+    assert tuple(F.pad(x, (-2, -1), mode="circular").shape) == (1, 2, 0)
     with pytest.raises(RuntimeError, match="cannot pad dimension 2 of size 0"):
         F.pad(lamina.zeros(1, 1, 0), (1, 1), mode="replicate")
 

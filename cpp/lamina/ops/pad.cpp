@@ -57,6 +57,9 @@ void check_mode_args(const Tensor& x, const IntList& pad, PadMode mode, const st
     if (mode == PadMode::Circular)
       LAMINA_CHECK(lo <= n && hi <= n, "pad: Padding value causes wrapping around more than once: padding (", lo, ", ",
                    hi, ") at dimension ", d, " of input ", str(x.shape()));
+    if (mode != PadMode::Circular)
+      LAMINA_CHECK(n + lo + hi >= 1, "pad: input ", str(x.shape()), " is too small for padding (", lo, ", ", hi,
+                   ") of dimension ", d, ": calculated output size ", n + lo + hi);
     LAMINA_CHECK(n > 0 || (lo == 0 && hi == 0), "pad: cannot pad dimension ", d, " of size 0 of input ", str(x.shape()),
                  " in ", name, " mode");
   }
