@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "lamina/core/kernel_table.h"
@@ -56,6 +57,36 @@ inline void clip_taps(int64_t start, int64_t k, int64_t d, int64_t size, int64_t
   hi = std::min(start + (k - 1) * d + 1, size);
 }
 
+// kLanes<T> taps row[x], row[x + sw], ...: one load for stride 1, two loads and an even-lane
+// shuffle for stride 2 when both stay inside the row, else element by element.
+template <class V, size_t... I>
+inline V even_lanes(V a, V b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(a, b, int(2 * I)...);
+}
+template <class T>
+inline Vec<T> load_taps(const T* row, int64_t x, int64_t sw, int64_t W) {
+  constexpr int64_t L = kLanes<T>;
+  if (sw == 1) return vload(row + x);
+  if (sw == 2 && x + 2 * L <= W)
+    return even_lanes(vload(row + x), vload(row + x + L), std::make_index_sequence<size_t(L)>{});
+  alignas(64) T buf[L];
+  for (int64_t i = 0; i < L; ++i) buf[i] = row[x + i * sw];
+  return vload(buf);
+}
+
+// Runs block(o) over [ow, ow_end) in blocks of L; a last partial block is redone as a full block
+// ending at ow_end (recomputing a few columns, with the same bits). Returns the first column not done.
+template <int64_t L, class Block>
+inline int64_t run_blocks(int64_t ow, int64_t ow_end, const Block& block) {
+  const int64_t start = ow;
+  for (; ow + L <= ow_end; ow += L) block(ow);
+  if (ow < ow_end && ow_end - L >= start) {
+    block(ow_end - L);
+    ow = ow_end;
+  }
+  return ow;
+}
+
 // Index lanes as wide as T's, so a mask from comparing T vectors selects them directly.
 template <class T>
 using IndexLane = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
@@ -70,8 +101,7 @@ int64_t max_row_vec(const T* plane, int64_t W, int64_t h0, int64_t h1, const Poo
   constexpr int64_t L = kLanes<T>;
   I lane;
   for (int64_t i = 0; i < L; ++i) lane[i] = IndexLane<T>(i * p.sw);
-  alignas(64) T buf[L];
-  for (; ow + L <= ow_end; ow += L) {
+  auto block = [&](int64_t ow) {
     const int64_t x0 = ow * p.sw - p.pw;
     V best = splat<V>(-std::numeric_limits<T>::infinity());
     I at = splat<I>(IndexLane<T>(h0 * W + x0)) + lane;
@@ -79,13 +109,7 @@ int64_t max_row_vec(const T* plane, int64_t W, int64_t h0, int64_t h1, const Poo
       const T* row = plane + y * W;
       for (int64_t kx = 0; kx < p.kw; ++kx) {
         const int64_t x = x0 + kx * p.dw;
-        V v;
-        if (p.sw == 1) {
-          v = vload(row + x);
-        } else {
-          for (int64_t i = 0; i < L; ++i) buf[i] = row[x + i * p.sw];
-          v = vload(buf);
-        }
+        V v = load_taps(row, x, p.sw, W);
         auto m = (v > best) | (v != v);
         best = m ? v : best;
         at = m ? splat<I>(IndexLane<T>(y * W + x)) + lane : at;
@@ -93,8 +117,8 @@ int64_t max_row_vec(const T* plane, int64_t W, int64_t h0, int64_t h1, const Poo
     }
     vstore(yo + ow, best);
     for (int64_t i = 0; i < L; ++i) io[ow + i] = int64_t(at[i]);
-  }
-  return ow;
+  };
+  return run_blocks<L>(ow, ow_end, block);
 }
 
 template <class T>
@@ -211,24 +235,16 @@ int64_t avg_row_vec(const T* plane, int64_t W, int64_t h0, int64_t h1, T divisor
                     int64_t ow_end, T* yo) {
   using V = Vec<T>;
   constexpr int64_t L = kLanes<T>;
-  alignas(64) T buf[L];
-  for (; ow + L <= ow_end; ow += L) {
+  auto block = [&](int64_t ow) {
     const int64_t x0 = ow * p.sw - p.pw;
     V sum = splat<V>(T(0));
     for (int64_t y = h0; y < h1; ++y) {
-      const T* row = plane + y * W + x0;
-      for (int64_t kx = 0; kx < p.kw; ++kx) {
-        if (p.sw == 1) {
-          sum += vload(row + kx);
-        } else {
-          for (int64_t i = 0; i < L; ++i) buf[i] = row[kx + i * p.sw];
-          sum += vload(buf);
-        }
-      }
+      const T* row = plane + y * W;
+      for (int64_t kx = 0; kx < p.kw; ++kx) sum += load_taps(row, x0 + kx, p.sw, W);
     }
     vstore(yo + ow, sum / splat<V>(divisor));
-  }
-  return ow;
+  };
+  return run_blocks<L>(ow, ow_end, block);
 }
 
 template <class T>
