@@ -284,25 +284,45 @@ void avg_pool2d_kernel(const Tensor& out, const Tensor& in, const Pool2dParams& 
   dispatch_float(in.dtype(), [&](auto tag) { avg_pool_typed<typename decltype(tag)::type>(out, in, p); });
 }
 
-template <class T>
-void avg_pool_backward_typed(const Tensor& grad_in, const Tensor& grad_out, const Pool2dParams& p) {
+// Backward of a box-window average: every output spreads grad_out / divisor over its window.
+// The windows are rectangles, so this runs separably: each output row's gradients are spread
+// along W into one buffer row, which is then added to every input row the window covers.
+template <class T, class Window>
+void box_backward(const Tensor& grad_in, const Tensor& grad_out, const Window& window) {
   const Planes g = planes_of(grad_in, grad_out);
   T* gi = grad_in.data<T>();
   const T* go = grad_out.data<T>();
-  parallel_for(0, g.P, grain_for(g.OH * g.OW * p.kh * p.kw), [&](int64_t p0, int64_t p1) {
+  parallel_for(0, g.P, grain_for(g.OH * (g.OW * 2 + g.W) + g.H * g.W), [&](int64_t p0, int64_t p1) {
+    std::vector<T> rows(size_t(g.OH * g.W));
     for (int64_t plane = p0; plane < p1; ++plane) {
       T* dst = gi + plane * g.H * g.W;
       std::fill(dst, dst + g.H * g.W, T(0));
+      std::fill(rows.begin(), rows.end(), T(0));
       for (int64_t oh = 0; oh < g.OH; ++oh) {
+        T* row = rows.data() + oh * g.W;
+        const T* src = go + (plane * g.OH + oh) * g.OW;
         for (int64_t ow = 0; ow < g.OW; ++ow) {
-          const AvgWindow a = avg_window(oh, ow, g.H, g.W, p);
-          const T v = T(go[(plane * g.OH + oh) * g.OW + ow] / T(a.divisor));
-          for (int64_t h = a.h0; h < a.h1; ++h)
-            for (int64_t w = a.w0; w < a.w1; ++w) dst[h * g.W + w] += v;
+          const AvgWindow a = window(oh, ow);
+          const T v = T(src[ow] / T(a.divisor));
+          for (int64_t w = a.w0; w < a.w1; ++w) row[w] += v;
+        }
+      }
+      for (int64_t oh = 0; oh < g.OH; ++oh) {
+        const T* row = rows.data() + oh * g.W;
+        const AvgWindow a = window(oh, 0);  // the rows of a window do not depend on ow
+        for (int64_t h = a.h0; h < a.h1; ++h) {
+          T* d = dst + h * g.W;
+          for (int64_t w = 0; w < g.W; ++w) d[w] += row[w];
         }
       }
     }
   });
+}
+
+template <class T>
+void avg_pool_backward_typed(const Tensor& grad_in, const Tensor& grad_out, const Pool2dParams& p) {
+  const int64_t H = grad_in.shape()[1], W = grad_in.shape()[2];
+  box_backward<T>(grad_in, grad_out, [&](int64_t oh, int64_t ow) { return avg_window(oh, ow, H, W, p); });
 }
 
 void avg_pool2d_backward_kernel(const Tensor& grad_in, const Tensor& grad_out, const Pool2dParams& p) {
@@ -340,22 +360,10 @@ void adaptive_avg_pool2d_kernel(const Tensor& out, const Tensor& in) {
 template <class T>
 void adaptive_avg_backward_typed(const Tensor& grad_in, const Tensor& grad_out) {
   const Planes g = planes_of(grad_in, grad_out);
-  T* gi = grad_in.data<T>();
-  const T* go = grad_out.data<T>();
-  parallel_for(0, g.P, grain_for(g.H * g.W * 4), [&](int64_t p0, int64_t p1) {
-    for (int64_t plane = p0; plane < p1; ++plane) {
-      T* dst = gi + plane * g.H * g.W;
-      std::fill(dst, dst + g.H * g.W, T(0));
-      for (int64_t oh = 0; oh < g.OH; ++oh) {
-        const int64_t h0 = adaptive_start(oh, g.OH, g.H), h1 = adaptive_end(oh, g.OH, g.H);
-        for (int64_t ow = 0; ow < g.OW; ++ow) {
-          const int64_t w0 = adaptive_start(ow, g.OW, g.W), w1 = adaptive_end(ow, g.OW, g.W);
-          const T v = go[(plane * g.OH + oh) * g.OW + ow] / T((h1 - h0) * (w1 - w0));
-          for (int64_t h = h0; h < h1; ++h)
-            for (int64_t w = w0; w < w1; ++w) dst[h * g.W + w] += v;
-        }
-      }
-    }
+  box_backward<T>(grad_in, grad_out, [&](int64_t oh, int64_t ow) {
+    const int64_t h0 = adaptive_start(oh, g.OH, g.H), h1 = adaptive_end(oh, g.OH, g.H);
+    const int64_t w0 = adaptive_start(ow, g.OW, g.W), w1 = adaptive_end(ow, g.OW, g.W);
+    return AvgWindow{h0, h1, w0, w1, double((h1 - h0) * (w1 - w0))};
   });
 }
 
