@@ -148,7 +148,7 @@ def linear_taps(n_in, n_out, scale, align_corners):
             taps.append((o, o, 1.0, 0.0))
             continue
         real = s * o if align_corners else max(s * (o + 0.5) - 0.5, 0.0)
-        i0 = int(real)
+        i0 = min(int(math.floor(np.float32(real))), n_in - 1)
         i1 = i0 + (1 if i0 < n_in - 1 else 0)
         l1 = min(max(real - i0, 0.0), 1.0)
         taps.append((i0, i1, 1.0 - l1, l1))

@@ -52,7 +52,8 @@ AxisTable linear_axis(int64_t in, int64_t out, double scale, bool align_corners)
     T l1 = 0;
     if (out != in) {
       T real = align_corners ? s * T(o) : std::max(s * (T(o) + T(0.5)) - T(0.5), T(0));
-      i0 = int64_t(real);
+      // PyTorch's guard_index_and_lambda (floorf, so float64 inputs round through float too).
+      i0 = std::min(int64_t(std::floor(float(real))), in - 1);
       i1 = i0 + (i0 < in - 1 ? 1 : 0);
       l1 = std::min(std::max(real - T(i0), T(0)), T(1));
     }
