@@ -15,6 +15,7 @@ import os
 import pickle
 import queue
 import time
+import weakref
 
 from ... import _C
 from . import _worker
@@ -23,6 +24,7 @@ from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 _SEED_HIGH = 2 ** 62
+_DELIVERED = object()  # marks a task whose batch went out early (in_order=False)
 
 
 class _InfiniteConstantSampler(Sampler):
@@ -192,9 +194,13 @@ class _MultiProcessIter(_BaseIter):
             ctx = multiprocessing.get_context()
         elif isinstance(ctx, str):
             ctx = multiprocessing.get_context(ctx)
-        self._shutdown = True  # until the workers exist
         self._data_queue = ctx.Queue()
         self._index_queues, self._workers = [], []
+        # A finalizer, not __del__: the garbage collector runs weakref callbacks (among them the
+        # queues' own close-on-collect finalizers) before __del__, which would then find the
+        # queues closed. The finalizer holds the queues, so they stay open until it has run.
+        self._finalizer = weakref.finalize(self, _shutdown_workers, self._workers,
+                                           self._index_queues, self._data_queue)
         for worker_id in range(self._num_workers):
             index_queue = ctx.Queue()
             index_queue.cancel_join_thread()
@@ -203,10 +209,9 @@ class _MultiProcessIter(_BaseIter):
                                   self._auto_collation, self._collate_fn, self._drop_last,
                                   self._base_seed + worker_id, loader.worker_init_fn, worker_id,
                                   self._num_workers, os.getpid()))
-            w.start()
             self._index_queues.append(index_queue)
+            w.start()
             self._workers.append(w)
-        self._shutdown = False
         self._epoch = 0
         self._start_epoch()
 
@@ -246,11 +251,14 @@ class _MultiProcessIter(_BaseIter):
         self._send_idx += 1
 
     def __next__(self):
+        if not self._finalizer.alive:
+            raise StopIteration  # the workers are gone (end of data, or a crash already reported)
         while True:
-            # Skip tasks sent to IterableDataset workers that have since run out of data.
+            # Skip batches already delivered out of order, and tasks sent to IterableDataset
+            # workers that have since run out of data.
             while self._rcvd_idx < self._send_idx:
                 info = self._task_info[self._rcvd_idx]
-                if len(info) == 2 or self._worker_active[info[0]]:
+                if (info[-1] is not _DELIVERED) and (len(info) == 2 or self._worker_active[info[0]]):
                     break
                 del self._task_info[self._rcvd_idx]
                 self._rcvd_idx += 1
@@ -267,15 +275,17 @@ class _MultiProcessIter(_BaseIter):
             if epoch != self._epoch or idx not in self._task_info:
                 continue  # a result of an abandoned epoch
             if isinstance(data, _worker.IterableDatasetStop):
+                # Its earlier results have all arrived (one queue, FIFO per worker); its pending
+                # tasks are skipped above.
                 self._worker_active[data.worker_id] = False
-                del self._task_info[idx]
-                if idx == self._rcvd_idx:
-                    self._rcvd_idx += 1
+                self._try_put_index()
                 continue
-            if idx == self._rcvd_idx or not self._in_order:
+            if idx == self._rcvd_idx:
                 del self._task_info[idx]
-                if idx == self._rcvd_idx:
-                    self._rcvd_idx += 1
+                self._rcvd_idx += 1
+                return self._process(data)
+            if not self._in_order:
+                self._task_info[idx].append(_DELIVERED)
                 return self._process(data)
             self._task_info[idx].append(data)
 
@@ -297,31 +307,31 @@ class _MultiProcessIter(_BaseIter):
                 pass
             dead = [w for w in self._workers if not w.is_alive()]
             if dead:
-                desc = ", ".join(f"pid {w.pid} exit code {w.exitcode}" for w in dead)
+                desc = ", ".join(f"pid {w.pid}" for w in dead)
+                codes = ", ".join(str(w.exitcode) for w in dead)
                 self._shutdown_workers()
-                raise RuntimeError(f"DataLoader worker ({desc}) exited unexpectedly")
+                raise RuntimeError(f"DataLoader worker ({desc}) exited unexpectedly with exit code "
+                                   f"{codes}")
             if self._timeout > 0 and time.monotonic() - start >= self._timeout:
                 raise RuntimeError(f"DataLoader timed out after {self._timeout} seconds")
 
     def _shutdown_workers(self):
-        if self._shutdown:
-            return
-        self._shutdown = True
-        try:
-            for q in self._index_queues:
-                q.put(None)
-            for w in self._workers:
-                w.join(timeout=5.0)
-                if w.is_alive():
-                    w.terminate()
-                    w.join()
-            for q in self._index_queues:
-                q.close()
-            self._data_queue.cancel_join_thread()
-            self._data_queue.close()
-        except Exception:  # interpreter shutdown: the daemon workers die with us
-            pass
+        self._finalizer()
 
-    def __del__(self):
-        if not getattr(self, "_shutdown", True):
-            self._shutdown_workers()
+
+def _shutdown_workers(workers, index_queues, data_queue):
+    """Asks each worker to exit, waits a little, then terminates stragglers."""
+    try:
+        for q in index_queues:
+            q.put(None)
+        for w in workers:
+            w.join(timeout=5.0)
+            if w.is_alive():
+                w.terminate()
+                w.join()
+        for q in index_queues:
+            q.close()
+        data_queue.cancel_join_thread()
+        data_queue.close()
+    except Exception:  # interpreter shutdown: the daemon workers die with us
+        pass
