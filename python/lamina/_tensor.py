@@ -229,7 +229,7 @@ def _rebuild_tensor(cls, array, requires_grad):
 
 def _tensor_reduce(self):
     """Pickles the values (a copy, through numpy) and requires_grad; not the graph or views."""
-    array = np.ascontiguousarray(self.detach().cpu().numpy())
+    array = np.asarray(self.detach().cpu().numpy(), order="C")  # keeps 0-d arrays 0-d
     return (_rebuild_tensor, (type(self), array, self.requires_grad))
 
 

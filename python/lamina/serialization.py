@@ -83,7 +83,7 @@ class _Flattener:
             raise TypeError(f"lamina.save: tensor at {_where(path)} has unsupported dtype {t.dtype}")
         name = self._tensor_name(path)
         array = t.detach().cpu().numpy()
-        self.tensors[name] = np.ascontiguousarray(array, dtype=_DTYPES[_NAMES[t.dtype]][1])
+        self.tensors[name] = np.asarray(array, dtype=_DTYPES[_NAMES[t.dtype]][1], order="C")
         return name
 
 
@@ -211,7 +211,7 @@ class _Reader:
         header, start = self._header()
         entries = self._entries(header, start)
         meta = header.get("__metadata__") or {}
-        if meta.get("lamina.format") is not None:
+        if any(key.startswith("lamina.") for key in meta):
             self._verify(header, meta, entries, start)
         tensors = {name: self._tensor(name, entry, start) for name, entry in entries.items()}
         if "lamina.structure" not in meta:
@@ -225,13 +225,20 @@ class _Reader:
     def _header(self):
         size = len(self.data)
         head = bytes(self.data[:16])
-        if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":
-            kind = "a pickle" if head[:1] == b"\x80" else "a zip archive (torch.save format)"
-            self.fail(f"this is {kind}, not a safetensors checkpoint (byte 0 is {head[0]:#04x}); "
-                      "lamina.load never unpickles, since that can run arbitrary code")
-        if size < 8:
+        n = struct.unpack("<Q", head[:8])[0] if size >= 8 else None
+        if n is None or n > _MAX_HEADER or 8 + n > size:
+            # Only an impossible header length is worth a guess at what the file really is.
+            kind = None
+            if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+                kind = "a pickle"
+            elif head[:4] == b"PK\x03\x04":
+                kind = "a zip archive (torch.save format)"
+            if kind:
+                self.fail(f"this is {kind}, not a safetensors checkpoint (bytes 0-1 are "
+                          f"{head[:2].hex()}); lamina.load never unpickles, since that can run "
+                          "arbitrary code")
+        if n is None:
             self.fail(f"truncated: {size} bytes, but the 8-byte header length at offset 0 needs 8")
-        (n,) = struct.unpack("<Q", head[:8])
         if n > _MAX_HEADER:
             self.fail(f"bad header length {n} at offset 0 (limit {_MAX_HEADER}; file has {size} bytes)")
         if 8 + n > size:

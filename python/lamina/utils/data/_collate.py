@@ -24,7 +24,7 @@ def _numpy_to_tensor(array):
     elif array.dtype.kind == "u" and array.dtype.itemsize == 8:
         raise TypeError("default_collate: uint64 numpy arrays are not supported (no uint64 dtype)")
     if not array.flags.c_contiguous or not array.flags.writeable or array.dtype.byteorder == ">":
-        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
+        array = np.array(array, dtype=array.dtype.newbyteorder("="), order="C")
     return _C.from_numpy(array)
 
 
