@@ -56,6 +56,8 @@ class _Flattener:
         return name
 
     def encode(self, obj, path):
+        if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
+            obj = obj.item()  # numpy scalars are saved (and loaded) as Python numbers
         if obj is None or isinstance(obj, (bool, str)):
             return obj
         if isinstance(obj, int):

@@ -2,6 +2,7 @@
 worker processes (ordering, seeding, errors, crashes, shutdown)."""
 
 import collections
+import copy
 import gc
 import multiprocessing
 import os
@@ -442,5 +443,9 @@ def test_tensor_pickle_round_trip():
     w = lamina.randn(3, requires_grad=True)
     z = pickle.loads(pickle.dumps(w))
     assert z.requires_grad and z.grad_fn is None and z.tolist() == w.tolist()
+    assert pickle.loads(pickle.dumps(lamina.tensor(3))).shape == ()
+    c = copy.deepcopy(x)
+    c.add_(1)
+    assert c.tolist() != x.tolist()
     b = pickle.loads(pickle.dumps(lamina.tensor([True, False])))
     assert b.dtype == lamina.bool and b.tolist() == [True, False]
