@@ -245,6 +245,20 @@ def test_every_flipped_byte_is_detected(tmp_path):
         _load_bytes(tmp_path, data)
 
 
+def test_duplicate_header_key(tmp_path):
+    _, raw = _saved(tmp_path)
+    n, _ = _header(raw)
+    text = raw[8:8 + n].decode().replace('"w":', '"b":', 1)
+    with pytest.raises(CheckpointError, match="key 'b' twice"):
+        _load_bytes(tmp_path, struct.pack("<Q", n) + text.encode() + raw[8 + n:])
+
+
+def test_file_mode_follows_umask(tmp_path):
+    path = tmp_path / "m.safetensors"
+    lamina.save({"w": lamina.ones(1)}, path)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~serialization._UMASK
+
+
 def test_structure_cannot_smuggle_objects(tmp_path):
     _, raw = _saved(tmp_path)
     _, header = _header(raw)

@@ -33,6 +33,8 @@ _DTYPES = {  # safetensors name -> (lamina dtype, little-endian numpy dtype)
     "BOOL": (_C.dtype.bool, np.dtype("bool")),
 }
 _NAMES = {lamina_dtype: name for name, (lamina_dtype, _) in _DTYPES.items()}
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 class CheckpointError(ValueError):
@@ -154,6 +156,8 @@ def save(obj, f):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a checkpoint gets the usual mode
         with os.fdopen(fd, "wb") as out:
             _write_payload(out, header, arrays)
             out.flush()
@@ -220,9 +224,13 @@ class _Reader:
             return tensors  # a plain safetensors file
         try:
             structure = json.loads(meta["lamina.structure"])
+            return self._decode(structure, tensors, set())
+        except RecursionError:
+            self.fail("__metadata__ 'lamina.structure' is nested too deeply")
+        except CheckpointError:
+            raise
         except ValueError as e:
             self.fail(f"__metadata__ 'lamina.structure' is not valid JSON ({e})")
-        return self._decode(structure, tensors, set())
 
     def _header(self):
         size = len(self.data)
@@ -252,9 +260,11 @@ class _Reader:
         except UnicodeDecodeError as e:
             self.fail(f"header is not UTF-8 at offset {8 + e.start}")
         try:
-            header = json.loads(text)
+            header = json.loads(text, object_pairs_hook=self._unique_keys)
         except json.JSONDecodeError as e:
             self.fail(f"header is not valid JSON at offset {8 + len(text[:e.pos].encode())}: {e.msg}")
+        except RecursionError:
+            self.fail("header JSON is nested too deeply")
         if not isinstance(header, dict):
             self.fail("header (offset 8) is not a JSON object")
         meta = header.get("__metadata__")
@@ -262,6 +272,14 @@ class _Reader:
                                      and all(isinstance(v, str) for v in meta.values())):
             self.fail("header __metadata__ must map strings to strings")
         return header, 8 + n
+
+    def _unique_keys(self, pairs):
+        out = dict(pairs)
+        if len(out) != len(pairs):
+            seen = set()
+            duplicate = next(k for k, _ in pairs if k in seen or seen.add(k))
+            self.fail(f"header has the key {duplicate!r} twice")
+        return out
 
     def _entries(self, header, start):
         """Checks every tensor entry and that the data offsets tile the data section exactly."""

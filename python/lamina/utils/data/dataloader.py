@@ -129,7 +129,7 @@ class DataLoader:
         if self.num_workers == 0:
             return _SingleProcessIter(self)
         if self.persistent_workers:
-            if self._iterator is None:
+            if self._iterator is None or not self._iterator._finalizer.alive:  # none yet, or crashed
                 self._iterator = _MultiProcessIter(self)
             else:
                 self._iterator._reset(self)
