@@ -15,8 +15,8 @@ import pytest
 import lamina
 from lamina.utils.data import (BatchSampler, ChainDataset, ConcatDataset, DataLoader, Dataset,
                                IterableDataset, RandomSampler, SequentialSampler, Subset,
-                               SubsetRandomSampler, TensorDataset, default_collate, default_convert,
-                               get_worker_info, random_split)
+                               SubsetRandomSampler, TensorDataset, WeightedRandomSampler,
+                               default_collate, default_convert, get_worker_info, random_split)
 
 
 def _values(batches, field=1):
@@ -110,6 +110,25 @@ def test_samplers():
         BatchSampler(range(3), 0, False)
     with pytest.raises(ValueError, match="num_samples"):
         RandomSampler(ds, num_samples=0)
+
+
+def test_weighted_random_sampler():
+    g = lamina.Generator().manual_seed(0)
+    draws = list(WeightedRandomSampler([1.0, 0.0, 3.0], 4000, generator=g))
+    counts = np.bincount(draws, minlength=3)
+    assert counts[1] == 0 and abs(counts[2] / 4000 - 0.75) < 0.04
+    again = list(WeightedRandomSampler([1.0, 0.0, 3.0], 4000, generator=lamina.Generator().manual_seed(0)))
+    assert again == draws
+    picks = list(WeightedRandomSampler(lamina.tensor([5.0, 1.0, 0.0, 2.0]), 3, replacement=False,
+                                       generator=g))
+    assert sorted(picks) == [0, 1, 3]
+    firsts = [next(iter(WeightedRandomSampler([9.0, 1.0], 1, replacement=False, generator=g)))
+              for _ in range(400)]
+    assert 0.85 < firsts.count(0) / 400 < 0.95
+    with pytest.raises(ValueError, match="without replacement"):
+        WeightedRandomSampler([1.0, 0.0], 2, replacement=False)
+    with pytest.raises(ValueError, match="non-negative"):
+        WeightedRandomSampler([1.0, -1.0], 2)
 
 
 # ---- collation ---------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ Random samplers draw from their lamina.Generator, or from the default generator 
 given, so a shuffle is reproducible under `lamina.manual_seed` and never touches numpy's RNG.
 """
 
+import numpy as np
+
 from ... import _C
 
 
@@ -80,6 +82,43 @@ class SubsetRandomSampler(Sampler):
 
     def __len__(self):
         return len(self.indices)
+
+
+class WeightedRandomSampler(Sampler):
+    """`num_samples` indices drawn with probability proportional to `weights` (with or without
+    replacement), from lamina's random stream."""
+
+    def __init__(self, weights, num_samples, replacement=True, generator=None):
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
+            raise ValueError(f"WeightedRandomSampler: num_samples should be a positive integer, "
+                             f"got {num_samples!r}")
+        w = weights.tolist() if isinstance(weights, _C.Tensor) else weights
+        self.weights = np.asarray(w, dtype=np.float64).reshape(-1)
+        if self.weights.size == 0 or not np.all(np.isfinite(self.weights)) or np.any(self.weights < 0) \
+                or self.weights.sum() <= 0:
+            raise ValueError("WeightedRandomSampler: weights must be finite, non-negative and not all zero")
+        if not replacement and num_samples > np.count_nonzero(self.weights):
+            raise ValueError(f"WeightedRandomSampler: cannot draw {num_samples} samples without "
+                             f"replacement from {np.count_nonzero(self.weights)} non-zero weights")
+        self.num_samples = num_samples
+        self.replacement = replacement
+        self.generator = generator
+
+    def __iter__(self):
+        u = _C.rand(self.num_samples if self.replacement else self.weights.size,
+                    dtype=_C.dtype.float64, generator=self.generator).numpy()
+        if self.replacement:  # inverse CDF
+            cdf = np.cumsum(self.weights)
+            picks = np.searchsorted(cdf, u * cdf[-1], side="right")
+            yield from np.minimum(picks, self.weights.size - 1).tolist()
+            return
+        # Without replacement: the k smallest exponential keys -log(u) / w (weight 0 never wins).
+        with np.errstate(divide="ignore"):
+            keys = -np.log1p(-u) / self.weights
+        yield from np.argsort(keys, kind="stable")[:self.num_samples].tolist()
+
+    def __len__(self):
+        return self.num_samples
 
 
 class BatchSampler(Sampler):
