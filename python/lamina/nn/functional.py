@@ -14,3 +14,17 @@ def one_hot(tensor, num_classes=-1):
         int64 tensor of shape (*, C) with a single 1 per row, at the class index.
     """
     return _C._one_hot(tensor, num_classes)
+
+
+def linear(input, weight, bias=None):
+    """Applies ``input @ weight.T + bias``, the bias fused into the matrix product's store.
+
+    Args:
+        input: (*, in_features).
+        weight: (out_features, in_features).
+        bias: optional (out_features,).
+
+    Returns:
+        (*, out_features).
+    """
+    return _C._linear(input, weight, bias)
