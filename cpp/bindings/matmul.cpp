@@ -81,7 +81,10 @@ void init_matmul(py::module_& m, TensorClass& cls) {
   m.def("_linear", [](const Tensor& input, const Tensor& weight, std::optional<Tensor> bias) {
     Tensor b = bias ? *bias : Tensor();
     return nogil_if(big(product_work(input, weight)), [&] { return linear(input, weight, b); });
-  }, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
+  }, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(),
+        "linear(input, weight, bias=None) -> input @ weight.T + bias\n\n"
+        "input (*, in_features), weight (out_features, in_features), bias (out_features,) or None;\n"
+        "returns (*, out_features). The bias is fused into the matrix product's store.");
 }
 
 }  // namespace lamina::bindings

@@ -320,7 +320,8 @@ def test_shape_errors():
         lamina.matmul(a, b)
     with pytest.raises(RuntimeError, match=r"mm: shapes \(2, 3\) and \(4, 5\) cannot be multiplied"):
         lamina.mm(a, b)
-    with pytest.raises(RuntimeError, match=r"matmul: the batch dims of shapes \(2, 2, 3\) and \(3, 3, 2\) cannot be broadcast"):
+    with pytest.raises(RuntimeError,
+                       match=r"matmul: the batch dims of shapes \(2, 2, 3\) and \(3, 3, 2\) cannot be broadcast"):
         lamina.matmul(lamina.ones(2, 2, 3), lamina.ones(3, 3, 2))
     with pytest.raises(RuntimeError, match=r"matmul: shapes \(3,\) and \(4,\) cannot be multiplied"):
         lamina.ones(3) @ lamina.ones(4)
@@ -377,3 +378,9 @@ def test_operator_with_non_tensor():
         3 @ lamina.ones(2, 2)
     with pytest.raises(TypeError):
         lamina.matmul(lamina.ones(2, 2), 3)
+
+
+def test_functional_linear_is_the_c_op():
+    x, w, b = lamina.ones(2, 3), lamina.ones(4, 3), lamina.ones(4)
+    assert lamina._C._linear(x, w, b).tolist() == F.linear(x, w, b).tolist() == [[4.0] * 4] * 2
+    assert lamina._C._linear(x, w).tolist() == [[3.0] * 4] * 2

@@ -95,7 +95,11 @@ void gemm_strided(const Tensor& c, const Tensor& a, const Tensor& b, double alph
   std::vector<int64_t> idx(dims.size(), 0);
   for (int64_t it = 0; it < outer; ++it) {
     int64_t oa = 0, ob = 0, oc = 0;
-    for (size_t i = 0; i < dims.size(); ++i) oa += idx[i] * dims[i].a, ob += idx[i] * dims[i].b, oc += idx[i] * dims[i].c;
+    for (size_t i = 0; i < dims.size(); ++i) {
+      oa += idx[i] * dims[i].a;
+      ob += idx[i] * dims[i].b;
+      oc += idx[i] * dims[i].c;
+    }
     g.a.data = a.raw_data() + oa * isz;
     g.b.data = b.raw_data() + ob * isz;
     g.c.data = c.raw_data() + oc * isz;

@@ -16,15 +16,6 @@ def one_hot(tensor, num_classes=-1):
     return _C._one_hot(tensor, num_classes)
 
 
-def linear(input, weight, bias=None):
-    """Applies ``input @ weight.T + bias``, the bias fused into the matrix product's store.
-
-    Args:
-        input: (*, in_features).
-        weight: (out_features, in_features).
-        bias: optional (out_features,).
-
-    Returns:
-        (*, out_features).
-    """
-    return _C._linear(input, weight, bias)
+# input (*, in_features) @ weight (out_features, in_features)^T + bias (out_features,) -> (*, out_features),
+# the bias fused into the matrix product's store; bound directly so a call costs no Python frame.
+linear = _C._linear
