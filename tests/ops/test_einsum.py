@@ -99,6 +99,15 @@ def test_einsum_operand_list_and_integers():
     assert lamina.einsum(" i j , j k -> i k ", a, b).tolist() == [[19, 22], [43, 50]]
 
 
+def test_einsum_sums_ellipsis_dims_missing_from_the_output():
+    # numpy refuses these; PyTorch (and lamina) sum the dims the ellipsis covers.
+    x = np.random.default_rng(3).uniform(size=(2, 3, 4))
+    np.testing.assert_allclose(lamina.einsum("...ij->ij", lamina.tensor(x)).numpy(), x.sum(0), rtol=1e-12)
+    np.testing.assert_allclose(lamina.einsum("i...->i", lamina.tensor(x)).numpy(), x.sum((1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(lamina.einsum("...i,...i->i", lamina.tensor(x), lamina.tensor(x)).numpy(),
+                               (x * x).sum((0, 1)), rtol=1e-12)
+
+
 GRAD_CASES = [
     ("ij,jk->ik", [(2, 3), (3, 2)]),
     ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]),
@@ -160,5 +169,6 @@ def test_einsum_operand_errors():
         lamina.einsum("i")
     with pytest.raises(TypeError, match="einsum"):
         lamina.einsum("i,i", lamina.ones(2), 3)
-    with pytest.raises(RuntimeError, match="same dtype"):
+    with pytest.raises(RuntimeError, match="einsum: expected all operands to have the same dtype, but got float32 and "
+                                           "float64 in the equation 'i,i'"):
         lamina.einsum("i,i", lamina.ones(2), lamina.ones(2, dtype=lamina.float64))

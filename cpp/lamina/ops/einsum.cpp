@@ -167,6 +167,9 @@ Labels contract(Tensor& a, const Labels& la, Tensor b, const Labels& lb, const L
 
 Tensor einsum(const std::string& eq, const std::vector<Tensor>& operands) {
   LAMINA_CHECK(!operands.empty(), "einsum: must provide at least one operand");
+  for (const Tensor& t : operands)
+    LAMINA_CHECK(t.dtype() == operands[0].dtype(), "einsum: expected all operands to have the same dtype, but got ",
+                 dtype_name(operands[0].dtype()), " and ", dtype_name(t.dtype()), " in the equation '", eq, "'");
   size_t arrow = eq.find("->");
   size_t lhs_end = arrow == std::string::npos ? eq.size() : arrow;
   std::vector<Term> terms;
