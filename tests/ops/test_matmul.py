@@ -384,3 +384,21 @@ def test_functional_linear_is_the_c_op():
     x, w, b = lamina.ones(2, 3), lamina.ones(4, 3), lamina.ones(4)
     assert lamina._C._linear(x, w, b).tolist() == F.linear(x, w, b).tolist() == [[4.0] * 4] * 2
     assert lamina._C._linear(x, w).tolist() == [[3.0] * 4] * 2
+
+
+def test_saves_only_the_operands_a_gradient_needs():
+    leaf = lamina.ones(2, 3, requires_grad=True)
+    a, b = leaf * 1, lamina.ones(3, 4)
+    out = lamina.matmul(a, b)
+    a.add_(1)  # a is not saved: grad_a needs only b
+    out.sum().backward()
+    assert leaf.grad.tolist() == [[4.0] * 3] * 2
+    out = lamina.matmul(leaf * 1, b)
+    b.add_(1)  # b is saved for grad_a: the in-place write is reported
+    with pytest.raises(RuntimeError):
+        out.sum().backward()
+    x, w = lamina.ones(2, 3), lamina.ones(4, 3, requires_grad=True)
+    out = F.linear(x, w)
+    x.add_(1)  # x is saved for grad_W
+    with pytest.raises(RuntimeError):
+        out.sum().backward()

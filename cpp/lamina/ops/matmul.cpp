@@ -158,25 +158,31 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b, const Tensor& bias, cons
 // grad_fn of matmul, mm, bmm, dot and mv: the gradients are products with the other operand,
 // summed over broadcast batch dims.
 struct MatmulBackward : Node {
-  SavedTensor a_, b_;
+  SavedTensor a_, b_;  // each saved only when the other operand needs its gradient
+  Shape a_shape, b_shape;
   const char* label = "MatmulBackward0";
   std::string name() const override { return label; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
-    Tensor a = unpack(a_), b = unpack(b_), g = grads[0];
-    Tensor a2 = a.dim() == 1 ? unsqueeze(a, 0) : a, b2 = b.dim() == 1 ? unsqueeze(b, -1) : b;
-    if (b.dim() == 1) g = unsqueeze(g, -1);
-    if (a.dim() == 1) g = unsqueeze(g, -2);
+    const bool a_vec = a_shape.size() == 1, b_vec = b_shape.size() == 1;
+    Tensor g = grads[0];
+    if (b_vec) g = unsqueeze(g, -1);
+    if (a_vec) g = unsqueeze(g, -2);
+    Shape a2_shape = a_vec ? Shape{1, a_shape[0]} : a_shape, b2_shape = b_vec ? Shape{b_shape[0], 1} : b_shape;
     Tensor ga, gb;
-    if (needs_input_grad(0)) ga = reshape(sum_to(matmul(g, mT(b2)), a2.shape()), a.shape());
+    if (needs_input_grad(0)) {
+      Tensor b = unpack(b_), b2 = b_vec ? unsqueeze(b, -1) : b;
+      ga = reshape(sum_to(matmul(g, mT(b2)), a2_shape), a_shape);
+    }
     if (needs_input_grad(1)) {
-      if (b2.dim() == 2 && g.dim() > 2) {
+      Tensor a = unpack(a_), a2 = a_vec ? unsqueeze(a, 0) : a;
+      if (b2_shape.size() == 2 && g.dim() > 2) {
         // Shared B: one product over all batch rows instead of a batch of products then a sum.
         Shape full(g.shape().begin(), g.shape().end() - 1);
         full.push_back(a2.size(-1));
         Tensor af = reshape(expand(a2, full), {-1, a2.size(-1)}), gf = reshape(g, {-1, g.size(-1)});
-        gb = reshape(mm(t(af), gf), b.shape());
+        gb = reshape(mm(t(af), gf), b_shape);
       } else {
-        gb = reshape(sum_to(matmul(mT(a2), g), b2.shape()), b.shape());
+        gb = reshape(sum_to(matmul(mT(a2), g), b2_shape), b_shape);
       }
     }
     return {ga, gb};
@@ -187,8 +193,10 @@ Tensor record_matmul(Tensor out, const Tensor& a, const Tensor& b, const char* l
   if (!out.is_floating_point()) return out;
   if (auto node = autograd::make_node<MatmulBackward>(a, b)) {
     node->label = label;
-    node->save(node->a_, a);
-    node->save(node->b_, b);
+    node->a_shape = a.shape();
+    node->b_shape = b.shape();
+    if (node->needs_input_grad(1)) node->save(node->a_, a);
+    if (node->needs_input_grad(0)) node->save(node->b_, b);
     autograd::set_history(out, node);
   }
   return out;
@@ -274,16 +282,16 @@ Tensor add_product(const Tensor& input, const Tensor& a, const Tensor& b, Scalar
 // linear with a 2-D weight: grad_x = g @ W, grad_W = g^T @ x and grad_b = the column sums of g,
 // with leading dims flattened into rows.
 struct LinearBackward : Node {
-  SavedTensor x_, w_;
+  SavedTensor x_, w_;  // x only for grad_W, W only for grad_x
+  int64_t out_features = 0, in_features = 0;
   const char* label = "LinearBackward0";
   std::string name() const override { return label; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     const Tensor& g = grads[0];
-    Tensor x = unpack(x_), w = unpack(w_);
     Tensor gx, gw, gb;
-    Tensor gf = reshape(g, {-1, w.size(0)});
-    if (needs_input_grad(0)) gx = matmul(g, w);
-    if (needs_input_grad(1)) gw = mm(t(gf), reshape(x, {-1, w.size(1)}));
+    Tensor gf = reshape(g, {-1, out_features});
+    if (needs_input_grad(0)) gx = matmul(g, unpack(w_));
+    if (needs_input_grad(1)) gw = mm(t(gf), reshape(unpack(x_), {-1, in_features}));
     if (next_edges.size() == 2) return {gx, gw};
     if (needs_input_grad(2)) gb = sum_to(sum(gf, {0}), input_meta[2].shape);
     return {gx, gw, gb};
@@ -375,8 +383,10 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   if (auto node = bias.defined() ? autograd::make_node<LinearBackward>(input, weight, bias)
                                  : autograd::make_node<LinearBackward>(input, weight)) {
     if (input.dim() == 2) node->label = bias.defined() ? "AddmmBackward0" : "MmBackward0";
+    node->out_features = out_features;
+    node->in_features = weight.size(1);
     if (node->needs_input_grad(1)) node->save(node->x_, input);
-    node->save(node->w_, weight);
+    if (node->needs_input_grad(0)) node->save(node->w_, weight);
     autograd::set_history(out, node);
   }
   return out;
