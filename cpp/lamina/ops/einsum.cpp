@@ -74,6 +74,8 @@ Tensor permute_if(const Tensor& x, const std::vector<int64_t>& perm) {
   return x;
 }
 
+Tensor reshape_if(const Tensor& x, const Shape& shape) { return x.shape() == shape ? x : reshape(x, shape); }
+
 // Takes diagonals until every label of the operand is distinct.
 void take_diagonals(Tensor& x, Labels& ls, size_t index, const std::string& eq) {
   for (size_t i = 0; i < ls.size(); ++i) {
@@ -152,11 +154,11 @@ Labels contract(Tensor& a, const Labels& la, Tensor b, const Labels& lb, const L
   pb.insert(pb.end(), right.begin(), right.end());
   sa.insert(sa.end(), {M, K});
   sb.insert(sb.end(), {K, N});
-  Tensor r = matmul(reshape(permute_if(a, pa), sa), reshape(permute_if(b, pb), sb));
+  Tensor r = matmul(reshape_if(permute_if(a, pa), sa), reshape_if(permute_if(b, pb), sb));
   out_shape = bshape;
   for (int64_t d : left) out_shape.push_back(a.size(d));
   for (int64_t d : right) out_shape.push_back(b.size(d));
-  a = reshape(r, out_shape);
+  a = reshape_if(r, out_shape);
   Labels out = batch;
   out.insert(out.end(), lefts.begin(), lefts.end());
   out.insert(out.end(), rights.begin(), rights.end());
