@@ -18,6 +18,11 @@ def one_hot(tensor, num_classes=-1):
     return _C._one_hot(tensor, num_classes)
 
 
+# input (*, in_features) @ weight (out_features, in_features)^T + bias (out_features,) -> (*, out_features),
+# the bias fused into the matrix product's store; bound directly so a call costs no Python frame.
+linear = _C._linear
+
+
 # ---- pooling, padding, interpolation ---------------------------------------------------------
 # Inputs are (N, C, *spatial) or unbatched (C, *spatial); window arguments are an int or a tuple
 # with one entry per spatial dim; stride=None means stride=kernel_size.
