@@ -16,7 +16,8 @@ NP_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "c
 
 
 def ref_pad(x, pad, mode, value=0.0):
-    """np.pad of the positive parts, then the negative parts cropped from the result."""
+    """np.pad of the positive parts, with the negative parts cropped from the result (circular, as
+    in PyTorch: cropped from the input first, then wrapped around what is left)."""
     out = x
     for i in range(len(pad) // 2):
         d = x.ndim - 1 - i
@@ -24,6 +25,11 @@ def ref_pad(x, pad, mode, value=0.0):
         widths = [(0, 0)] * x.ndim
         widths[d] = (max(lo, 0), max(hi, 0))
         kw = {"constant_values": value} if mode == "constant" else {}
+        if mode == "circular":
+            n = out.shape[d]
+            out = np.take(out, np.arange(max(-lo, 0), n - max(-hi, 0)), axis=d)
+            out = np.pad(out, widths, mode="wrap")
+            continue
         out = np.pad(out, widths, mode=NP_MODE[mode], **kw)
         n = out.shape[d]
         out = np.take(out, np.arange(max(-lo, 0), n - max(-hi, 0)), axis=d)
@@ -110,6 +116,11 @@ def test_pad_errors():
     with pytest.raises(RuntimeError, match=r"pad: input \(1, 2, 3\) is too small .* calculated output size 0"):
         F.pad(x, (-2, -1), mode="replicate")
     assert tuple(F.pad(x, (-2, -1), mode="circular").shape) == (1, 2, 0)
+    with pytest.raises(RuntimeError, match="circular padding .* crops all of dimension 2"):
+        F.pad(x, (-3, 1), mode="circular")
+    v = np.arange(8.0).reshape(1, 1, 8)  # PyTorch crops (-1 on the right) before wrapping
+    np.testing.assert_array_equal(F.pad(lamina.tensor(v), (2, -1), mode="circular").numpy()[0, 0],
+                                  [5, 6, 0, 1, 2, 3, 4, 5, 6])
     with pytest.raises(RuntimeError, match="cannot pad dimension 2 of size 0"):
         F.pad(lamina.zeros(1, 1, 0), (1, 1), mode="replicate")
 

@@ -20,16 +20,22 @@ PadMode parse_mode(const std::string& mode) {
                                         " (expected constant, reflect, replicate or circular)"));
 }
 
-// Source position of output position j (input position j - before) along a dim of size n.
-int64_t source_index(PadMode mode, int64_t j, int64_t before, int64_t n) {
-  int64_t s = j - before;
+// Source position of output position j along a dim of size n padded by (lo, hi). Reflect and
+// replicate map j - lo in the input's coordinates; circular (like PyTorch) crops negative pads
+// first and wraps around what is left.
+int64_t source_index(PadMode mode, int64_t j, int64_t lo, int64_t hi, int64_t n) {
+  int64_t s = j - lo;
   switch (mode) {
     case PadMode::Reflect:
       if (s < 0) s = -s;
       if (s >= n) s = 2 * (n - 1) - s;
       return s;
     case PadMode::Replicate: return std::min(std::max<int64_t>(s, 0), n - 1);
-    case PadMode::Circular: return ((s % n) + n) % n;
+    case PadMode::Circular: {
+      const int64_t crop_lo = std::max<int64_t>(-lo, 0), kept = n - crop_lo - std::max<int64_t>(-hi, 0);
+      const int64_t t = j - std::max<int64_t>(lo, 0);
+      return crop_lo + ((t % kept) + kept) % kept;
+    }
     case PadMode::Constant: break;
   }
   return s;
@@ -54,6 +60,10 @@ void check_mode_args(const Tensor& x, const IntList& pad, PadMode mode, const st
     if (mode == PadMode::Reflect)
       LAMINA_CHECK(lo < n && hi < n, "pad: Padding size should be less than the corresponding input dimension, but got: ",
                    "padding (", lo, ", ", hi, ") at dimension ", d, " of input ", str(x.shape()));
+    if (mode == PadMode::Circular)
+      LAMINA_CHECK(n + lo + hi == 0 || n - std::max<int64_t>(-lo, 0) - std::max<int64_t>(-hi, 0) > 0,
+                   "pad: circular padding (", lo, ", ", hi, ") crops all of dimension ", d, " of input ",
+                   str(x.shape()), " but asks for ", n + lo + hi, " elements");
     if (mode == PadMode::Circular)
       LAMINA_CHECK(lo <= n && hi <= n, "pad: Padding value causes wrapping around more than once: padding (", lo, ", ",
                    hi, ") at dimension ", d, " of input ", str(x.shape()));
@@ -107,7 +117,7 @@ Tensor pad(const Tensor& x, const IntList& pad, const std::string& mode_name, st
       continue;
     }
     std::vector<int64_t> src(size_t(n + lo + hi));
-    for (int64_t j = 0; j < int64_t(src.size()); ++j) src[size_t(j)] = source_index(mode, j, lo, n);
+    for (int64_t j = 0; j < int64_t(src.size()); ++j) src[size_t(j)] = source_index(mode, j, lo, hi, n);
     out = index_select(out, d, index_tensor(src, x.device()));
   }
   // Like PyTorch, the result never aliases the input.
