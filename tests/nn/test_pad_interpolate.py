@@ -113,8 +113,12 @@ def test_pad_errors():
         F.pad(lamina.zeros(3), (1, 1), mode="reflect")
     with pytest.raises(NotImplementedError, match="non-constant padding"):
         F.pad(lamina.zeros(2, 3), (1, 1, 1, 1), mode="replicate")
-    with pytest.raises(RuntimeError, match=r"pad: input \(1, 2, 3\) is too small .* calculated output size 0"):
+    with pytest.raises(RuntimeError, match=r"pad: input \(1, 2, 3\) is too small .* calculated output size \(0,\)"):
         F.pad(x, (-2, -1), mode="replicate")
+    # With two padded dims only an empty result along both is refused (as in PyTorch).
+    assert tuple(F.pad(lamina.zeros(1, 5, 5), (-2, -3, 1, 1), mode="reflect").shape) == (1, 7, 0)
+    with pytest.raises(RuntimeError, match="too small"):
+        F.pad(lamina.zeros(1, 5, 5), (-2, -3, -2, -3), mode="replicate")
     assert tuple(F.pad(x, (-2, -1), mode="circular").shape) == (1, 2, 0)
     with pytest.raises(RuntimeError, match="circular padding .* crops all of dimension 2"):
         F.pad(x, (-3, 1), mode="circular")
@@ -127,23 +131,17 @@ def test_pad_errors():
 
 # ---- interpolate -----------------------------------------------------------------------------
 
-def scale_value(scale, n_in, n_out, dtype):
-    return dtype(1.0 / scale) if scale else dtype(n_in) / dtype(n_out)
-
-
-def nearest_source(n_in, n_out, scale, exact):
+def nearest_source(n_in, n_out, scale, exact, dtype=np.float32):
+    """PyTorch's CPU nearest indices: positions in the tensor's precision, floored through float32."""
+    s = dtype(1.0 / scale) if scale else dtype(n_in) / dtype(n_out)
     out = []
-    s = scale_value(scale, n_in, n_out, np.float32)
     for o in range(n_out):
-        if not exact and n_out == n_in:
-            src = o
-        elif not exact and n_out == 2 * n_in:
-            src = o // 2
-        elif exact:
-            src = min(int(math.floor(np.float32((o + 0.5) * float(s)))), n_in - 1)
+        if exact:
+            real = max(s * (dtype(o) + dtype(0.5)) - dtype(0.5), dtype(0))
+            src = int(math.floor(np.float32(float(real) + 0.5)))
         else:
-            src = min(int(math.floor(np.float32(o) * s)), n_in - 1)
-        out.append(src)
+            src = int(math.floor(np.float32(s * dtype(o))))
+        out.append(min(src, n_in - 1))
     return out
 
 
@@ -173,7 +171,8 @@ def ref_interpolate(x, size, mode, align_corners=False, scales=None):
     for i in range(nd):
         n_in, n_out = x.shape[2 + i], size[i]
         if mode in ("nearest", "nearest-exact"):
-            axes.append([(s, s, 1.0, 0.0) for s in nearest_source(n_in, n_out, scales[i], mode == "nearest-exact")])
+            src = nearest_source(n_in, n_out, scales[i], mode == "nearest-exact", x.dtype.type)
+            axes.append([(s, s, 1.0, 0.0) for s in src])
         else:
             axes.append(linear_taps(n_in, n_out, scales[i], align_corners))
     xd = x.astype(np.float64)

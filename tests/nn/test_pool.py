@@ -294,6 +294,17 @@ def test_adaptive_pool2d_forward(case, isa):
     np.testing.assert_array_equal(idx.numpy(), ri)
 
 
+def test_adaptive_pool_empty_output():
+    x = tensor(np.random.default_rng(14).standard_normal((1, 2, 3, 3)), requires_grad=True)
+    for fn in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d):
+        y = fn(x, (0, 2))
+        assert tuple(y.shape) == (1, 2, 0, 2)
+        y.sum().backward()
+        np.testing.assert_array_equal(x.grad.numpy(), np.zeros((1, 2, 3, 3)))
+        x.grad = None
+    assert tuple(F.interpolate(x, scale_factor=0.2, mode="area").shape) == (1, 2, 0, 0)
+
+
 def test_adaptive_pool_none_and_int_sizes():
     x = np.random.default_rng(7).standard_normal((1, 2, 6, 5))
     out = F.adaptive_avg_pool2d(tensor(x), (None, 2))
@@ -362,7 +373,7 @@ def test_pool_errors():
     with pytest.raises(RuntimeError, match=r"max_pool2d: output size \(0, 2\) is too small for input \(1, 1, 2, 6\)"
                                            r" with kernel \(3, 3\)"):
         F.max_pool2d(x, 3)
-    with pytest.raises(RuntimeError, match="max_pool2d: pad should be at most half of effective kernel size"):
+    with pytest.raises(RuntimeError, match="max_pool2d: pad should be at most half of kernel size"):
         F.max_pool2d(x, 2, padding=2)
     with pytest.raises(RuntimeError, match="avg_pool2d: pad should be at most half"):
         F.avg_pool2d(x, 3, padding=2)
@@ -386,8 +397,11 @@ def test_pool_errors():
         F.avg_pool2d(x, 2, divisor_override=0)
     with pytest.raises(NotImplementedError, match="max_pool2d: not implemented for 'Long'"):
         F.max_pool2d(lamina.zeros(1, 1, 4, 4, dtype=lamina.int64), 2)
-    with pytest.raises(RuntimeError, match="adaptive_avg_pool2d: output_size must be greater than 0"):
-        F.adaptive_avg_pool2d(x, (0, 2))
+    with pytest.raises(RuntimeError, match="adaptive_avg_pool2d: output_size must be non-negative"):
+        F.adaptive_avg_pool2d(x, (-1, 2))
+    with pytest.raises(RuntimeError, match=r"max_pool2d: pad should be at most half of kernel size, but got pad=2, "
+                                           r"kernel_size=3"):
+        F.max_pool2d(x, 3, padding=2, dilation=2)  # the dilated extent does not count, as in PyTorch
     with pytest.raises(RuntimeError, match=r"adaptive_max_pool2d: Expected 3D or 4D .* \(1, 2, 0, 3\)"):
         F.adaptive_max_pool2d(lamina.zeros(1, 2, 0, 3), 2)
     with pytest.raises(ValueError, match="output_size must have 2 entries"):
@@ -406,7 +420,7 @@ def test_saved_indices_modified_in_place_is_detected():
 
 def test_ceil_mode_matches_formula_exhaustively():
     for n, k, s, p, d in itertools.product(range(1, 8), range(1, 4), range(1, 4), range(0, 2), range(1, 3)):
-        if p > ((k - 1) * d + 1) // 2:
+        if p > k // 2:
             continue
         for ceil_mode in (False, True):
             o = out_size(n, k, s, p, d, ceil_mode)
@@ -416,8 +430,7 @@ def test_ceil_mode_matches_formula_exhaustively():
                     F.max_pool1d(x, k, s, p, d, ceil_mode)
                 continue
             assert F.max_pool1d(x, k, s, p, d, ceil_mode).shape[-1] == o
-            if p <= k // 2:
-                assert math.isfinite(F.avg_pool1d(x, k, s, p, ceil_mode).sum().item())
+            assert math.isfinite(F.avg_pool1d(x, k, s, p, ceil_mode).sum().item())
 
 
 @pytest.mark.parametrize("name", ["max", "adaptive_max"])

@@ -55,6 +55,16 @@ void check_mode_args(const Tensor& x, const IntList& pad, PadMode mode, const st
   LAMINA_CHECK_AS(NotImplementedError, ok, "pad: only 2D, 3D, 4D, 5D padding with non-constant padding are ",
                   "supported for now (padding length ", pad.size(), " for an input of shape ", str(x.shape()),
                   " in mode ", name, ")");
+  // Like PyTorch, reflect and replicate refuse a result that is empty along every padded dim.
+  bool any_nonempty = false;
+  Shape out_sizes;
+  for (int64_t i = k - 1; i >= 0; --i) {
+    int64_t n = x.shape()[size_t(x.dim() - 1 - i)], size = n + pad[size_t(2 * i)] + pad[size_t(2 * i + 1)];
+    out_sizes.push_back(size);
+    any_nonempty = any_nonempty || size >= 1;
+  }
+  LAMINA_CHECK(mode == PadMode::Circular || any_nonempty, "pad: input ", str(x.shape()), " is too small for padding ",
+               shape_string(Shape(pad.begin(), pad.end())), ": calculated output size ", str(out_sizes));
   for (int64_t i = 0; i < k; ++i) {
     int64_t d = x.dim() - 1 - i, n = x.shape()[size_t(d)], lo = pad[size_t(2 * i)], hi = pad[size_t(2 * i + 1)];
     if (mode == PadMode::Reflect)
@@ -67,9 +77,6 @@ void check_mode_args(const Tensor& x, const IntList& pad, PadMode mode, const st
     if (mode == PadMode::Circular)
       LAMINA_CHECK(lo <= n && hi <= n, "pad: Padding value causes wrapping around more than once: padding (", lo, ", ",
                    hi, ") at dimension ", d, " of input ", str(x.shape()));
-    if (mode != PadMode::Circular)
-      LAMINA_CHECK(n + lo + hi >= 1, "pad: input ", str(x.shape()), " is too small for padding (", lo, ", ", hi,
-                   ") of dimension ", d, ": calculated output size ", n + lo + hi);
     LAMINA_CHECK(n > 0 || (lo == 0 && hi == 0), "pad: cannot pad dimension ", d, " of size 0 of input ", str(x.shape()),
                  " in ", name, " mode");
   }

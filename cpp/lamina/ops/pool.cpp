@@ -118,9 +118,10 @@ PoolPlan plan_pool(const Tensor& x, int nd, IntList kernel, IntList stride, IntL
                                ++effective < limit;
     LAMINA_CHECK(fits, op, ": kernel_size ", dims_string(kernel), ", stride ", dims_string(stride), ", padding ",
                  dims_string(padding), " and dilation ", dims_string(dilation), " are too large");
-    LAMINA_CHECK(padding[size_t(i)] <= effective / 2, op,
-                 ": pad should be at most half of effective kernel size, but got pad=", padding[size_t(i)],
-                 ", kernel_size=", kernel[size_t(i)], " and dilation=", dilation[size_t(i)]);
+    // PyTorch bounds the padding by the kernel size itself, whatever the dilation.
+    LAMINA_CHECK(padding[size_t(i)] <= kernel[size_t(i)] / 2, op,
+                 ": pad should be at most half of kernel size, but got pad=", padding[size_t(i)], ", kernel_size=",
+                 kernel[size_t(i)]);
   }
   PoolPlan plan;
   plan.nd = nd;
@@ -257,7 +258,7 @@ PoolPlan plan_adaptive(const Tensor& x, int nd, const IntList& output_size, cons
                dims_string(output_size));
   check_input(x, nd, op);
   for (int64_t o : output_size)
-    LAMINA_CHECK(o > 0, op, ": output_size must be greater than 0, but got ", dims_string(output_size));
+    LAMINA_CHECK(o >= 0, op, ": output_size must be non-negative, but got ", dims_string(output_size));
   PoolPlan plan;
   plan.nd = nd;
   const Shape& s = x.shape();

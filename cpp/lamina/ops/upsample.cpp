@@ -1,6 +1,6 @@
 // Resampling (F.interpolate's nearest, nearest-exact, linear and bilinear modes) as a separable
 // linear map: per output row and column, two source taps and their weights, computed here with
-// PyTorch's index formulas (nearest in float, linear in the tensor's precision). The kernels apply
+// PyTorch's CPU index formulas (in the tensor's precision). The kernels apply
 // the map and its adjoint (pooling::PlaneMap), which gives every derivative order.
 #include <cmath>
 
@@ -26,17 +26,22 @@ T scale_value(double scale, int64_t in, int64_t out) {
   return scale > 0 ? T(1.0 / scale) : T(in) / T(out);
 }
 
+// PyTorch's CPU nearest indices (HelperInterpNearest / NearestExact): the source position in
+// the tensor's precision, floored through float, clamped to the last index.
+template <class T>
 AxisTable nearest_axis(int64_t in, int64_t out, double scale, bool exact) {
   AxisTable t;
   t.i0.resize(size_t(out));
-  const float s = scale_value<float>(scale, in, out);
+  const T s = scale_value<T>(scale, in, out);
   for (int64_t o = 0; o < out; ++o) {
     int64_t src;
-    if (!exact && out == in) src = o;
-    else if (!exact && out == 2 * in) src = o >> 1;
-    else if (exact) src = std::min(int64_t(std::floor(float((double(o) + 0.5) * double(s)))), in - 1);
-    else src = std::min(int64_t(std::floor(float(o) * s)), in - 1);
-    t.i0[size_t(o)] = src;
+    if (exact) {
+      const T real = std::max(s * (T(o) + T(0.5)) - T(0.5), T(0));
+      src = int64_t(std::floor(float(double(real) + 0.5)));
+    } else {
+      src = int64_t(std::floor(float(s * T(o))));
+    }
+    t.i0[size_t(o)] = std::min(src, in - 1);
   }
   t.i1 = t.i0;
   return t;
@@ -102,9 +107,11 @@ Tensor upsample(const Tensor& x, const std::string& mode_name, const IntList& ou
   for (int i = 0; i < nd; ++i) {
     int64_t in = s[size_t(2 + i)], out = output_size[size_t(i)];
     double scale = scales.empty() ? 0.0 : scales[size_t(i)].value_or(0.0);
-    AxisTable t = mode != Mode::Linear ? nearest_axis(in, out, scale, mode == Mode::NearestExact)
-                  : is_double            ? linear_axis<double>(in, out, scale, align_corners)
-                                         : linear_axis<float>(in, out, scale, align_corners);
+    const bool exact = mode == Mode::NearestExact;
+    AxisTable t = mode != Mode::Linear ? (is_double ? nearest_axis<double>(in, out, scale, exact)
+                                                    : nearest_axis<float>(in, out, scale, exact))
+                  : is_double ? linear_axis<double>(in, out, scale, align_corners)
+                              : linear_axis<float>(in, out, scale, align_corners);
     (nd == 2 && i == 0 ? tables->h : tables->w) = std::move(t);
   }
   if (nd == 1) tables->h = unit_axis();
