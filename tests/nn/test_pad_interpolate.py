@@ -62,6 +62,11 @@ def test_pad_forward(mode, case, isa):
         with pytest.raises(NotImplementedError, match="non-constant padding"):
             F.pad(tensor(x), pad, mode=mode)
         return
+    kept = [shape[-1 - i] - max(-pad[2 * i], 0) - max(-pad[2 * i + 1], 0) for i in range(len(pad) // 2)]
+    if mode == "circular" and any(max(pad[2 * i], pad[2 * i + 1]) > kept[i] for i in range(len(kept))):
+        with pytest.raises(RuntimeError, match="wrapping around more than once"):
+            F.pad(tensor(x), pad, mode=mode)
+        return
     if mode == "reflect" and any(p >= shape[-1 - i // 2] for i, p in enumerate(pad)):
         pytest.skip("reflect padding must be smaller than the dim")
     for transposed in (False, True):
@@ -131,12 +136,20 @@ def test_pad_errors():
 
 # ---- interpolate -----------------------------------------------------------------------------
 
-def nearest_source(n_in, n_out, scale, exact, dtype=np.float32):
-    """PyTorch's CPU nearest indices: positions in the tensor's precision, floored through float32."""
+def nearest_source(n_in, n_out, scale, exact, dtype=np.float32, two_d=False):
+    """PyTorch's CPU nearest indices: 1-d positions in the tensor's precision, floored through
+    float32; 2-d positions from a float32 scale, with nearest's copy and halving shortcuts."""
     s = dtype(1.0 / scale) if scale else dtype(n_in) / dtype(n_out)
+    sf = np.float32(1.0 / scale) if scale else np.float32(n_in) / np.float32(n_out)
     out = []
     for o in range(n_out):
-        if exact:
+        if two_d and not exact and n_out in (n_in, 2 * n_in):
+            src = o if n_out == n_in else o // 2
+        elif two_d and exact:
+            src = int(math.floor(np.float32((o + 0.5) * float(sf))))
+        elif two_d:
+            src = int(math.floor(np.float32(o) * sf))
+        elif exact:
             real = max(s * (dtype(o) + dtype(0.5)) - dtype(0.5), dtype(0))
             src = int(math.floor(np.float32(float(real) + 0.5)))
         else:
@@ -171,7 +184,7 @@ def ref_interpolate(x, size, mode, align_corners=False, scales=None):
     for i in range(nd):
         n_in, n_out = x.shape[2 + i], size[i]
         if mode in ("nearest", "nearest-exact"):
-            src = nearest_source(n_in, n_out, scales[i], mode == "nearest-exact", x.dtype.type)
+            src = nearest_source(n_in, n_out, scales[i], mode == "nearest-exact", x.dtype.type, nd == 2)
             axes.append([(s, s, 1.0, 0.0) for s in src])
         else:
             axes.append(linear_taps(n_in, n_out, scales[i], align_corners))

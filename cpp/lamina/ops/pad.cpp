@@ -74,9 +74,13 @@ void check_mode_args(const Tensor& x, const IntList& pad, PadMode mode, const st
       LAMINA_CHECK(n + lo + hi == 0 || n - std::max<int64_t>(-lo, 0) - std::max<int64_t>(-hi, 0) > 0,
                    "pad: circular padding (", lo, ", ", hi, ") crops all of dimension ", d, " of input ",
                    str(x.shape()), " but asks for ", n + lo + hi, " elements");
+    // Checked against what is left after cropping (PyTorch checks the input size, then reads
+    // memory it has not written yet when a pad exceeds the cropped size).
+    const int64_t kept = n - std::max<int64_t>(-lo, 0) - std::max<int64_t>(-hi, 0);
     if (mode == PadMode::Circular)
-      LAMINA_CHECK(lo <= n && hi <= n, "pad: Padding value causes wrapping around more than once: padding (", lo, ", ",
-                   hi, ") at dimension ", d, " of input ", str(x.shape()));
+      LAMINA_CHECK(n + lo + hi == 0 || (lo <= kept && hi <= kept),
+                   "pad: Padding value causes wrapping around more than once: padding (", lo, ", ", hi,
+                   ") at dimension ", d, " of input ", str(x.shape()));
     LAMINA_CHECK(n > 0 || (lo == 0 && hi == 0), "pad: cannot pad dimension ", d, " of size 0 of input ", str(x.shape()),
                  " in ", name, " mode");
   }

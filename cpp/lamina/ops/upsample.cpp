@@ -26,21 +26,23 @@ T scale_value(double scale, int64_t in, int64_t out) {
   return scale > 0 ? T(1.0 / scale) : T(in) / T(out);
 }
 
-// PyTorch's CPU nearest indices (HelperInterpNearest / NearestExact): the source position in
-// the tensor's precision, floored through float, clamped to the last index.
+// PyTorch's CPU nearest indices. 1-d resampling uses the generic kernel (HelperInterpNearest /
+// NearestExact: the position in the tensor's precision, floored through float); 2-d uses
+// nearest_idx / nearest_exact_idx (a float scale, with copy and halving shortcuts for nearest).
 template <class T>
-AxisTable nearest_axis(int64_t in, int64_t out, double scale, bool exact) {
+AxisTable nearest_axis(int64_t in, int64_t out, double scale, bool exact, bool two_d) {
   AxisTable t;
   t.i0.resize(size_t(out));
   const T s = scale_value<T>(scale, in, out);
+  const float sf = scale_value<float>(scale, in, out);
   for (int64_t o = 0; o < out; ++o) {
     int64_t src;
-    if (exact) {
-      const T real = std::max(s * (T(o) + T(0.5)) - T(0.5), T(0));
-      src = int64_t(std::floor(float(double(real) + 0.5)));
-    } else {
-      src = int64_t(std::floor(float(s * T(o))));
-    }
+    if (two_d && !exact && out == in) src = o;
+    else if (two_d && !exact && out == 2 * in) src = o >> 1;
+    else if (two_d && exact) src = int64_t(std::floor(float((double(o) + 0.5) * double(sf))));
+    else if (two_d) src = int64_t(std::floor(float(o) * sf));
+    else if (exact) src = int64_t(std::floor(float(double(std::max(s * (T(o) + T(0.5)) - T(0.5), T(0))) + 0.5)));
+    else src = int64_t(std::floor(float(s * T(o))));
     t.i0[size_t(o)] = std::min(src, in - 1);
   }
   t.i1 = t.i0;
@@ -108,8 +110,8 @@ Tensor upsample(const Tensor& x, const std::string& mode_name, const IntList& ou
     int64_t in = s[size_t(2 + i)], out = output_size[size_t(i)];
     double scale = scales.empty() ? 0.0 : scales[size_t(i)].value_or(0.0);
     const bool exact = mode == Mode::NearestExact;
-    AxisTable t = mode != Mode::Linear ? (is_double ? nearest_axis<double>(in, out, scale, exact)
-                                                    : nearest_axis<float>(in, out, scale, exact))
+    AxisTable t = mode != Mode::Linear ? (is_double ? nearest_axis<double>(in, out, scale, exact, nd == 2)
+                                                    : nearest_axis<float>(in, out, scale, exact, nd == 2))
                   : is_double ? linear_axis<double>(in, out, scale, align_corners)
                               : linear_axis<float>(in, out, scale, align_corners);
     (nd == 2 && i == 0 ? tables->h : tables->w) = std::move(t);
