@@ -507,3 +507,17 @@ def test_pool_results_identical_across_isa_levels():
     finally:
         lamina._C._set_cpu_isa(previous)
     assert all(r == results[0] for r in results)
+
+
+def test_max_pool_window_inside_padding_only():
+    # With dilation a window can miss the input entirely: -inf and PyTorch's out-of-plane index,
+    # which backward (and double backward) must ignore rather than write past the plane.
+    x = tensor(distinct((1, 1, 1, 10)), requires_grad=True)
+    y, idx = F.max_pool2d(x, 2, None, 1, 2, True, return_indices=True)
+    assert np.all(np.isneginf(y.detach().numpy())) and idx.numpy().max() >= 10
+    (g,) = lamina.autograd.grad(y, x, lamina.ones(*y.shape), create_graph=True)
+    np.testing.assert_array_equal(g.detach().numpy(), np.zeros((1, 1, 1, 10)))
+    v = tensor(np.ones(tuple(y.shape)), requires_grad=True)
+    (g,) = lamina.autograd.grad(F.max_pool2d(x, 2, None, 1, 2, True), x, v, create_graph=True)
+    (gv,) = lamina.autograd.grad(g.sum(), v)
+    np.testing.assert_array_equal(gv.numpy(), np.zeros(tuple(y.shape)))

@@ -173,7 +173,11 @@ struct MaxPoolBackwardBackward : Node {
     for (size_t i = in.size() - size_t(nd); i < in.size(); ++i) plane *= in[i];
     int64_t P = plane == 0 ? 0 : grads[0].numel() / plane;
     Tensor flat = reshape(grads[0], {P, plane});
-    return {reshape(gather(flat, 1, reshape(idx, {P, -1})), idx.shape())};
+    Tensor at = reshape(idx, {P, -1});
+    // Windows entirely in the padding carry an index past the plane (as in PyTorch): they get 0.
+    Tensor valid = lt(at, wrapped_scalar(plane));
+    Tensor picked = gather(flat, 1, where(valid, at, wrapped_scalar(int64_t(0))));
+    return {reshape(where(valid, picked, wrapped_scalar(0.0)), idx.shape())};
   }
 };
 

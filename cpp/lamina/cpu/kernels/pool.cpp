@@ -196,7 +196,10 @@ void max_pool_backward_typed(const Tensor& grad_in, const Tensor& grad_out, cons
       std::fill(dst, dst + HW, T(0));
       const T* g = go + plane * O;
       const int64_t* at = ix + plane * O;
-      for (int64_t j = 0; j < O; ++j) dst[at[j]] += g[j];
+      // A window that lies entirely in the padding (possible with dilation) has no maximum; its
+      // index (PyTorch's, past the plane) receives nothing.
+      for (int64_t j = 0; j < O; ++j)
+        if (uint64_t(at[j]) < uint64_t(HW)) dst[at[j]] += g[j];
     }
   });
 }
