@@ -395,8 +395,12 @@ def test_pool_errors():
         F.max_pool1d(lamina.zeros(1, 1, 2), 3)
     with pytest.raises(RuntimeError, match="avg_pool2d: divisor must be not zero"):
         F.avg_pool2d(x, 2, divisor_override=0)
-    with pytest.raises(NotImplementedError, match="max_pool2d: not implemented for 'Long'"):
-        F.max_pool2d(lamina.zeros(1, 1, 4, 4, dtype=lamina.int64), 2)
+    with pytest.raises(NotImplementedError, match="max_pool1d: not implemented for 'Long'"):
+        F.max_pool1d(lamina.zeros(1, 1, 4, dtype=lamina.int64), 2)
+    with pytest.raises(NotImplementedError, match="adaptive_avg_pool2d: not implemented for 'Long'"):
+        F.adaptive_avg_pool2d(lamina.zeros(1, 1, 4, 4, dtype=lamina.int64), 2)
+    with pytest.raises(NotImplementedError, match="max_pool2d: not implemented for 'Bool'"):
+        F.max_pool2d(lamina.zeros(1, 1, 4, 4, dtype=lamina.bool), 2)
     with pytest.raises(RuntimeError, match="adaptive_avg_pool2d: output_size must be non-negative"):
         F.adaptive_avg_pool2d(x, (-1, 2))
     with pytest.raises(RuntimeError, match=r"max_pool2d: pad should be at most half of kernel size, but got pad=2, "
@@ -521,3 +525,37 @@ def test_max_pool_window_inside_padding_only():
     (g,) = lamina.autograd.grad(F.max_pool2d(x, 2, None, 1, 2, True), x, v, create_graph=True)
     (gv,) = lamina.autograd.grad(g.sum(), v)
     np.testing.assert_array_equal(gv.numpy(), np.zeros(tuple(y.shape)))
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+def test_integer_max_and_avg_pool(dtype, isa):
+    # As in PyTorch: max_pool2d and avg_pool take integers (avg divides with truncation).
+    x = np.random.default_rng(15).integers(-50, 50, size=(2, 3, 6, 41)).astype(dtype)
+    vals, idx = F.max_pool2d(tensor(x), 3, 2, 1, return_indices=True)
+    rv, ri = ref_max_pool(x, 2, (3, 3), (2, 2), (1, 1), (1, 1), False)
+    assert vals.dtype == getattr(lamina, dtype)
+    np.testing.assert_array_equal(vals.numpy(), rv)
+    np.testing.assert_array_equal(idx.numpy(), ri)
+    for k, s, p, include_pad in [(3, 1, 1, True), (2, 2, 0, True), (3, 2, 1, False)]:
+        out = F.avg_pool2d(tensor(x), k, s, p, count_include_pad=include_pad)
+        ref = ref_avg_pool(x.astype("float64"), 2, (k, k), (s, s), (p, p), False, include_pad)
+        sums = np.round(ref * _divisors(x.shape, k, s, p, include_pad))
+        np.testing.assert_array_equal(out.numpy(), np.trunc(sums / _divisors(x.shape, k, s, p, include_pad)))
+    out = F.avg_pool1d(tensor(x[0]), 4, 3)  # (3, 6, 41) read as (N, C, L); windows of 4, no padding
+    sums = np.round(ref_avg_pool(x[0].astype("float64"), 1, (4,), (3,), (0,), False, True) * 4)
+    np.testing.assert_array_equal(out.numpy(), np.trunc(sums / 4))
+
+
+def _divisors(shape, k, s, p, include_pad):
+    """The divisor of every output of a square avg pool (without ceil_mode)."""
+    ones = np.ones(shape[-2:])
+    counts = ref_avg_pool(ones[None], 2, (k, k), (s, s), (p, p), False, False) * 0
+    H, W = shape[-2:]
+    OH, OW = counts.shape[-2:]
+    for oh, ow in itertools.product(range(OH), range(OW)):
+        h0, w0 = oh * s - p, ow * s - p
+        h1, w1 = min(h0 + k, H + p), min(w0 + k, W + p)
+        padded = (h1 - h0) * (w1 - w0)
+        actual = (min(h1, H) - max(h0, 0)) * (min(w1, W) - max(w0, 0))
+        counts[..., oh, ow] = padded if include_pad else actual
+    return counts[0]

@@ -71,8 +71,10 @@ struct PoolPlan {
 
 std::string dims_string(const IntList& v) { return shape_string(Shape(v.begin(), v.end())); }
 
-void check_input(const Tensor& x, int nd, const char* op) {
-  if (!x.is_floating_point()) elementwise::fail_dtype(op, x.dtype());
+// allow_int: max_pool2d and avg_pool also take int32 / int64 inputs, as in PyTorch.
+void check_input(const Tensor& x, int nd, const char* op, bool allow_int = false) {
+  bool integer = x.dtype() == DType::Int32 || x.dtype() == DType::Int64;
+  if (!x.is_floating_point() && !(allow_int && integer)) elementwise::fail_dtype(op, x.dtype());
   const int64_t d = x.dim();
   bool ok = d == nd + 1 || d == nd + 2;
   for (int64_t i = d == nd + 2 ? 1 : 0; ok && i < d; ++i) ok = x.shape()[size_t(i)] > 0;
@@ -100,7 +102,7 @@ int64_t pooled_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t 
 
 PoolPlan plan_pool(const Tensor& x, int nd, IntList kernel, IntList stride, IntList padding, IntList dilation,
                    bool ceil_mode, bool is_max, const char* op) {
-  check_input(x, nd, op);
+  check_input(x, nd, op, !is_max || nd == 2);
   kernel = per_dim(kernel, nd, {}, op, "kernel_size");
   stride = per_dim(stride, nd, kernel, op, "stride");
   padding = per_dim(padding, nd, {}, op, "padding");

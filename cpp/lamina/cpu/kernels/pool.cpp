@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -30,11 +31,28 @@ Planes planes_of(const Tensor& in, const Tensor& out) {
 
 // ---- max pooling ----------------------------------------------------------------------------
 
+// The start value of a max: -inf for floats, the smallest value for integers.
+template <class T>
+constexpr T lowest() {
+  if constexpr (std::is_floating_point_v<T>) return -std::numeric_limits<T>::infinity();
+  else return std::numeric_limits<T>::lowest();
+}
+
+// Floats and the integer types PyTorch also pools (max_pool2d, avg_pool on int32 / int64).
+template <class F>
+void dispatch_pool(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::Int32: f(TypeTag<int32_t>{}); break;
+    case DType::Int64: f(TypeTag<int64_t>{}); break;
+    default: dispatch_float(dtype, f);
+  }
+}
+
 // The max of one window; NaN wins (the last NaN seen), ties keep the first position.
 template <class T>
 inline void window_max(const T* plane, int64_t W, int64_t h0, int64_t h1, int64_t dh, int64_t w0, int64_t w1,
                        int64_t dw, T* out, int64_t* index) {
-  T best = -std::numeric_limits<T>::infinity();
+  T best = lowest<T>();
   int64_t at = h0 * W + w0;
   for (int64_t y = h0; y < h1; y += dh) {
     const T* row = plane + y * W;
@@ -103,7 +121,7 @@ int64_t max_row_vec(const T* plane, int64_t W, int64_t h0, int64_t h1, const Poo
   for (int64_t i = 0; i < L; ++i) lane[i] = IndexLane<T>(i * p.sw);
   auto block = [&](int64_t ow) {
     const int64_t x0 = ow * p.sw - p.pw;
-    V best = splat<V>(-std::numeric_limits<T>::infinity());
+    V best = splat<V>(lowest<T>());
     I at = splat<I>(IndexLane<T>(h0 * W + x0)) + lane;
     for (int64_t y = h0; y < h1; y += p.dh) {
       const T* row = plane + y * W;
@@ -154,7 +172,7 @@ void max_pool_typed(const Tensor& out, const Tensor& indices, const Tensor& in, 
 }
 
 void max_pool2d_kernel(const Tensor& out, const Tensor& indices, const Tensor& in, const Pool2dParams& p) {
-  dispatch_float(in.dtype(), [&](auto tag) { max_pool_typed<typename decltype(tag)::type>(out, indices, in, p); });
+  dispatch_pool(in.dtype(), [&](auto tag) { max_pool_typed<typename decltype(tag)::type>(out, indices, in, p); });
 }
 
 // Adaptive windows: output o of n covers [floor(o * size / n), ceil((o + 1) * size / n)).
@@ -284,7 +302,7 @@ void avg_pool_typed(const Tensor& out, const Tensor& in, const Pool2dParams& p) 
 }
 
 void avg_pool2d_kernel(const Tensor& out, const Tensor& in, const Pool2dParams& p) {
-  dispatch_float(in.dtype(), [&](auto tag) { avg_pool_typed<typename decltype(tag)::type>(out, in, p); });
+  dispatch_pool(in.dtype(), [&](auto tag) { avg_pool_typed<typename decltype(tag)::type>(out, in, p); });
 }
 
 // Backward of a box-window average: every output spreads grad_out / divisor over its window.
