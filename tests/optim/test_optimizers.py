@@ -338,6 +338,19 @@ def test_load_state_dict_restores_hyper_parameters_and_casts():
     assert opt2.state[b]["step"].dtype == lamina.float32  # the step keeps its own
 
 
+def test_load_state_dict_accepts_string_indices():
+    a = lamina.randn(3, requires_grad=True)
+    opt = optim.SGD([a], lr=0.1, momentum=0.9)
+    a.grad = lamina.ones(3)
+    opt.step()
+    sd = opt.state_dict()
+    sd = {"state": {str(k): v for k, v in sd["state"].items()}, "param_groups": sd["param_groups"]}
+    b = lamina.randn(3, requires_grad=True)
+    opt2 = optim.SGD([b], lr=0.1, momentum=0.9)
+    opt2.load_state_dict(sd)
+    np.testing.assert_array_equal(opt2.state[b]["momentum_buffer"].numpy(), np.ones(3, np.float32))
+
+
 def test_zero_grad():
     p = lamina.randn(3, requires_grad=True)
     (p * 2).sum().backward()

@@ -205,6 +205,8 @@ class Optimizer:
 
         state = defaultdict(dict)
         for k, v in state_dict["state"].items():
+            if isinstance(k, str) and k.isdigit():  # indices that went through a text format (JSON)
+                k = int(k)
             if k in id_map:
                 param = id_map[k]
                 state[param] = cast(param, v)

@@ -72,10 +72,10 @@ inline void lanes(int64_t begin, int64_t end, const F& f) {
 
 // The gradient as the update sees it: negated for maximize, plus weight decay unless decoupled.
 template <class V, class T>
-inline V effective_grad(const OptimHyper& h, const T* g, const T* p, int64_t i) {
+inline V effective_grad(const OptimHyper& h, const T* g, V param, int64_t i) {
   V grad = ld<V>(g + i);
   if (h.maximize) grad = -grad;
-  if (h.weight_decay != 0 && !h.decoupled_weight_decay) grad = grad + splat<V>(T(h.weight_decay)) * ld<V>(p + i);
+  if (h.weight_decay != 0 && !h.decoupled_weight_decay) grad = grad + splat<V>(T(h.weight_decay)) * param;
   return grad;
 }
 
@@ -90,13 +90,14 @@ void sgd(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const bool init = s.init;
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    V grad = effective_grad<V>(h, g, p, i);
+    V pv = ld<V>(p + i);
+    V grad = effective_grad<V>(h, g, pv, i);
     if (h.momentum != 0) {
       V m = init ? grad : ld<V>(buf + i) * splat<V>(mom) + splat<V>(damp1) * grad;
       st(buf + i, m);
       grad = h.nesterov ? grad + splat<V>(mom) * m : m;
     }
-    st(p + i, ld<V>(p + i) + splat<V>(-lr) * grad);
+    st(p + i, pv + splat<V>(-lr) * grad);
   });
 }
 
@@ -111,8 +112,9 @@ void adam(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const bool small = std::fabs(w1) < T(0.5), decoupled = h.weight_decay != 0 && h.decoupled_weight_decay;
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    if (decoupled) st(p + i, ld<V>(p + i) * splat<V>(decay));
-    V grad = effective_grad<V>(h, g, p, i);
+    V pv = ld<V>(p + i);
+    if (decoupled) pv = pv * splat<V>(decay);
+    V grad = effective_grad<V>(h, g, pv, i);
     V mi = lerp(ld<V>(m + i), grad, w1, small);
     V vi = ld<V>(v + i) * splat<V>(beta2) + splat<V>(w2) * (grad * grad);
     st(m + i, mi);
@@ -122,7 +124,7 @@ void adam(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
       st(vmax + i, vi);
     }
     V denom = vsqrt(vi) / splat<V>(bc2_sqrt) + splat<V>(eps);
-    st(p + i, ld<V>(p + i) + splat<V>(neg_step) * (mi / denom));
+    st(p + i, pv + splat<V>(neg_step) * (mi / denom));
   });
 }
 
@@ -135,7 +137,8 @@ void rmsprop(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const bool small = std::fabs(w) < T(0.5);
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    V grad = effective_grad<V>(h, g, p, i);
+    V pv = ld<V>(p + i);
+    V grad = effective_grad<V>(h, g, pv, i);
     V sqi = ld<V>(sq + i) * splat<V>(alpha) + splat<V>(w) * (grad * grad);
     st(sq + i, sqi);
     V avg;
@@ -150,9 +153,9 @@ void rmsprop(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
     if (h.momentum > 0) {
       V bi = ld<V>(buf + i) * splat<V>(mom) + grad / avg;
       st(buf + i, bi);
-      st(p + i, ld<V>(p + i) + splat<V>(-lr) * bi);
+      st(p + i, pv + splat<V>(-lr) * bi);
     } else {
-      st(p + i, ld<V>(p + i) + splat<V>(-lr) * (grad / avg));
+      st(p + i, pv + splat<V>(-lr) * (grad / avg));
     }
   });
 }
@@ -166,10 +169,11 @@ void adagrad(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const T eps = T(h.eps), neg_clr = T(-s.coef[0]);
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    V grad = effective_grad<V>(h, g, p, i);
+    V pv = ld<V>(p + i);
+    V grad = effective_grad<V>(h, g, pv, i);
     V si = ld<V>(sum + i) + grad * grad;
     st(sum + i, si);
-    st(p + i, ld<V>(p + i) + splat<V>(neg_clr) * (grad / (vsqrt(si) + splat<V>(eps))));
+    st(p + i, pv + splat<V>(neg_clr) * (grad / (vsqrt(si) + splat<V>(eps))));
   });
 }
 
@@ -181,14 +185,15 @@ void adadelta(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const T rho = T(h.beta2), w = T(1 - h.beta2), eps = T(h.eps), lr = T(h.lr);
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    V grad = effective_grad<V>(h, g, p, i);
+    V pv = ld<V>(p + i);
+    V grad = effective_grad<V>(h, g, pv, i);
     V sqi = ld<V>(sq + i) * splat<V>(rho) + splat<V>(w) * (grad * grad);
     st(sq + i, sqi);
     V std_ = vsqrt(sqi + splat<V>(eps));
     V ai = ld<V>(acc + i);
     V delta = vsqrt(ai + splat<V>(eps)) / std_ * grad;
     st(acc + i, ai * splat<V>(rho) + splat<V>(w) * (delta * delta));
-    st(p + i, ld<V>(p + i) + splat<V>(-lr) * delta);
+    st(p + i, pv + splat<V>(-lr) * delta);
   });
 }
 
@@ -202,12 +207,13 @@ void adamax(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const bool small = std::fabs(w1) < T(0.5);
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    V grad = effective_grad<V>(h, g, p, i);
+    V pv = ld<V>(p + i);
+    V grad = effective_grad<V>(h, g, pv, i);
     V mi = lerp(ld<V>(m + i), grad, w1, small);
     V ui = vmaximum(ld<V>(u + i) * splat<V>(beta2), vabs(grad) + splat<V>(eps));
     st(m + i, mi);
     st(u + i, ui);
-    st(p + i, ld<V>(p + i) + splat<V>(neg_clr) * (mi / ui));
+    st(p + i, pv + splat<V>(neg_clr) * (mi / ui));
   });
 }
 
@@ -222,15 +228,16 @@ void nadam(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const bool small = std::fabs(w1) < T(0.5), decoupled = h.weight_decay != 0 && h.decoupled_weight_decay;
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    if (decoupled) st(p + i, ld<V>(p + i) * splat<V>(decay));
-    V grad = effective_grad<V>(h, g, p, i);
+    V pv = ld<V>(p + i);
+    if (decoupled) pv = pv * splat<V>(decay);
+    V grad = effective_grad<V>(h, g, pv, i);
     V mi = lerp(ld<V>(m + i), grad, w1, small);
     V vi = ld<V>(v + i) * splat<V>(beta2) + splat<V>(w2) * (grad * grad);
     st(m + i, mi);
     st(v + i, vi);
     V denom = vsqrt(vi / splat<V>(bc2)) + splat<V>(eps);
-    V pi = ld<V>(p + i) + splat<V>(c_grad) * (grad / denom);
-    st(p + i, pi + splat<V>(c_avg) * (mi / denom));
+    pv = pv + splat<V>(c_grad) * (grad / denom);
+    st(p + i, pv + splat<V>(c_avg) * (mi / denom));
   });
 }
 
@@ -246,15 +253,16 @@ void radam(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const bool rectified = s.coef[3] != 0;
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    if (decoupled) st(p + i, ld<V>(p + i) * splat<V>(decay));
-    V grad = effective_grad<V>(h, g, p, i);
+    V pv = ld<V>(p + i);
+    if (decoupled) pv = pv * splat<V>(decay);
+    V grad = effective_grad<V>(h, g, pv, i);
     V mi = lerp(ld<V>(m + i), grad, w1, small);
     V vi = ld<V>(v + i) * splat<V>(beta2) + splat<V>(w2) * (grad * grad);
     st(m + i, mi);
     st(v + i, vi);
     V update = mi / splat<V>(bc1) * splat<V>(lr);
     if (rectified) update = update * (splat<V>(bc2_sqrt) / (vsqrt(vi) + splat<V>(eps))) * splat<V>(rect);
-    st(p + i, ld<V>(p + i) + splat<V>(T(-1)) * update);
+    st(p + i, pv + splat<V>(T(-1)) * update);
   });
 }
 
