@@ -278,6 +278,25 @@ def test_param_groups_use_their_own_options():
     np.testing.assert_allclose(params[1].detach().numpy(), e1[0], rtol=1e-12)
 
 
+@pytest.mark.parametrize("cls,entry", [(optim.SGD, "_fused_sgd"), (optim.Adam, "_fused_adam"),
+                                       (optim.AdamW, "_fused_adam"), (optim.RMSprop, "_fused_rmsprop"),
+                                       (optim.Adagrad, "_fused_adagrad"), (optim.Adadelta, "_fused_adadelta"),
+                                       (optim.Adamax, "_fused_adamax"), (optim.NAdam, "_fused_nadam"),
+                                       (optim.RAdam, "_fused_radam")])
+def test_one_fused_call_per_group(cls, entry, monkeypatch):
+    groups = [{"params": [lamina.randn(3, requires_grad=True) for _ in range(4)]} for _ in range(2)]
+    groups.append({"params": [lamina.randn(3, requires_grad=True)]})  # no grads: no call
+    for g in groups[:2]:
+        for p in g["params"]:
+            p.grad = lamina.ones(3)
+    opt = cls(groups, lr=0.1)
+    calls = []
+    real = getattr(lamina._C, entry)
+    monkeypatch.setattr(lamina._C, entry, lambda params, *a, **k: (calls.append(len(params)), real(params, *a, **k))[1])
+    opt.step()
+    assert calls == [4, 4]
+
+
 def test_changing_group_lr_takes_effect():
     p = lamina.zeros(3, requires_grad=True)
     opt = optim.SGD([p], lr=1.0)
