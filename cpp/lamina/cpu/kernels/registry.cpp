@@ -11,6 +11,9 @@ void register_random(KernelTable& table);
 void register_index(KernelTable& table);
 void register_sort(KernelTable& table);
 void register_gemm(KernelTable& table);
+void register_softmax(KernelTable& table);
+void register_norm(KernelTable& table);
+void register_dropout(KernelTable& table);
 
 void register_kernels(KernelTable& table) {
   register_copy(table);
@@ -21,6 +24,9 @@ void register_kernels(KernelTable& table) {
   register_index(table);
   register_sort(table);
   register_gemm(table);
+  register_softmax(table);
+  register_norm(table);
+  register_dropout(table);
 }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS
