@@ -320,11 +320,10 @@ void cross_entropy_backward_kernel(const Tensor& grad_in, const Tensor& grad, co
           const T* xr = x + r * C;
           T* gr = gi + r * C;
           int64_t c = 0;
-          if (!w) {
-            Vec<T> vl = splat<Vec<T>>(l[r]), vg = splat<Vec<T>>(gs), vc = splat<Vec<T>>(coef),
-                   vs = splat<Vec<T>>(lsc);
-            for (; c + L <= C; c += L) vstore(gr + c, vg * (vexp(vload(xr + c) - vl) * vc - vs));
-          }
+          Vec<T> vl = splat<Vec<T>>(l[r]), vg = splat<Vec<T>>(gs), vc = splat<Vec<T>>(coef),
+                 vs = splat<Vec<T>>(lsc);
+          for (; c + L <= C; c += L)
+            vstore(gr + c, vg * (vexp(vload(xr + c) - vl) * vc - (w ? vs * vload(w + c) : vs)));
           for (; c < C; ++c) gr[c] = gs * (vexp(xr[c] - l[r]) * coef - lsc * (w ? w[c] : T(1)));
           fix_target(r, gr, gs);
         }
