@@ -123,3 +123,14 @@ def test_alpha_dropout_keeps_moments():
     y = F.alpha_dropout(x, 0.3, training=True).numpy()
     assert abs(y.mean()) < 0.02 and abs(y.std() - 1) < 0.02
     np.testing.assert_array_equal(F.alpha_dropout(x, 0.3, training=False).numpy(), x.numpy())
+
+
+@pytest.mark.parametrize("fn,shape", [(F.dropout1d, (6, 20, 7)), (F.dropout3d, (3, 10, 2, 3, 4))], ids=["1d", "3d"])
+def test_dropout1d_and_3d_zero_whole_channels(fn, shape):
+    x = lamina.rand(*shape) + 1.0
+    planes = fn(x, 0.5).numpy().reshape(shape[0] * shape[1], -1)
+    zero = (planes == 0).all(axis=1)
+    assert 0 < zero.sum() < len(zero)
+    np.testing.assert_allclose(planes[~zero], x.numpy().reshape(len(zero), -1)[~zero] * 2, rtol=1e-6)
+    with pytest.raises(RuntimeError, match="expected a"):
+        fn(lamina.rand(3), 0.5)

@@ -250,3 +250,13 @@ def test_norm_fused_backward_matches_composite(name, shape, isa):
     fused, composite = _fused_and_composite(fn, (x, w, b), g)
     for f, c in zip(fused, composite):
         np.testing.assert_allclose(f, c, rtol=2e-4, atol=2e-4)
+
+
+def test_instance_norm_normalizes_each_sample_and_channel():
+    x = rng(34).normal(3, 2, size=(2, 3, 5, 4))
+    w, b = rng(35).normal(size=3), rng(36).normal(size=3)
+    out = F.instance_norm(t(x), weight=t(w), bias=t(b))
+    expected = np_normalize(x, (2, 3), 1e-5) * channel(w, 4) + channel(b, 4)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-10)
+    with pytest.raises(NotImplementedError, match="running statistics"):
+        F.instance_norm(t(x), lamina.zeros(3), lamina.ones(3))

@@ -128,3 +128,8 @@ def test_softmax_fused_backward_matches_composite(shape, dim, log, isa):
     (fused,) = lamina.autograd.grad(fn(x, dim), [x], g)
     (composite,) = lamina.autograd.grad(fn(x, dim), [x], g, create_graph=True)
     np.testing.assert_allclose(fused.numpy(), composite.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_softmin_is_softmax_of_negated_input():
+    x = np.random.default_rng(9).normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_allclose(F.softmin(lamina.tensor(x), 1).numpy(), np_softmax(-x, 1), rtol=1e-5, atol=1e-7)
