@@ -134,3 +134,20 @@ def test_dropout1d_and_3d_zero_whole_channels(fn, shape):
     np.testing.assert_allclose(planes[~zero], x.numpy().reshape(len(zero), -1)[~zero] * 2, rtol=1e-6)
     with pytest.raises(RuntimeError, match="expected a"):
         fn(lamina.rand(3), 0.5)
+
+
+@pytest.mark.parametrize("n", [7, 29, 300, 8195])
+def test_dropout_mask_is_philox_word_at_element_index(n, isa):
+    """Element i keeps iff word i % 4 of Philox block (offset + i // 4) is >= p * 2^32: checked against
+    the reference block function, so the vectorised and scalar Philox paths of the kernel agree."""
+    g = lamina.Generator().manual_seed(2**40 + 17)
+    g.set_state((2**40 + 17, 5))  # a non-zero starting offset
+    p = 0.37
+    y = lamina.dropout(lamina.ones(n, dtype=lamina.float64), p, True, generator=g).numpy()
+    seed = 2**40 + 17
+    key = [seed & 0xFFFFFFFF, seed >> 32]
+    words = np.array([lamina._C._philox4x32_10([b & 0xFFFFFFFF, b >> 32, 0, 0], key) for b in range(5, 5 + (n + 3) // 4)],
+                     dtype=np.uint64).reshape(-1)[:n]
+    expected = np.where(words >= int(p * 2**32), 1 / (1 - p), 0.0)
+    np.testing.assert_array_equal(y, expected)
+    assert int(g.get_state()[1]) == 5 + (n + 3) // 4

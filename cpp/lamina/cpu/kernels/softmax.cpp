@@ -16,7 +16,7 @@ namespace lamina::cpu::LAMINA_ISA_NS {
 namespace {
 
 constexpr int64_t kGrain = 16384;       // elements of work per parallel task
-constexpr int64_t kColumnBlock = 256;   // inner columns per task in the strided case
+constexpr int64_t kColumnBlock = 256;   // most inner columns per task in the strided case
 
 template <class V>
 inline V load(const elem_t<V>* p) {
@@ -151,11 +151,13 @@ void softmax_backward_cols(elem_t<V>* gi, const elem_t<V>* g, const elem_t<V>* y
 template <class T, class VecFn, class ScalarFn>
 void for_columns(int64_t outer, int64_t n, int64_t inner, const VecFn& vec_fn, const ScalarFn& scalar_fn) {
   const int64_t L = kLanes<T>;
-  const int64_t blocks = (inner + kColumnBlock - 1) / kColumnBlock;
-  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, n * std::min(inner, kColumnBlock)));
+  // Columns per block: the block's n rows stay in cache across the passes (about kGrain elements).
+  const int64_t width = std::min(kColumnBlock, std::max(L, (kGrain / std::max<int64_t>(n, 1) + L - 1) / L * L));
+  const int64_t blocks = (inner + width - 1) / width;
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, n * std::min(inner, width)));
   parallel_for(0, outer * blocks, grain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      int64_t o = t / blocks, j0 = (t % blocks) * kColumnBlock, j1 = std::min(inner, j0 + kColumnBlock);
+      int64_t o = t / blocks, j0 = (t % blocks) * width, j1 = std::min(inner, j0 + width);
       int64_t base = o * n * inner, j = j0;
       for (; j + L <= j1; j += L) vec_fn(base + j);
       for (; j < j1; ++j) scalar_fn(base + j);
