@@ -1,16 +1,26 @@
-// GEMM (see GemmArgs in core/kernel_table.h). This is the straightforward reference: one output
-// row per task, k accumulated in order, epilogue applied at the store. The packed, blocked GEMM
-// replaces it as the fast path and keeps it as the oracle for its own tests.
+// GEMM (see GemmArgs in core/kernel_table.h), BLIS/GotoBLAS style: for each output block
+// (batch item x MC rows x NC columns, one task each), for each KC slice of k: pack A into MR-row
+// panels and B into NR-column panels (gemm_pack.h), run the register-blocked micro-kernel
+// (gemm_micro.h) over the block and fold its tile into C (alpha/beta on the first slice, bias and
+// activation on the last). KC comes from the cache sizes only, never from the thread count, and
+// every output element is one FMA chain per slice, so the bits do not depend on the threads.
+// GEMV shapes (m == 1 or n == 1) and small products skip packing. The straightforward reference
+// kernel stays as the oracle of the tests (and handles k == 0).
 #include <cmath>
+#include <cstdlib>
+#include <utility>
 #include <vector>
 
 #include "lamina/core/kernel_table.h"
+#include "lamina/cpu/kernels/gemm_micro.h"
+#include "lamina/cpu/kernels/gemm_pack.h"
 #include "lamina/cpu/parallel.h"
 
 namespace lamina::cpu::LAMINA_ISA_NS {
 
 namespace {
 
+// ---- reference --------------------------------------------------------------------------------
 template <class T>
 T activate(Activation act, T x) {
   switch (act) {
@@ -25,6 +35,7 @@ T activate(Activation act, T x) {
   return x;
 }
 
+// One output row per task, k accumulated in order, epilogue applied at the store.
 template <class T>
 void gemm_reference(const GemmArgs& g) {
   const T* A = static_cast<const T*>(g.a.data);
@@ -55,7 +66,257 @@ void gemm_reference(const GemmArgs& g) {
   });
 }
 
+// ---- per-thread buffers -----------------------------------------------------------------------
+struct AlignedBuffer {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~AlignedBuffer() { std::free(ptr); }
+  template <class T>
+  T* get(int64_t count) {
+    size_t need = (size_t(count) * sizeof(T) + 63) / 64 * 64;
+    if (need > bytes) {
+      std::free(ptr);
+      ptr = std::aligned_alloc(64, need);
+      if (!ptr) std::abort();  // kernels cannot throw; out of memory for a few MB of panels
+      bytes = need;
+    }
+    return static_cast<T*>(ptr);
+  }
+};
+struct GemmBuffers {
+  AlignedBuffer a, b, tile, vec;
+};
+GemmBuffers& thread_buffers() {
+  static thread_local GemmBuffers buffers;
+  return buffers;
+}
+
+template <class T>
+GemmStore<T> make_store(const GemmArgs& g) {
+  return GemmStore<T>{T(g.alpha), T(g.beta), static_cast<const T*>(g.epilogue.bias), g.epilogue.bias_rows,
+                      g.epilogue.bias_cols, g.epilogue.act, static_cast<T*>(g.c.data), g.c.rows, g.c.cols};
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// ---- packed path ------------------------------------------------------------------------------
+struct Blocking {
+  int64_t kc, mc, nc;
+};
+
+// KC: a B micro-panel (KC x NR) takes about 2/3 of L1; MC: an A block (MC x KC) half of L2;
+// NC: a B block (KC x NC) a quarter of L3.
+template <class T>
+Blocking cache_blocking() {
+  constexpr int64_t MR = kGemmMR<T>, NR = kGemmNR<T>, sz = sizeof(T);
+  const CacheSizes cs = cache_sizes();
+  Blocking b;
+  b.kc = std::clamp<int64_t>(cs.l1 * 2 / 3 / (NR * sz), 64, 1024) / 8 * 8;
+  b.mc = std::max<int64_t>(MR, cs.l2 / 2 / (b.kc * sz) / MR * MR);
+  b.nc = std::clamp<int64_t>(cs.l3 / 4 / (b.kc * sz) / NR * NR, NR, 4096 / NR * NR);
+  return b;
+}
+
+template <class T>
+void gemm_packed(const GemmArgs& g) {
+  constexpr int64_t MR = kGemmMR<T>, NR = kGemmNR<T>;
+  const Blocking bl = cache_blocking<T>();
+  const int64_t m = g.m, n = g.n, k = g.k, batch = g.batch;
+  // k slices of equal size: depends on k and the cache only.
+  const int64_t kb = ceil_div(k, bl.kc), kc = ceil_div(k, kb);
+  // Output blocks: at least one per thread, balanced (the split never changes any output bit).
+  const int64_t threads = get_num_threads();
+  int64_t mb = ceil_div(m, bl.mc), nb = ceil_div(n, bl.nc);
+  const int64_t max_mb = ceil_div(m, MR), max_nb = ceil_div(n, NR);
+  auto balanced = [&] {
+    int64_t tasks = batch * mb * nb;
+    return tasks >= threads && (tasks % threads == 0 || tasks >= 8 * threads);
+  };
+  while (!balanced()) {
+    bool can_m = mb < max_mb, can_n = nb < max_nb;
+    if (!can_m && !can_n) break;
+    if (can_m && (!can_n || ceil_div(m, mb) >= ceil_div(n, nb))) ++mb;
+    else ++nb;
+  }
+  const int64_t mc = ceil_div(ceil_div(m, mb), MR) * MR, nc = ceil_div(ceil_div(n, nb), NR) * NR;
+  mb = ceil_div(m, mc);
+  nb = ceil_div(n, nc);
+
+  const T* A = static_cast<const T*>(g.a.data);
+  const T* B = static_cast<const T*>(g.b.data);
+  T* C = static_cast<T*>(g.c.data);
+  const GemmStore<T> store0 = make_store<T>(g);
+  parallel_for(0, batch * mb * nb, 1, [&](int64_t t0, int64_t t1) {
+    GemmBuffers& buf = thread_buffers();
+    T* pa = buf.a.get<T>(mc * kc);
+    T* pb = buf.b.get<T>(nc * kc);
+    T* tile = buf.tile.get<T>(MR * NR);
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t bi = task / (mb * nb), ib = task / nb % mb, jb = task % nb;
+      const int64_t i0 = ib * mc, j0 = jb * nc;
+      const int64_t mcur = std::min(mc, m - i0), ncur = std::min(nc, n - j0);
+      GemmStore<T> st = store0;
+      st.c = C + bi * g.c.batch;
+      for (int64_t s = 0; s < kb; ++s) {
+        const int64_t p0 = s * kc, kcur = std::min(kc, k - p0);
+        pack_a<T, MR>(A + bi * g.a.batch + i0 * g.a.rows + p0 * g.a.cols, g.a.rows, g.a.cols, mcur, kcur, pa);
+        pack_b<T, NR>(B + bi * g.b.batch + p0 * g.b.rows + j0 * g.b.cols, g.b.rows, g.b.cols, kcur, ncur, pb);
+        for (int64_t jr = 0; jr < ncur; jr += NR) {
+          const T* bpanel = pb + jr * kcur;
+          for (int64_t ir = 0; ir < mcur; ir += MR) {
+            gemm_micro_kernel<T>(kcur, pa + ir * kcur, bpanel, tile);
+            gemm_store_tile(st, tile, NR, i0 + ir, j0 + jr, std::min(MR, mcur - ir), std::min(NR, ncur - jr),
+                            s == 0, s == kb - 1);
+          }
+        }
+      }
+    }
+  });
+}
+
+// ---- GEMV (n == 1) ----------------------------------------------------------------------------
+// R dot products of contiguous rows with x: two vector accumulators per row, lanes summed in
+// order, then the scalar tail. A row's result does not depend on R.
+template <class T, int R>
+inline void dot_rows(const T* const* rows, const T* x, int64_t k, T* out) {
+  using V = Vec<T>;
+  constexpr int64_t L = kLanes<T>;
+  V acc0[R], acc1[R];
+  for (int r = 0; r < R; ++r) acc0[r] = acc1[r] = V{};
+  int64_t p = 0;
+  for (; p + 2 * L <= k; p += 2 * L) {
+    V x0 = vload(x + p), x1 = vload(x + p + L);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      acc0[r] += vload(rows[r] + p) * x0;
+      acc1[r] += vload(rows[r] + p + L) * x1;
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    V s = acc0[r] + acc1[r];
+    T sum = T(0);
+    for (int64_t l = 0; l < L; ++l) sum += s[l];
+    for (int64_t q = p; q < k; ++q) sum += rows[r][q] * x[q];
+    out[r] = sum;
+  }
+}
+
+template <class T>
+void gemv(const GemmArgs& g) {
+  const int64_t m = g.m, k = g.k;
+  const T* A = static_cast<const T*>(g.a.data);
+  const T* X = static_cast<const T*>(g.b.data);
+  T* C = static_cast<T*>(g.c.data);
+  const GemmStore<T> store0 = make_store<T>(g);
+  constexpr int64_t kRows = 256;  // rows per chunk of work (also the axpy accumulator length)
+  const int64_t chunks = ceil_div(m, kRows);
+  const int64_t grain = std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, kRows * k));
+  parallel_for(0, g.batch * chunks, grain, [&](int64_t t0, int64_t t1) {
+    GemmBuffers& buf = thread_buffers();
+    T* acc = buf.tile.get<T>(kRows);
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t bi = task / chunks, i0 = task % chunks * kRows, rows = std::min(kRows, m - i0);
+      const T* a = A + bi * g.a.batch + i0 * g.a.rows;
+      const T* x = X + bi * g.b.batch;
+      if (g.a.cols == 1) {  // rows contiguous: dot products with a contiguous x
+        if (g.b.rows != 1) {
+          T* xc = buf.vec.get<T>(k);
+          for (int64_t p = 0; p < k; ++p) xc[p] = x[p * g.b.rows];
+          x = xc;
+        }
+        int64_t i = 0;
+        for (; i + 4 <= rows; i += 4) {
+          const T* r[4] = {a + i * g.a.rows, a + (i + 1) * g.a.rows, a + (i + 2) * g.a.rows, a + (i + 3) * g.a.rows};
+          dot_rows<T, 4>(r, x, k, acc + i);
+        }
+        for (; i < rows; ++i) {
+          const T* r[1] = {a + i * g.a.rows};
+          dot_rows<T, 1>(r, x, k, acc + i);
+        }
+      } else {  // columns contiguous (or general): acc += x[p] * column p, one chain per row
+        std::fill(acc, acc + rows, T(0));
+        for (int64_t p = 0; p < k; ++p) {
+          const T xp = x[p * g.b.rows];
+          const T* col = a + p * g.a.cols;
+          if (g.a.rows == 1) {
+            for (int64_t i = 0; i < rows; ++i) acc[i] += xp * col[i];
+          } else {
+            for (int64_t i = 0; i < rows; ++i) acc[i] += xp * col[i * g.a.rows];
+          }
+        }
+      }
+      GemmStore<T> st = store0;
+      st.c = C + bi * g.c.batch;
+      gemm_store_tile(st, acc, 1, i0, 0, rows, 1, true, true);
+    }
+  });
+}
+
+// ---- small products: no packing, B rows read in place ------------------------------------------
+template <class T>
+void gemm_small(const GemmArgs& g) {
+  const int64_t m = g.m, n = g.n, k = g.k;
+  const T* A = static_cast<const T*>(g.a.data);
+  const T* B = static_cast<const T*>(g.b.data);
+  T* C = static_cast<T*>(g.c.data);
+  const GemmStore<T> store0 = make_store<T>(g);
+  const int64_t grain = std::max<int64_t>(1, (1 << 15) / (n * k));
+  parallel_for(0, g.batch * m, grain, [&](int64_t r0, int64_t r1) {
+    T* acc = thread_buffers().tile.get<T>(n);
+    for (int64_t row = r0; row < r1; ++row) {
+      const int64_t bi = row / m, i = row % m;
+      const T* a = A + bi * g.a.batch + i * g.a.rows;
+      const T* b = B + bi * g.b.batch;
+      std::fill(acc, acc + n, T(0));
+      for (int64_t p = 0; p < k; ++p) {
+        const T ap = a[p * g.a.cols];
+        const T* bp = b + p * g.b.rows;
+        for (int64_t j = 0; j < n; ++j) acc[j] += ap * bp[j];
+      }
+      GemmStore<T> st = store0;
+      st.c = C + bi * g.c.batch;
+      gemm_store_tile(st, acc, n, i, 0, 1, n, true, true);
+    }
+  });
+}
+
+// C^T = B^T A^T: the same product with the roles of rows and columns swapped.
+GemmArgs transposed(const GemmArgs& g) {
+  GemmArgs t = g;
+  std::swap(t.m, t.n);
+  t.a = MatrixView{g.b.data, g.b.cols, g.b.rows, g.b.batch};
+  t.b = MatrixView{g.a.data, g.a.cols, g.a.rows, g.a.batch};
+  std::swap(t.c.rows, t.c.cols);
+  std::swap(t.epilogue.bias_rows, t.epilogue.bias_cols);
+  return t;
+}
+
+int64_t iabs(int64_t x) { return x < 0 ? -x : x; }
+
+template <class T>
+void gemm_fast(const GemmArgs& g0) {
+  // Row vectors become column vectors, and a C with columns closer in memory than rows is
+  // computed as C^T, so that the fast paths see unit-stride C rows where there are any.
+  const bool row_vector = g0.m == 1 && g0.n > 1;
+  const bool col_major = g0.m > 1 && g0.n > 1 && g0.c.cols != 1 && (g0.c.rows == 1 || iabs(g0.c.rows) < iabs(g0.c.cols));
+  const GemmArgs g = row_vector || col_major ? transposed(g0) : g0;
+  if (g.n == 1) return gemv<T>(g);
+  if (g.b.cols == 1 && g.m * g.n * g.k <= 32 * 32 * 32) return gemm_small<T>(g);
+  gemm_packed<T>(g);
+}
+
 void gemm_kernel(const GemmArgs& g) {
+  if (g.batch <= 0 || g.m <= 0 || g.n <= 0) return;
+  if (g.k <= 0) {  // beta * C + bias, through the reference
+    if (g.dtype == DType::Float64) gemm_reference<double>(g);
+    else gemm_reference<float>(g);
+    return;
+  }
+  if (g.dtype == DType::Float64) gemm_fast<double>(g);
+  else gemm_fast<float>(g);
+}
+
+void gemm_reference_kernel(const GemmArgs& g) {
   if (g.batch <= 0 || g.m <= 0 || g.n <= 0) return;
   if (g.dtype == DType::Float64) gemm_reference<double>(g);
   else gemm_reference<float>(g);
@@ -64,5 +325,8 @@ void gemm_kernel(const GemmArgs& g) {
 }  // namespace
 
 void register_gemm(KernelTable& table) { table.gemm = gemm_kernel; }
+
+// The oracle for tests (bindings/gemm_testing.cpp reaches it through the active ISA's table).
+void gemm_reference_entry(const GemmArgs& g) { gemm_reference_kernel(g); }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS

@@ -1,0 +1,189 @@
+// GEMM building blocks around the micro-kernel: the cache sizes of the running CPU, packing of
+// strided operands into micro-panels (read straight from the operand's strides, never through a
+// whole-matrix copy) and the store of a finished tile into C with alpha, beta, bias and activation.
+#pragma once
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "lamina/core/kernel_table.h"
+#include "lamina/cpu/kernels/vmath.h"
+
+namespace lamina::cpu::LAMINA_ISA_NS {
+
+struct CacheSizes {
+  int64_t l1 = 32 << 10, l2 = 1 << 20, l3 = 8 << 20;  // used where the system does not say
+};
+
+// Data/unified cache sizes of cpu0 from sysfs, else sysconf, else the defaults above.
+inline CacheSizes cache_sizes() {
+  static const CacheSizes sizes = [] {
+    CacheSizes cs;
+    int64_t found[4] = {0, 0, 0, 0};
+    for (int index = 0; index < 8; ++index) {
+      char path[96], type[32] = {0}, size[32] = {0};
+      int level = 0;
+      auto read = [&](const char* leaf, char* buf, int n) {
+        std::snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/%s", index, leaf);
+        FILE* f = std::fopen(path, "r");
+        if (!f) return false;
+        bool ok = std::fgets(buf, n, f) != nullptr;
+        std::fclose(f);
+        return ok;
+      };
+      char lv[16] = {0};
+      if (!read("level", lv, sizeof lv) || !read("type", type, sizeof type) || !read("size", size, sizeof size)) break;
+      level = std::atoi(lv);
+      if (std::strncmp(type, "Instruction", 11) == 0 || level < 1 || level > 3) continue;
+      char* end = nullptr;
+      int64_t bytes = std::strtoll(size, &end, 10);
+      if (end && (*end == 'K' || *end == 'k')) bytes <<= 10;
+      else if (end && *end == 'M') bytes <<= 20;
+      if (bytes > 0) found[level] = bytes;
+    }
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+    if (!found[1]) found[1] = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    if (!found[2]) found[2] = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (!found[3]) found[3] = sysconf(_SC_LEVEL3_CACHE_SIZE);
+#endif
+    if (found[1] >= (8 << 10)) cs.l1 = std::min<int64_t>(found[1], 1 << 20);
+    if (found[2] >= (64 << 10)) cs.l2 = std::min<int64_t>(found[2], 64 << 20);
+    if (found[3] >= (256 << 10)) cs.l3 = std::min<int64_t>(found[3], 1 << 30);
+    return cs;
+  }();
+  return sizes;
+}
+
+// ---- packing ----------------------------------------------------------------------------------
+// A (mc x kc at `a`, strides rs/cs) into panels of MR rows: panel r holds a[r*MR + i, p] at
+// dst[r * MR * kc + p * MR + i], rows past mc zero.
+template <class T, int MR>
+void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* dst) {
+  for (int64_t r0 = 0; r0 < mc; r0 += MR, dst += MR * kc) {
+    const int64_t mr = std::min<int64_t>(MR, mc - r0);
+    const T* src = a + r0 * rs;
+    if (rs == 1 && mr == MR) {  // columns contiguous: MR values per k step
+      for (int64_t p = 0; p < kc; ++p)
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) dst[p * MR + i] = src[p * cs + i];
+    } else if (cs == 1 && mr == MR) {  // rows contiguous: a small transpose, MR rows at a time
+      const T* rows[MR];
+      for (int i = 0; i < MR; ++i) rows[i] = src + i * rs;
+      for (int64_t p = 0; p < kc; ++p)
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) dst[p * MR + i] = rows[i][p];
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        for (int64_t i = 0; i < mr; ++i) dst[p * MR + i] = src[i * rs + p * cs];
+        for (int64_t i = mr; i < MR; ++i) dst[p * MR + i] = T(0);
+      }
+    }
+  }
+}
+
+// B (kc x nc at `b`, strides rs/cs) into panels of NR columns: panel q holds b[p, q*NR + j] at
+// dst[q * NR * kc + p * NR + j], columns past nc zero.
+template <class T, int NR>
+void pack_b(const T* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T* dst) {
+  for (int64_t q0 = 0; q0 < nc; q0 += NR, dst += NR * kc) {
+    const int64_t nr = std::min<int64_t>(NR, nc - q0);
+    const T* src = b + q0 * cs;
+    if (cs == 1 && nr == NR) {  // rows contiguous: NR values per k step
+      for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * NR, src + p * rs, sizeof(T) * NR);
+    } else if (rs == 1) {  // columns contiguous: a small transpose, 8 columns at a time
+      int64_t j = 0;
+      for (; j + 8 <= nr; j += 8) {
+        const T* c = src + j * cs;
+        for (int64_t p = 0; p < kc; ++p)
+#pragma GCC unroll 8
+          for (int jj = 0; jj < 8; ++jj) dst[p * NR + j + jj] = c[jj * cs + p];
+      }
+      for (; j < nr; ++j)
+        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = src[j * cs + p];
+      for (; j < NR; ++j)
+        for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = T(0);
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        for (int64_t j = 0; j < nr; ++j) dst[p * NR + j] = src[p * rs + j * cs];
+        for (int64_t j = nr; j < NR; ++j) dst[p * NR + j] = T(0);
+      }
+    }
+  }
+}
+
+// ---- store with the epilogue -----------------------------------------------------------------
+template <class T>
+struct GemmStore {
+  T alpha, beta;
+  const T* bias;
+  int64_t bias_rows, bias_cols;
+  Activation act;
+  T* c;  // C of the current batch item
+  int64_t crs, ccs;
+};
+
+template <class V>
+inline V gemm_activate(Activation act, V x) {
+  switch (act) {
+    case Activation::None: return x;
+    case Activation::Relu:
+      if constexpr (is_scalar_v<V>) return x > 0 ? x : elem_t<V>(0);
+      else return select(x > splat<V>(0), x, splat<V>(0));
+    case Activation::Gelu: return vgelu(x);
+    case Activation::GeluTanh: return vgelu_tanh(x);
+  }
+  return x;
+}
+
+// One output value from its raw product t: first K block: alpha t + beta c (c not read when beta
+// is 0); later blocks: c + alpha t; the last block adds the bias and applies the activation.
+template <class V, class T>
+inline V gemm_combine(const GemmStore<T>& s, V t, const T* cp, bool first, bool last, const T* bp) {
+  auto ld = [](const T* p) {
+    if constexpr (is_scalar_v<V>) return *p;
+    else return vload(p);
+  };
+  V v = splat<V>(s.alpha) * t;
+  if (!first) v = ld(cp) + v;
+  else if (s.beta != T(0)) v = v + splat<V>(s.beta) * ld(cp);
+  if (last) {
+    if (bp) v = v + (s.bias_cols == 0 ? splat<V>(*bp) : ld(bp));
+    v = gemm_activate(s.act, v);
+  }
+  return v;
+}
+
+// Writes tile rows [0, mr) x cols [0, nr) (tile row stride ldt) to C at (i0, j0). Column vectors
+// start at j0 (a multiple of the vector width), so which columns take the vector path depends
+// only on n: results do not depend on how the output was split into blocks.
+template <class T>
+void gemm_store_tile(const GemmStore<T>& s, const T* tile, int64_t ldt, int64_t i0, int64_t j0, int64_t mr,
+                     int64_t nr, bool first, bool last) {
+  using V = Vec<T>;
+  constexpr int64_t L = kLanes<T>;
+  const bool has_bias = last && s.bias;
+  const bool vec_bias = !has_bias || s.bias_cols == 0 || s.bias_cols == 1;
+  for (int64_t i = 0; i < mr; ++i) {
+    const T* t = tile + i * ldt;
+    T* c = s.c + (i0 + i) * s.crs + j0 * s.ccs;
+    const T* b = has_bias ? s.bias + (i0 + i) * s.bias_rows + j0 * s.bias_cols : nullptr;
+    int64_t j = 0;
+    if (s.ccs == 1 && vec_bias) {
+      for (; j + L <= nr; j += L) {
+        const T* bp = b ? b + j * s.bias_cols : nullptr;
+        vstore(c + j, gemm_combine<V>(s, vload(t + j), c + j, first, last, bp));
+      }
+    }
+    for (; j < nr; ++j) {
+      const T* bp = b ? b + j * s.bias_cols : nullptr;
+      c[j * s.ccs] = gemm_combine<T>(s, t[j], c + j * s.ccs, first, last, bp);
+    }
+  }
+}
+
+}  // namespace lamina::cpu::LAMINA_ISA_NS
