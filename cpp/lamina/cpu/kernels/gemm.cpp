@@ -114,6 +114,9 @@ Blocking cache_blocking() {
   b.kc = std::clamp<int64_t>(cs.l1 * 2 / 3 / (NR * sz), 64, 1024) / 8 * 8;
   b.mc = std::max<int64_t>(MR, cs.l2 / 2 / (b.kc * sz) / MR * MR);
   b.nc = std::clamp<int64_t>(cs.l3 / 4 / (b.kc * sz) / NR * NR, NR, 4096 / NR * NR);
+  if (const char* e = std::getenv("TUNE_KC")) b.kc = std::atoi(e);
+  if (const char* e = std::getenv("TUNE_MC")) b.mc = std::atoi(e) / MR * MR;
+  if (const char* e = std::getenv("TUNE_NC")) b.nc = std::atoi(e) / NR * NR;
   return b;
 }
 
@@ -124,49 +127,56 @@ void gemm_packed(const GemmArgs& g) {
   const int64_t m = g.m, n = g.n, k = g.k, batch = g.batch;
   // k slices of equal size: depends on k and the cache only.
   const int64_t kb = ceil_div(k, bl.kc), kc = ceil_div(k, kb);
-  // Output blocks: at least one per thread, balanced (the split never changes any output bit).
+  // Tasks: (batch item, NC column block, group of rows), at least one per thread and balanced
+  // (the split never changes any output bit). A task packs each B block once and walks its rows
+  // in MC blocks.
   const int64_t threads = get_num_threads();
-  int64_t mb = ceil_div(m, bl.mc), nb = ceil_div(n, bl.nc);
-  const int64_t max_mb = ceil_div(m, MR), max_nb = ceil_div(n, NR);
+  int64_t nb = ceil_div(n, bl.nc), gm = 1;
+  const int64_t max_gm = ceil_div(m, MR), max_nb = ceil_div(n, NR);
   auto balanced = [&] {
-    int64_t tasks = batch * mb * nb;
+    int64_t tasks = batch * gm * nb;
     return tasks >= threads && (tasks % threads == 0 || tasks >= 8 * threads);
   };
   while (!balanced()) {
-    bool can_m = mb < max_mb, can_n = nb < max_nb;
+    bool can_m = gm < max_gm, can_n = nb < max_nb;
     if (!can_m && !can_n) break;
-    if (can_m && (!can_n || ceil_div(m, mb) >= ceil_div(n, nb))) ++mb;
+    if (can_m && (!can_n || ceil_div(m, gm) >= ceil_div(n, nb))) ++gm;
     else ++nb;
   }
-  const int64_t mc = ceil_div(ceil_div(m, mb), MR) * MR, nc = ceil_div(ceil_div(n, nb), NR) * NR;
-  mb = ceil_div(m, mc);
+  const int64_t rows = ceil_div(ceil_div(m, gm), MR) * MR, nc = ceil_div(ceil_div(n, nb), NR) * NR;
+  gm = ceil_div(m, rows);
   nb = ceil_div(n, nc);
+  const int64_t mc = ceil_div(ceil_div(rows, ceil_div(rows, bl.mc)), MR) * MR;
 
   const T* A = static_cast<const T*>(g.a.data);
   const T* B = static_cast<const T*>(g.b.data);
   T* C = static_cast<T*>(g.c.data);
   const GemmStore<T> store0 = make_store<T>(g);
-  parallel_for(0, batch * mb * nb, 1, [&](int64_t t0, int64_t t1) {
+  parallel_for(0, batch * nb * gm, 1, [&](int64_t t0, int64_t t1) {
     GemmBuffers& buf = thread_buffers();
     T* pa = buf.a.get<T>(mc * kc);
     T* pb = buf.b.get<T>(nc * kc);
     T* tile = buf.tile.get<T>(MR * NR);
     for (int64_t task = t0; task < t1; ++task) {
-      const int64_t bi = task / (mb * nb), ib = task / nb % mb, jb = task % nb;
-      const int64_t i0 = ib * mc, j0 = jb * nc;
-      const int64_t mcur = std::min(mc, m - i0), ncur = std::min(nc, n - j0);
+      const int64_t bi = task / (nb * gm), jb = task / gm % nb, gi = task % gm;
+      const int64_t j0 = jb * nc, ncur = std::min(nc, n - j0);
+      const int64_t r0 = gi * rows, r1 = std::min(m, r0 + rows);
+      const T* a = A + bi * g.a.batch;
       GemmStore<T> st = store0;
       st.c = C + bi * g.c.batch;
       for (int64_t s = 0; s < kb; ++s) {
         const int64_t p0 = s * kc, kcur = std::min(kc, k - p0);
-        pack_a<T, MR>(A + bi * g.a.batch + i0 * g.a.rows + p0 * g.a.cols, g.a.rows, g.a.cols, mcur, kcur, pa);
         pack_b<T, NR>(B + bi * g.b.batch + p0 * g.b.rows + j0 * g.b.cols, g.b.rows, g.b.cols, kcur, ncur, pb);
-        for (int64_t jr = 0; jr < ncur; jr += NR) {
-          const T* bpanel = pb + jr * kcur;
-          for (int64_t ir = 0; ir < mcur; ir += MR) {
-            gemm_micro_kernel<T>(kcur, pa + ir * kcur, bpanel, tile);
-            gemm_store_tile(st, tile, NR, i0 + ir, j0 + jr, std::min(MR, mcur - ir), std::min(NR, ncur - jr),
-                            s == 0, s == kb - 1);
+        for (int64_t i0 = r0; i0 < r1; i0 += mc) {
+          const int64_t mcur = std::min(mc, r1 - i0);
+          pack_a<T, MR>(a + i0 * g.a.rows + p0 * g.a.cols, g.a.rows, g.a.cols, mcur, kcur, pa);
+          for (int64_t jr = 0; jr < ncur; jr += NR) {
+            const T* bpanel = pb + jr * kcur;
+            for (int64_t ir = 0; ir < mcur; ir += MR) {
+              gemm_micro_kernel<T>(kcur, pa + ir * kcur, bpanel, tile);
+              gemm_store_tile(st, tile, NR, i0 + ir, j0 + jr, std::min(MR, mcur - ir), std::min(NR, ncur - jr),
+                              s == 0, s == kb - 1);
+            }
           }
         }
       }

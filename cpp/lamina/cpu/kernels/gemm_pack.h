@@ -71,12 +71,20 @@ void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* dst) 
       for (int64_t p = 0; p < kc; ++p)
 #pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) dst[p * MR + i] = src[p * cs + i];
-    } else if (cs == 1 && mr == MR) {  // rows contiguous: a small transpose, MR rows at a time
-      const T* rows[MR];
-      for (int i = 0; i < MR; ++i) rows[i] = src + i * rs;
-      for (int64_t p = 0; p < kc; ++p)
+    } else if (cs == 1 && mr == MR) {  // rows contiguous: a small transpose through an L1 block
+      // Each row's cache line is read once (rows 4 KiB apart would evict each other otherwise).
+      constexpr int64_t P = 64 / sizeof(T);
+      alignas(64) T block[MR][P];
+      int64_t p0 = 0;
+      for (; p0 + P <= kc; p0 += P) {
 #pragma GCC unroll 16
-        for (int i = 0; i < MR; ++i) dst[p * MR + i] = rows[i][p];
+        for (int i = 0; i < MR; ++i) std::memcpy(block[i], src + i * rs + p0, sizeof block[i]);
+        for (int64_t p = 0; p < P; ++p)
+#pragma GCC unroll 16
+          for (int i = 0; i < MR; ++i) dst[(p0 + p) * MR + i] = block[i][p];
+      }
+      for (; p0 < kc; ++p0)
+        for (int i = 0; i < MR; ++i) dst[p0 * MR + i] = src[i * rs + p0];
     } else {
       for (int64_t p = 0; p < kc; ++p) {
         for (int64_t i = 0; i < mr; ++i) dst[p * MR + i] = src[i * rs + p * cs];
@@ -90,12 +98,20 @@ void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* dst) 
 // dst[q * NR * kc + p * NR + j], columns past nc zero.
 template <class T, int NR>
 void pack_b(const T* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T* dst) {
+  const int64_t full = nc / NR * NR;
+  if (cs == 1 && full > 0) {  // rows contiguous: walk each row once (prefetch-friendly)
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* row = b + p * rs;
+      for (int64_t q0 = 0; q0 < full; q0 += NR) std::memcpy(dst + q0 * kc + p * NR, row + q0, sizeof(T) * NR);
+    }
+    b += full;
+    dst += full * kc;
+    nc -= full;
+  }
   for (int64_t q0 = 0; q0 < nc; q0 += NR, dst += NR * kc) {
     const int64_t nr = std::min<int64_t>(NR, nc - q0);
     const T* src = b + q0 * cs;
-    if (cs == 1 && nr == NR) {  // rows contiguous: NR values per k step
-      for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * NR, src + p * rs, sizeof(T) * NR);
-    } else if (rs == 1) {  // columns contiguous: a small transpose, 8 columns at a time
+    if (rs == 1) {  // columns contiguous: a small transpose, 8 columns at a time
       int64_t j = 0;
       for (; j + 8 <= nr; j += 8) {
         const T* c = src + j * cs;
