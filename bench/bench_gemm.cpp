@@ -7,6 +7,7 @@
 //
 //   cmake -S . -B build/bench -G Ninja -DLAMINA_BUILD_BENCH=ON -Dpybind11_DIR=$(python -m pybind11 --cmakedir)
 //   ninja -C build/bench bench_gemm && build/bench/bench_gemm [threads...]
+//   (LAMINA_BENCH_ONLY="SGEMM 1024" runs the cases whose label contains that text)
 #include <immintrin.h>
 
 #include <time.h>
@@ -155,6 +156,8 @@ struct Shape3 {
 
 template <class T>
 void report(const char* what, const Shape3& s, double peak, int threads) {
+  const char* only = std::getenv("LAMINA_BENCH_ONLY");  // e.g. "SGEMM 1024^3": run the cases containing it
+  if (only && (std::string(what) + " " + s.label).find(only) == std::string::npos) return;
   Timing t = time_gemm<T>(s.m, s.n, s.k);
   double flops = 2.0 * s.m * s.n * s.k;
   double best = flops / t.best / 1e9, median = flops / t.median / 1e9, cpu = flops / (t.cpu / threads) / 1e9;

@@ -104,16 +104,19 @@ struct Blocking {
   int64_t kc, mc, nc;
 };
 
-// KC: a B micro-panel (KC x NR) takes about 2/3 of L1; MC: an A block (MC x KC) half of L2;
-// NC: a B block (KC x NC) a quarter of L3.
+// KC: a B micro-panel (KC x NR) takes about 2/3 of L1. MC: an A block (MC x KC) and the C block
+// (MC x NC) each take under half of L2, so C stays in L2 while the k slices accumulate into it.
+// NC: B packed for all of k (k x NC) takes a quarter of L3.
 template <class T>
-Blocking cache_blocking() {
+Blocking cache_blocking(int64_t m, int64_t k) {
   constexpr int64_t MR = kGemmMR<T>, NR = kGemmNR<T>, sz = sizeof(T);
   const CacheSizes cs = cache_sizes();
   Blocking b;
   b.kc = std::clamp<int64_t>(cs.l1 * 2 / 3 / (NR * sz), 64, 1024) / 8 * 8;
   b.mc = std::max<int64_t>(MR, cs.l2 / 2 / (b.kc * sz) / MR * MR);
-  b.nc = std::clamp<int64_t>(cs.l3 / 4 / (b.kc * sz) / NR * NR, NR, 4096 / NR * NR);
+  // One row block (m <= MC): B is packed a slice at a time right before its use instead.
+  const int64_t kpack = m <= b.mc ? b.kc : std::max<int64_t>(k, b.kc);
+  b.nc = std::clamp<int64_t>(cs.l3 / 4 / (kpack * sz) / NR * NR, 4 * NR, 4096 / NR * NR);
   if (const char* e = std::getenv("TUNE_KC")) b.kc = std::atoi(e);
   if (const char* e = std::getenv("TUNE_MC")) b.mc = std::atoi(e) / MR * MR;
   if (const char* e = std::getenv("TUNE_NC")) b.nc = std::atoi(e) / NR * NR;
@@ -122,14 +125,14 @@ Blocking cache_blocking() {
 
 template <class T>
 void gemm_packed(const GemmArgs& g) {
-  constexpr int64_t MR = kGemmMR<T>, NR = kGemmNR<T>;
-  const Blocking bl = cache_blocking<T>();
+  constexpr int64_t MR = kGemmMR<T>, NR = kGemmNR<T>, sz = sizeof(T);
   const int64_t m = g.m, n = g.n, k = g.k, batch = g.batch;
+  const Blocking bl = cache_blocking<T>(m, k);
   // k slices of equal size: depends on k and the cache only.
   const int64_t kb = ceil_div(k, bl.kc), kc = ceil_div(k, kb);
   // Tasks: (batch item, NC column block, group of rows), at least one per thread and balanced
-  // (the split never changes any output bit). A task packs each B block once and walks its rows
-  // in MC blocks.
+  // (the split never changes any output bit). A task packs its B column block for all of k once,
+  // then takes its rows MC at a time through every k slice.
   const int64_t threads = get_num_threads();
   int64_t nb = ceil_div(n, bl.nc), gm = 1;
   const int64_t max_gm = ceil_div(m, MR), max_nb = ceil_div(n, NR);
@@ -146,7 +149,8 @@ void gemm_packed(const GemmArgs& g) {
   const int64_t rows = ceil_div(ceil_div(m, gm), MR) * MR, nc = ceil_div(ceil_div(n, nb), NR) * NR;
   gm = ceil_div(m, rows);
   nb = ceil_div(n, nc);
-  const int64_t mc = ceil_div(ceil_div(rows, ceil_div(rows, bl.mc)), MR) * MR;
+  const int64_t mc_cap = std::clamp<int64_t>(cache_sizes().l2 / 2 / (nc * sz), MR, bl.mc);
+  const int64_t mc = ceil_div(ceil_div(rows, ceil_div(rows, mc_cap)), MR) * MR;
 
   const T* A = static_cast<const T*>(g.a.data);
   const T* B = static_cast<const T*>(g.b.data);
@@ -155,7 +159,7 @@ void gemm_packed(const GemmArgs& g) {
   parallel_for(0, batch * nb * gm, 1, [&](int64_t t0, int64_t t1) {
     GemmBuffers& buf = thread_buffers();
     T* pa = buf.a.get<T>(mc * kc);
-    T* pb = buf.b.get<T>(nc * kc);
+    T* pb = buf.b.get<T>(nc * kc * (rows <= mc ? 1 : kb));
     T* tile = buf.tile.get<T>(MR * NR);
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t bi = task / (nb * gm), jb = task / gm % nb, gi = task % gm;
@@ -164,18 +168,35 @@ void gemm_packed(const GemmArgs& g) {
       const T* a = A + bi * g.a.batch;
       GemmStore<T> st = store0;
       st.c = C + bi * g.c.batch;
-      for (int64_t s = 0; s < kb; ++s) {
-        const int64_t p0 = s * kc, kcur = std::min(kc, k - p0);
-        pack_b<T, NR>(B + bi * g.b.batch + p0 * g.b.rows + j0 * g.b.cols, g.b.rows, g.b.cols, kcur, ncur, pb);
-        for (int64_t i0 = r0; i0 < r1; i0 += mc) {
-          const int64_t mcur = std::min(mc, r1 - i0);
+      // Slice s of the B column block goes to pb + s * kc * nc, all up front when several row
+      // blocks reuse it, else each right before its use (into the same place: it stays in L2).
+      const bool one_block = r1 - r0 <= mc;
+      auto pack_b_slice = [&](int64_t s, T* dst) {
+        const int64_t p0 = s * kc;
+        pack_b<T, NR>(B + bi * g.b.batch + p0 * g.b.rows + j0 * g.b.cols, g.b.rows, g.b.cols, std::min(kc, k - p0),
+                      ncur, dst);
+      };
+      if (!one_block)
+        for (int64_t s = 0; s < kb; ++s) pack_b_slice(s, pb + s * kc * nc);
+      for (int64_t i0 = r0; i0 < r1; i0 += mc) {
+        const int64_t mcur = std::min(mc, r1 - i0);
+        for (int64_t s = 0; s < kb; ++s) {
+          const int64_t p0 = s * kc, kcur = std::min(kc, k - p0);
+          const T* bslice = one_block ? pb : pb + s * kc * nc;
+          if (one_block) pack_b_slice(s, pb);
           pack_a<T, MR>(a + i0 * g.a.rows + p0 * g.a.cols, g.a.rows, g.a.cols, mcur, kcur, pa);
           for (int64_t jr = 0; jr < ncur; jr += NR) {
-            const T* bpanel = pb + jr * kcur;
+            const T* bpanel = bslice + jr * kcur;
             for (int64_t ir = 0; ir < mcur; ir += MR) {
+              // C rows of this tile head for L2 while the micro-kernel runs.
+              const int64_t mr = std::min(MR, mcur - ir), nr = std::min(NR, ncur - jr);
+              T* ct = st.c + (i0 + ir) * g.c.rows + (j0 + jr) * g.c.cols;
+              for (int64_t r = 0; r < mr; ++r) {
+                __builtin_prefetch(ct + r * g.c.rows, 1, 2);
+                __builtin_prefetch(ct + r * g.c.rows + (nr - 1) * g.c.cols, 1, 2);
+              }
               gemm_micro_kernel<T>(kcur, pa + ir * kcur, bpanel, tile);
-              gemm_store_tile(st, tile, NR, i0 + ir, j0 + jr, std::min(MR, mcur - ir), std::min(NR, ncur - jr),
-                              s == 0, s == kb - 1);
+              gemm_store_tile(st, tile, NR, i0 + ir, j0 + jr, mr, nr, s == 0, s == kb - 1);
             }
           }
         }

@@ -11,6 +11,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "lamina/core/kernel_table.h"
 #include "lamina/cpu/kernels/vmath.h"
 
@@ -60,6 +64,50 @@ inline CacheSizes cache_sizes() {
 }
 
 // ---- packing ----------------------------------------------------------------------------------
+#if defined(__AVX512F__)
+// 16 rows x 16 columns of float (rows r[i], 4 shuffle stages) -> out[c] = column c (rows 0..15).
+inline void transpose16_f32(const __m512 (&r)[16], __m512 (&out)[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4g + q], 128-bit lane L: rows 4g..4g+3 of column 4L + q
+  for (int g = 0; g < 4; ++g) {
+    __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+    __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+    u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  for (int q = 0; q < 4; ++q) {
+    __m512 x_lo = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x44), y_lo = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x44);
+    __m512 x_hi = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xEE), y_hi = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xEE);
+    out[q] = _mm512_shuffle_f32x4(x_lo, y_lo, 0x88);
+    out[4 + q] = _mm512_shuffle_f32x4(x_lo, y_lo, 0xDD);
+    out[8 + q] = _mm512_shuffle_f32x4(x_hi, y_hi, 0x88);
+    out[12 + q] = _mm512_shuffle_f32x4(x_hi, y_hi, 0xDD);
+  }
+}
+
+// A panel of MR <= 16 float rows with contiguous columns: 16 k steps at a time by a register
+// transpose, MR lanes stored per k step. Returns the k steps done.
+template <int MR>
+inline int64_t pack_a_rows_avx512(const float* src, int64_t rs, int64_t kc, float* dst) {
+  static_assert(MR <= 16, "one zmm holds at most 16 rows");
+  const __mmask16 mask = __mmask16((1u << MR) - 1);
+  int64_t p0 = 0;
+  for (; p0 + 16 <= kc; p0 += 16) {
+    __m512 r[16], out[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + (i < MR ? i : MR - 1) * rs + p0);
+    transpose16_f32(r, out);
+    for (int p = 0; p < 16; ++p) _mm512_mask_storeu_ps(dst + (p0 + p) * MR, mask, out[p]);
+  }
+  return p0;
+}
+#endif
+
 // A (mc x kc at `a`, strides rs/cs) into panels of MR rows: panel r holds a[r*MR + i, p] at
 // dst[r * MR * kc + p * MR + i], rows past mc zero.
 template <class T, int MR>
@@ -76,6 +124,9 @@ void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* dst) 
       constexpr int64_t P = 64 / sizeof(T);
       alignas(64) T block[MR][P];
       int64_t p0 = 0;
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float> && MR <= 16) p0 = pack_a_rows_avx512<MR>(src, rs, kc, dst);
+#endif
       for (; p0 + P <= kc; p0 += P) {
 #pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) std::memcpy(block[i], src + i * rs + p0, sizeof block[i]);
