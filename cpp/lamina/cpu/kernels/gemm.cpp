@@ -117,9 +117,6 @@ Blocking cache_blocking(int64_t m, int64_t k) {
   // One row block (m <= MC): B is packed a slice at a time right before its use instead.
   const int64_t kpack = m <= b.mc ? b.kc : std::max<int64_t>(k, b.kc);
   b.nc = std::clamp<int64_t>(cs.l3 / 4 / (kpack * sz) / NR * NR, 4 * NR, 4096 / NR * NR);
-  if (const char* e = std::getenv("TUNE_KC")) b.kc = std::atoi(e);
-  if (const char* e = std::getenv("TUNE_MC")) b.mc = std::atoi(e) / MR * MR;
-  if (const char* e = std::getenv("TUNE_NC")) b.nc = std::atoi(e) / NR * NR;
   return b;
 }
 
@@ -149,7 +146,8 @@ void gemm_packed(const GemmArgs& g) {
   const int64_t rows = ceil_div(ceil_div(m, gm), MR) * MR, nc = ceil_div(ceil_div(n, nb), NR) * NR;
   gm = ceil_div(m, rows);
   nb = ceil_div(n, nc);
-  const int64_t mc_cap = std::clamp<int64_t>(cache_sizes().l2 / 2 / (nc * sz), MR, bl.mc);
+  // Several row blocks: small enough that the C block stays in L2 (see cache_blocking).
+  const int64_t mc_cap = m <= bl.mc ? bl.mc : std::clamp<int64_t>(cache_sizes().l2 / 2 / (nc * sz), MR, bl.mc);
   const int64_t mc = ceil_div(ceil_div(rows, ceil_div(rows, mc_cap)), MR) * MR;
 
   const T* A = static_cast<const T*>(g.a.data);

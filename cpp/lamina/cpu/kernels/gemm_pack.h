@@ -106,6 +106,43 @@ inline int64_t pack_a_rows_avx512(const float* src, int64_t rs, int64_t kc, floa
   }
   return p0;
 }
+
+// 8 rows x 8 columns of double -> out[c] = column c (rows 0..7).
+inline void transpose8_f64(const __m512d (&r)[8], __m512d (&out)[8]) {
+  __m512d t[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);  // 128-bit lane L: rows 2i, 2i+1 of column 2L
+    t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);  // ... of column 2L + 1
+  }
+  for (int q = 0; q < 2; ++q) {
+    __m512d x_lo = _mm512_shuffle_f64x2(t[q], t[2 + q], 0x44), y_lo = _mm512_shuffle_f64x2(t[4 + q], t[6 + q], 0x44);
+    __m512d x_hi = _mm512_shuffle_f64x2(t[q], t[2 + q], 0xEE), y_hi = _mm512_shuffle_f64x2(t[4 + q], t[6 + q], 0xEE);
+    out[q] = _mm512_shuffle_f64x2(x_lo, y_lo, 0x88);
+    out[2 + q] = _mm512_shuffle_f64x2(x_lo, y_lo, 0xDD);
+    out[4 + q] = _mm512_shuffle_f64x2(x_hi, y_hi, 0x88);
+    out[6 + q] = _mm512_shuffle_f64x2(x_hi, y_hi, 0xDD);
+  }
+}
+
+// The double version: MR <= 16 rows as two groups of 8, 8 k steps at a time.
+template <int MR>
+inline int64_t pack_a_rows_avx512(const double* src, int64_t rs, int64_t kc, double* dst) {
+  static_assert(MR > 8 && MR <= 16, "two groups of 8 rows");
+  const __mmask8 mask = __mmask8((1u << (MR - 8)) - 1);
+  int64_t p0 = 0;
+  for (; p0 + 8 <= kc; p0 += 8) {
+    __m512d r[8], lo[8], hi[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm512_loadu_pd(src + i * rs + p0);
+    transpose8_f64(r, lo);
+    for (int i = 0; i < 8; ++i) r[i] = _mm512_loadu_pd(src + (8 + i < MR ? 8 + i : MR - 1) * rs + p0);
+    transpose8_f64(r, hi);
+    for (int p = 0; p < 8; ++p) {
+      _mm512_storeu_pd(dst + (p0 + p) * MR, lo[p]);
+      _mm512_mask_storeu_pd(dst + (p0 + p) * MR + 8, mask, hi[p]);
+    }
+  }
+  return p0;
+}
 #endif
 
 // A (mc x kc at `a`, strides rs/cs) into panels of MR rows: panel r holds a[r*MR + i, p] at
@@ -125,7 +162,7 @@ void pack_a(const T* a, int64_t rs, int64_t cs, int64_t mc, int64_t kc, T* dst) 
       alignas(64) T block[MR][P];
       int64_t p0 = 0;
 #if defined(__AVX512F__)
-      if constexpr (std::is_same_v<T, float> && MR <= 16) p0 = pack_a_rows_avx512<MR>(src, rs, kc, dst);
+      if constexpr (MR > 8 && MR <= 16) p0 = pack_a_rows_avx512<MR>(src, rs, kc, dst);
 #endif
       for (; p0 + P <= kc; p0 += P) {
 #pragma GCC unroll 16
