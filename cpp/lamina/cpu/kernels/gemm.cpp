@@ -237,7 +237,9 @@ void gemv(const GemmArgs& g) {
   const T* X = static_cast<const T*>(g.b.data);
   T* C = static_cast<T*>(g.c.data);
   const GemmStore<T> store0 = make_store<T>(g);
-  constexpr int64_t kRows = 256;  // rows per chunk of work (also the axpy accumulator length)
+  // Rows per chunk of work: dot products take 256; the column walk takes 2048 (its accumulators
+  // stay in L1 while it reads long runs of each column).
+  const int64_t kRows = g.a.cols == 1 ? 256 : 2048;
   const int64_t chunks = ceil_div(m, kRows);
   const int64_t grain = std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, kRows * k));
   parallel_for(0, g.batch * chunks, grain, [&](int64_t t0, int64_t t1) {
@@ -264,7 +266,21 @@ void gemv(const GemmArgs& g) {
         }
       } else {  // columns contiguous (or general): acc += x[p] * column p, one chain per row
         std::fill(acc, acc + rows, T(0));
-        for (int64_t p = 0; p < k; ++p) {
+        int64_t p = 0;
+        if (g.a.rows == 1) {  // four columns per pass over acc, each element still in k order
+          for (; p + 4 <= k; p += 4) {
+            const T x0 = x[p * g.b.rows], x1 = x[(p + 1) * g.b.rows], x2 = x[(p + 2) * g.b.rows],
+                    x3 = x[(p + 3) * g.b.rows];
+            const T *c0 = a + p * g.a.cols, *c1 = c0 + g.a.cols, *c2 = c1 + g.a.cols, *c3 = c2 + g.a.cols;
+            for (int64_t i = 0; i < rows; ++i) {
+              T v = acc[i] + x0 * c0[i];
+              v = v + x1 * c1[i];
+              v = v + x2 * c2[i];
+              acc[i] = v + x3 * c3[i];
+            }
+          }
+        }
+        for (; p < k; ++p) {
           const T xp = x[p * g.b.rows];
           const T* col = a + p * g.a.cols;
           if (g.a.rows == 1) {
