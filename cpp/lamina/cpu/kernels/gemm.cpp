@@ -298,6 +298,49 @@ void gemv(const GemmArgs& g) {
 }
 
 // ---- small products: no packing, B rows read in place ------------------------------------------
+// Columns [j, j + NV * W) of R rows of A times B (rows contiguous) into out (R x n, row stride
+// n), with R x NV accumulators of W lanes. Every element is one FMA chain over k from zero,
+// whatever W, so the way n is cut into widths never shows in the bits.
+template <class T, int R, int W, int NV>
+inline void small_block(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs, int64_t n, int64_t k, T* out,
+                        int64_t j) {
+  using V = typename VecOfN<T, W>::type;
+  V acc[R][NV] = {};
+  for (int64_t p = 0; p < k; ++p) {
+    V bv[NV];
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + p * brs + j + v * W, sizeof(V));
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      V av = splat<V>(a[r * ars + p * acs]);
+      for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) std::memcpy(out + r * n + j + v * W, &acc[r][v], sizeof(V));
+}
+
+template <class T, int R>
+inline void small_rows(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs, int64_t n, int64_t k, T* out) {
+  constexpr int L = int(kLanes<T>);
+  int64_t j = 0;
+  for (; j + 2 * L <= n; j += 2 * L) small_block<T, R, L, 2>(a, ars, acs, b, brs, n, k, out, j);
+  if (j + L <= n) small_block<T, R, L, 1>(a, ars, acs, b, brs, n, k, out, j), j += L;
+  if constexpr (L >= 4) {
+    if (j + L / 2 <= n) small_block<T, R, L / 2, 1>(a, ars, acs, b, brs, n, k, out, j), j += L / 2;
+  }
+  if constexpr (L >= 8) {
+    if (j + L / 4 <= n) small_block<T, R, L / 4, 1>(a, ars, acs, b, brs, n, k, out, j), j += L / 4;
+  }
+  for (; j < n; ++j) {
+    T acc[R] = {};
+    for (int64_t p = 0; p < k; ++p) {
+      const T bv = b[p * brs + j];
+      for (int r = 0; r < R; ++r) acc[r] += a[r * ars + p * acs] * bv;
+    }
+    for (int r = 0; r < R; ++r) out[r * n + j] = acc[r];
+  }
+}
+
 template <class T>
 void gemm_small(const GemmArgs& g) {
   const int64_t m = g.m, n = g.n, k = g.k;
@@ -305,22 +348,20 @@ void gemm_small(const GemmArgs& g) {
   const T* B = static_cast<const T*>(g.b.data);
   T* C = static_cast<T*>(g.c.data);
   const GemmStore<T> store0 = make_store<T>(g);
-  const int64_t grain = std::max<int64_t>(1, (1 << 15) / (n * k));
-  parallel_for(0, g.batch * m, grain, [&](int64_t r0, int64_t r1) {
-    T* acc = thread_buffers().tile.get<T>(n);
-    for (int64_t row = r0; row < r1; ++row) {
-      const int64_t bi = row / m, i = row % m;
+  const int64_t mb = ceil_div(m, 4);  // blocks of 4 rows
+  const int64_t grain = std::max<int64_t>(1, (1 << 15) / (4 * n * k));
+  parallel_for(0, g.batch * mb, grain, [&](int64_t t0, int64_t t1) {
+    T* out = thread_buffers().tile.get<T>(4 * n);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t bi = t / mb, i = t % mb * 4, rows = std::min<int64_t>(4, m - i);
       const T* a = A + bi * g.a.batch + i * g.a.rows;
       const T* b = B + bi * g.b.batch;
-      std::fill(acc, acc + n, T(0));
-      for (int64_t p = 0; p < k; ++p) {
-        const T ap = a[p * g.a.cols];
-        const T* bp = b + p * g.b.rows;
-        for (int64_t j = 0; j < n; ++j) acc[j] += ap * bp[j];
-      }
+      if (rows == 4) small_rows<T, 4>(a, g.a.rows, g.a.cols, b, g.b.rows, n, k, out);
+      else
+        for (int64_t r = 0; r < rows; ++r) small_rows<T, 1>(a + r * g.a.rows, g.a.rows, g.a.cols, b, g.b.rows, n, k, out + r * n);
       GemmStore<T> st = store0;
       st.c = C + bi * g.c.batch;
-      gemm_store_tile(st, acc, n, i, 0, 1, n, true, true);
+      gemm_store_tile(st, out, n, i, 0, rows, n, true, true);
     }
   });
 }
@@ -346,7 +387,7 @@ void gemm_fast(const GemmArgs& g0) {
   const bool col_major = g0.m > 1 && g0.n > 1 && g0.c.cols != 1 && (g0.c.rows == 1 || iabs(g0.c.rows) < iabs(g0.c.cols));
   const GemmArgs g = row_vector || col_major ? transposed(g0) : g0;
   if (g.n == 1) return gemv<T>(g);
-  if (g.b.cols == 1 && g.m * g.n * g.k <= 32 * 32 * 32) return gemm_small<T>(g);
+  if (g.b.cols == 1 && g.m * g.n * g.k <= 64 * 64 * 64) return gemm_small<T>(g);
   gemm_packed<T>(g);
 }
 
