@@ -65,29 +65,34 @@ inline CacheSizes cache_sizes() {
 
 // ---- packing ----------------------------------------------------------------------------------
 #if defined(__AVX512F__)
+// Register transposes written with __builtin_shufflevector (GCC 12's own unpack/shuffle
+// intrinsics trip -Wmaybe-uninitialized); the compiler emits vunpck*/vshuf* for them.
 // 16 rows x 16 columns of float (rows r[i], 4 shuffle stages) -> out[c] = column c (rows 0..15).
 inline void transpose16_f32(const __m512 (&r)[16], __m512 (&out)[16]) {
   __m512 t[16], u[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  for (int i = 0; i < 8; ++i) {  // unpacklo/hi_ps
+    t[2 * i] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29);
+    t[2 * i + 1] =
+        __builtin_shufflevector(r[2 * i], r[2 * i + 1], 2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31);
   }
-  // u[4g + q], 128-bit lane L: rows 4g..4g+3 of column 4L + q
+  // u[4g + q], 128-bit lane L: rows 4g..4g+3 of column 4L + q (unpacklo/hi_pd)
   for (int g = 0; g < 4; ++g) {
-    __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
-    __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
-    u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-    u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-    u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-    u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    const __m512 a = t[4 * g], b = t[4 * g + 1], c = t[4 * g + 2], d = t[4 * g + 3];
+    u[4 * g + 0] = __builtin_shufflevector(a, c, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+    u[4 * g + 1] = __builtin_shufflevector(a, c, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    u[4 * g + 2] = __builtin_shufflevector(b, d, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+    u[4 * g + 3] = __builtin_shufflevector(b, d, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
   }
-  for (int q = 0; q < 4; ++q) {
-    __m512 x_lo = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x44), y_lo = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x44);
-    __m512 x_hi = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xEE), y_hi = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xEE);
-    out[q] = _mm512_shuffle_f32x4(x_lo, y_lo, 0x88);
-    out[4 + q] = _mm512_shuffle_f32x4(x_lo, y_lo, 0xDD);
-    out[8 + q] = _mm512_shuffle_f32x4(x_hi, y_hi, 0x88);
-    out[12 + q] = _mm512_shuffle_f32x4(x_hi, y_hi, 0xDD);
+  for (int q = 0; q < 4; ++q) {  // 128-bit lane shuffles (shuf_f32x4 0x44, 0xEE, then 0x88, 0xDD)
+    const __m512 x_lo = __builtin_shufflevector(u[q], u[4 + q], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512 y_lo = __builtin_shufflevector(u[8 + q], u[12 + q], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512 x_hi = __builtin_shufflevector(u[q], u[4 + q], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    const __m512 y_hi =
+        __builtin_shufflevector(u[8 + q], u[12 + q], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    out[q] = __builtin_shufflevector(x_lo, y_lo, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+    out[4 + q] = __builtin_shufflevector(x_lo, y_lo, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    out[8 + q] = __builtin_shufflevector(x_hi, y_hi, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+    out[12 + q] = __builtin_shufflevector(x_hi, y_hi, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
   }
 }
 
@@ -111,16 +116,19 @@ inline int64_t pack_a_rows_avx512(const float* src, int64_t rs, int64_t kc, floa
 inline void transpose8_f64(const __m512d (&r)[8], __m512d (&out)[8]) {
   __m512d t[8];
   for (int i = 0; i < 4; ++i) {
-    t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);  // 128-bit lane L: rows 2i, 2i+1 of column 2L
-    t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);  // ... of column 2L + 1
+    // 128-bit lane L: rows 2i, 2i+1 of column 2L (unpacklo_pd), of column 2L + 1 (unpackhi_pd)
+    t[2 * i] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 0, 8, 2, 10, 4, 12, 6, 14);
+    t[2 * i + 1] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 1, 9, 3, 11, 5, 13, 7, 15);
   }
-  for (int q = 0; q < 2; ++q) {
-    __m512d x_lo = _mm512_shuffle_f64x2(t[q], t[2 + q], 0x44), y_lo = _mm512_shuffle_f64x2(t[4 + q], t[6 + q], 0x44);
-    __m512d x_hi = _mm512_shuffle_f64x2(t[q], t[2 + q], 0xEE), y_hi = _mm512_shuffle_f64x2(t[4 + q], t[6 + q], 0xEE);
-    out[q] = _mm512_shuffle_f64x2(x_lo, y_lo, 0x88);
-    out[2 + q] = _mm512_shuffle_f64x2(x_lo, y_lo, 0xDD);
-    out[4 + q] = _mm512_shuffle_f64x2(x_hi, y_hi, 0x88);
-    out[6 + q] = _mm512_shuffle_f64x2(x_hi, y_hi, 0xDD);
+  for (int q = 0; q < 2; ++q) {  // 128-bit lane shuffles as in transpose16_f32
+    const __m512d x_lo = __builtin_shufflevector(t[q], t[2 + q], 0, 1, 2, 3, 8, 9, 10, 11);
+    const __m512d y_lo = __builtin_shufflevector(t[4 + q], t[6 + q], 0, 1, 2, 3, 8, 9, 10, 11);
+    const __m512d x_hi = __builtin_shufflevector(t[q], t[2 + q], 4, 5, 6, 7, 12, 13, 14, 15);
+    const __m512d y_hi = __builtin_shufflevector(t[4 + q], t[6 + q], 4, 5, 6, 7, 12, 13, 14, 15);
+    out[q] = __builtin_shufflevector(x_lo, y_lo, 0, 1, 4, 5, 8, 9, 12, 13);
+    out[2 + q] = __builtin_shufflevector(x_lo, y_lo, 2, 3, 6, 7, 10, 11, 14, 15);
+    out[4 + q] = __builtin_shufflevector(x_hi, y_hi, 0, 1, 4, 5, 8, 9, 12, 13);
+    out[6 + q] = __builtin_shufflevector(x_hi, y_hi, 2, 3, 6, 7, 10, 11, 14, 15);
   }
 }
 
