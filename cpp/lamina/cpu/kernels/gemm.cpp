@@ -1,9 +1,10 @@
-// GEMM (see GemmArgs in core/kernel_table.h), BLIS/GotoBLAS style: for each output block
-// (batch item x MC rows x NC columns, one task each), for each KC slice of k: pack A into MR-row
-// panels and B into NR-column panels (gemm_pack.h), run the register-blocked micro-kernel
-// (gemm_micro.h) over the block and fold its tile into C (alpha/beta on the first slice, bias and
-// activation on the last). KC comes from the cache sizes only, never from the thread count, and
-// every output element is one FMA chain per slice, so the bits do not depend on the threads.
+// GEMM (see GemmArgs in core/kernel_table.h), BLIS/GotoBLAS style. Tasks are output blocks
+// (batch item x NC columns x a group of rows). A task packs its B columns into NR-column panels
+// and walks its rows MC at a time; for each KC slice of k it packs A into MR-row panels
+// (gemm_pack.h), runs the register-blocked micro-kernel (gemm_micro.h) and folds each tile into
+// C (alpha/beta on the first slice, bias and activation on the last). KC comes from the cache
+// sizes only, never from the thread count, and every output element is one FMA chain per slice
+// taken in slice order, so the bits do not depend on the threads or on how the output is split.
 // GEMV shapes (m == 1 or n == 1) and small products skip packing. The straightforward reference
 // kernel stays as the oracle of the tests (and handles k == 0).
 #include <cmath>
@@ -412,7 +413,7 @@ void gemm_reference_kernel(const GemmArgs& g) {
 
 void register_gemm(KernelTable& table) { table.gemm = gemm_kernel; }
 
-// The oracle for tests (bindings/gemm_testing.cpp reaches it through the active ISA's table).
+// The oracle for tests: bindings/gemm_testing.cpp calls the baseline copy (reference=True).
 void gemm_reference_entry(const GemmArgs& g) { gemm_reference_kernel(g); }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS
