@@ -1,9 +1,9 @@
 // GEMM throughput in GFLOP/s (2 m n k per product) for SGEMM and DGEMM, next to this machine's
 // measured FMA peak: an FMA loop on independent accumulators with the widest vectors of the
 // active ISA, on one thread and on `threads` threads at once. Times are the best and the median
-// wall time of repeated runs, plus "cpu": FLOPs per second of process CPU time times the thread
-// count, which on a shared machine (other processes taking the cores) is the figure that shows
-// the kernel's own speed; the FMA peak is measured in thread CPU time for the same reason.
+// wall time of repeated runs, plus (one thread only) "cpu": FLOPs per second of CPU time, which
+// on a shared machine (other processes taking the core) is the figure that shows the kernel's own
+// speed; the FMA peak is measured in thread CPU time for the same reason.
 //
 //   cmake -S . -B build/bench -G Ninja -DLAMINA_BUILD_BENCH=ON -Dpybind11_DIR=$(python -m pybind11 --cmakedir)
 //   ninja -C build/bench bench_gemm && build/bench/bench_gemm [threads...]
@@ -160,9 +160,14 @@ void report(const char* what, const Shape3& s, double peak, int threads) {
   if (only && (std::string(what) + " " + s.label).find(only) == std::string::npos) return;
   Timing t = time_gemm<T>(s.m, s.n, s.k);
   double flops = 2.0 * s.m * s.n * s.k;
-  double best = flops / t.best / 1e9, median = flops / t.median / 1e9, cpu = flops / (t.cpu / threads) / 1e9;
-  std::printf("%-6s %-24s %10.3f %10.1f %10.1f %10.1f %8.0f%% %8.0f%%\n", what, s.label, t.best * 1e3, best, median,
-              cpu, 100 * best / peak, 100 * cpu / peak);
+  double best = flops / t.best / 1e9, median = flops / t.median / 1e9, cpu = flops / t.cpu / 1e9;
+  if (threads == 1) {
+    std::printf("%-6s %-24s %10.3f %10.1f %10.1f %10.1f %8.0f%% %8.0f%%\n", what, s.label, t.best * 1e3, best, median,
+                cpu, 100 * best / peak, 100 * cpu / peak);
+  } else {  // the process CPU clock lags for threads running elsewhere: no cpu figure
+    std::printf("%-6s %-24s %10.3f %10.1f %10.1f %10s %8.0f%% %9s\n", what, s.label, t.best * 1e3, best, median, "-",
+                100 * best / peak, "-");
+  }
 }
 
 }  // namespace
