@@ -7,8 +7,6 @@ of lamina ops, whose gradients come from those ops.
 
 import math
 
-import math
-
 from .. import _C
 
 
