@@ -170,7 +170,8 @@ struct KernelTable {
   void (*dropout)(const Tensor& out, const Tensor& mask, const Tensor& in, double p, double scale, uint64_t seed,
                   uint64_t first_block) = nullptr;
   // ---- pooling and resampling (ops/pool.cpp, ops/upsample.cpp) ----
-  // Float tensors, contiguous: inputs (P, H, W), outputs (P, OH, OW), int64 indices (P, OH, OW)
+  // Contiguous float tensors (max_pool2d and avg_pool2d also int32/int64): inputs (P, H, W),
+  // outputs (P, OH, OW), int64 indices (P, OH, OW)
   // holding h * W + w. Each thread owns whole planes, so backward sums come out in the same
   // order for any thread count. Backward kernels overwrite grad_in.
   void (*max_pool2d)(const Tensor& out, const Tensor& indices, const Tensor& in, const Pool2dParams& p) = nullptr;
