@@ -352,6 +352,32 @@ void avg_pool2d_backward_kernel(const Tensor& grad_in, const Tensor& grad_out, c
   });
 }
 
+// The sum of a window, vector lanes along each row plus a scalar tail, combined in a fixed order
+// (the same bits for any thread count; global pooling reads whole planes this way).
+template <class T>
+inline T window_sum(const T* plane, int64_t W, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+  using V = Vec<T>;
+  constexpr int64_t L = kLanes<T>;
+  V acc = splat<V>(T(0)), acc2 = acc, acc3 = acc, acc4 = acc;  // independent chains hide add latency
+  T tail = 0;
+  for (int64_t h = h0; h < h1; ++h) {
+    const T* row = plane + h * W;
+    int64_t w = w0;
+    for (; w + 4 * L <= w1; w += 4 * L) {
+      acc += vload(row + w);
+      acc2 += vload(row + w + L);
+      acc3 += vload(row + w + 2 * L);
+      acc4 += vload(row + w + 3 * L);
+    }
+    for (; w + L <= w1; w += L) acc += vload(row + w);
+    for (; w < w1; ++w) tail += row[w];
+  }
+  acc = (acc + acc2) + (acc3 + acc4);
+  T sum = 0;
+  for (int64_t i = 0; i < L; ++i) sum += acc[i];
+  return sum + tail;
+}
+
 template <class T>
 void adaptive_avg_typed(const Tensor& out, const Tensor& in) {
   const Planes g = planes_of(in, out);
@@ -365,10 +391,7 @@ void adaptive_avg_typed(const Tensor& out, const Tensor& in) {
       const T* src = x + plane * g.H * g.W;
       for (int64_t ow = 0; ow < g.OW; ++ow) {
         const int64_t w0 = adaptive_start(ow, g.OW, g.W), w1 = adaptive_end(ow, g.OW, g.W);
-        T sum = 0;
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) sum += src[h * g.W + w];
-        y[r * g.OW + ow] = sum / T((h1 - h0) * (w1 - w0));
+        y[r * g.OW + ow] = window_sum(src, g.W, h0, h1, w0, w1) / T((h1 - h0) * (w1 - w0));
       }
     }
   });
