@@ -69,6 +69,36 @@ def overhead_cases():
     ]
 
 
+def conv_cases():
+    """The ResNet-style conv2d layers at batch 32: forward, and forward + backward (input, weight, bias)."""
+    rng = np.random.default_rng(0)
+    layers = [("3->64 32x32 3x3", 3, 32, 64, 3, 1, 1), ("64->64 32x32 3x3", 64, 32, 64, 3, 1, 1),
+              ("128->128 16x16 3x3", 128, 16, 128, 3, 1, 1), ("256->256 8x8 3x3", 256, 8, 256, 3, 1, 1),
+              ("64->128 32x32 1x1 s2", 64, 32, 128, 1, 2, 0)]
+
+    def runners(lib, arrays, gy, stride, pad):
+        x, w, b = [lib.tensor(a, requires_grad=True) for a in arrays]
+        g = lib.tensor(gy)
+        conv = lib.nn.functional.conv2d
+
+        def fwd():
+            with lib.no_grad():
+                conv(x, w, b, stride, pad)
+
+        def both():
+            lib.autograd.grad([conv(x, w, b, stride, pad)], [x, w, b], [g])
+        return fwd, both
+
+    cases = []
+    for name, cin, hw, cout, k, stride, pad in layers:
+        arrays = [rng.standard_normal(s).astype(np.float32) for s in [(32, cin, hw, hw), (cout, cin, k, k), (cout,)]]
+        out_hw = (hw + 2 * pad - k) // stride + 1
+        gy = rng.standard_normal((32, cout, out_hw, out_hw)).astype(np.float32)
+        (lf, lb), (tf, tb) = (runners(lib, arrays, gy, stride, pad) for lib in (lamina, torch))
+        cases += [(f"{name} fwd", lf, tf), (f"{name} fwd+bwd", lb, tb)]
+    return cases
+
+
 def report(title, cases, reps, inner, unit):
     print(f"\n{title}")
     print(f"{'case':36s} {'lamina':>12s} {'PyTorch':>12s} {'ratio':>8s}")
@@ -91,6 +121,7 @@ def main():
         torch.set_num_threads(threads)
         report(f"threads={threads}: 1e7 float32 elements (median ms)", elementwise_cases(10_000_000), reps, 3, "ms")
         report(f"threads={threads}: per-op overhead (median us)", overhead_cases(), reps, 2000, "us")
+        report(f"threads={threads}: conv2d, batch 32, float32 (median ms)", conv_cases(), max(5, reps // 3), 1, "ms")
 
 
 if __name__ == "__main__":

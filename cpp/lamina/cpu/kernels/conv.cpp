@@ -1,0 +1,448 @@
+// Convolution kernels (ConvArgs in core/kernel_table.h) built on the `gemm` table entry. im2col and
+// col2im work on column blocks of bounded size (never the whole batch); 1x1 stride-1 convs hand
+// the input to gemm directly; depthwise convs use a direct kernel. The weight gradient sums gemms
+// with beta = 1 over the batch and column blocks in a fixed order. Tasks split outputs only and
+// block sizes depend only on shapes, so the bits never depend on the thread count.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "lamina/core/kernel_table.h"
+#include "lamina/cpu/parallel.h"
+
+namespace lamina::cpu::LAMINA_ISA_NS {
+
+namespace {
+
+constexpr int64_t kColBytes = 384 * 1024;  // im2col block budget: the block stays in L2
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+struct Geo {
+  ConvArgs a;
+  int64_t kk, L, HW, cig, cog;
+  explicit Geo(const ConvArgs& args)
+      : a(args), kk(args.k_h * args.k_w), L(args.out_h * args.out_w), HW(args.in_h * args.in_w),
+        cig(args.c_in / args.groups), cog(args.c_out / args.groups) {}
+  // 1x1, stride 1, no padding: the input planes are the column matrix.
+  bool pointwise() const {
+    return kk == 1 && a.stride_h == 1 && a.stride_w == 1 && a.pad_h == 0 && a.pad_w == 0 &&
+           a.out_h == a.in_h && a.out_w == a.in_w;
+  }
+  bool depthwise() const { return a.groups > 1 && cig == 1; }
+};
+
+// Columns per im2col block for `rows` rows of T: fills the budget, a multiple of 16, at most L.
+int64_t block_cols(int64_t rows, size_t size, int64_t L) {
+  int64_t lb = rows > 0 ? kColBytes / (rows * int64_t(size)) : L;
+  lb = std::max<int64_t>(16, lb / 16 * 16);
+  return std::max<int64_t>(1, std::min(lb, L));
+}
+
+// A per-thread scratch buffer of n elements, reused across calls (no page faults per block).
+template <class T>
+T* scratch(int64_t n) {
+  thread_local std::vector<double> buf;
+  size_t words = (size_t(n) * sizeof(T) + sizeof(double) - 1) / sizeof(double);
+  if (buf.size() < words) buf.resize(words);
+  return reinterpret_cast<T*>(buf.data());
+}
+
+// The output columns [lo, hi) of a kernel column whose input column is ow * stride + off lies in
+// [0, in_w).
+void valid_cols(int64_t off, int64_t stride, int64_t in_w, int64_t out_w, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : ceil_div(-off, stride);
+  hi = in_w - off > 0 ? std::min(out_w, ceil_div(in_w - off, stride)) : 0;
+  lo = std::min(lo, out_w);
+  hi = std::max(hi, lo);
+}
+
+// Visits the column matrix of channels [c0, c1) and output positions [l0, l1) of one image, one
+// output-row segment at a time: f(col_row_segment, x_row_or_null, lo, hi, n, sw) where the valid
+// part is [lo, hi) of the n-element segment and x_row[ow * sw] is the input of column ow.
+template <class T, class X, class F>
+void walk_columns(const Geo& g, X* x, int64_t c0, int64_t c1, int64_t l0, int64_t l1, T* col, int64_t ld,
+                  const F& f) {
+  const ConvArgs& a = g.a;
+  for (int64_t c = c0; c < c1; ++c) {
+    X* xc = x + c * g.HW;
+    for (int64_t ka = 0; ka < a.k_h; ++ka) {
+      for (int64_t kb = 0; kb < a.k_w; ++kb) {
+        T* row = col + ((c - c0) * g.kk + ka * a.k_w + kb) * ld;
+        int64_t off_w = kb * a.dil_w - a.pad_w, lo, hi;
+        valid_cols(off_w, a.stride_w, a.in_w, a.out_w, lo, hi);
+        for (int64_t l = l0; l < l1;) {
+          int64_t oh = l / a.out_w, ow0 = l % a.out_w, ow1 = std::min(a.out_w, ow0 + (l1 - l));
+          int64_t ih = oh * a.stride_h - a.pad_h + ka * a.dil_h;
+          T* seg = row + (l - l0);
+          int64_t n = ow1 - ow0;
+          if (ih < 0 || ih >= a.in_h) {
+            f(seg, static_cast<X*>(nullptr), int64_t(0), int64_t(0), n);
+          } else {
+            int64_t s_lo = std::clamp(lo, ow0, ow1) - ow0, s_hi = std::clamp(hi, ow0, ow1) - ow0;
+            s_hi = std::max(s_hi, s_lo);
+            f(seg, xc + ih * a.in_w + off_w + ow0 * a.stride_w, s_lo, s_hi, n);
+          }
+          l += n;
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void im2col_block(const Geo& g, const T* x, int64_t c0, int64_t c1, int64_t l0, int64_t l1, T* col, int64_t ld) {
+  const int64_t sw = g.a.stride_w;
+  walk_columns(g, x, c0, c1, l0, l1, col, ld, [sw](T* seg, const T* xr, int64_t lo, int64_t hi, int64_t n) {
+    for (int64_t i = 0; i < lo; ++i) seg[i] = T(0);
+    if (sw == 1) {
+      if (hi > lo) std::memcpy(seg + lo, xr + lo, size_t(hi - lo) * sizeof(T));
+    } else {
+      for (int64_t i = lo; i < hi; ++i) seg[i] = xr[i * sw];
+    }
+    for (int64_t i = hi; i < n; ++i) seg[i] = T(0);
+  });
+}
+
+// The adjoint: adds the column block back into the image's channels [c0, c1).
+template <class T>
+void col2im_block(const Geo& g, T* x, int64_t c0, int64_t c1, int64_t l0, int64_t l1, const T* col, int64_t ld) {
+  const int64_t sw = g.a.stride_w;
+  walk_columns(g, x, c0, c1, l0, l1, col, ld, [sw](const T* seg, T* xr, int64_t lo, int64_t hi, int64_t) {
+    if (sw == 1) {
+      for (int64_t i = lo; i < hi; ++i) xr[i] += seg[i];
+    } else {
+      for (int64_t i = lo; i < hi; ++i) xr[i * sw] += seg[i];
+    }
+  });
+}
+
+template <class T>
+GemmArgs gemm_args(int64_t m, int64_t n, int64_t k, MatrixView a, MatrixView b, MutMatrixView c, double beta) {
+  GemmArgs ga;
+  ga.dtype = sizeof(T) == 8 ? DType::Float64 : DType::Float32;
+  ga.m = m;
+  ga.n = n;
+  ga.k = k;
+  ga.a = a;
+  ga.b = b;
+  ga.c = c;
+  ga.beta = beta;
+  return ga;
+}
+
+void (*active_gemm())(const GemmArgs&) { return kernel_table(Device{}).gemm; }
+
+// ---- depthwise (groups == c_in): direct loops over output rows -----------------------------
+
+template <class T>
+void depthwise_forward(const Geo& g, const T* x, const T* w, const T* bias, T* y) {
+  const ConvArgs& a = g.a;
+  parallel_for(0, a.batch * a.c_out, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      int64_t o = p % a.c_out, n = p / a.c_out;
+      const T* xc = x + (n * a.c_in + o / g.cog) * g.HW;
+      const T* wo = w + o * g.kk;
+      T* yo = y + p * g.L;
+      for (int64_t i = 0; i < g.L; ++i) yo[i] = bias ? bias[o] : T(0);
+      for (int64_t oh = 0; oh < a.out_h; ++oh) {
+        T* yr = yo + oh * a.out_w;
+        for (int64_t ka = 0; ka < a.k_h; ++ka) {
+          int64_t ih = oh * a.stride_h - a.pad_h + ka * a.dil_h;
+          if (ih < 0 || ih >= a.in_h) continue;
+          for (int64_t kb = 0; kb < a.k_w; ++kb) {
+            int64_t off = kb * a.dil_w - a.pad_w, lo, hi;
+            valid_cols(off, a.stride_w, a.in_w, a.out_w, lo, hi);
+            const T* xr = xc + ih * a.in_w + off;
+            const T wv = wo[ka * a.k_w + kb];
+            if (a.stride_w == 1) {
+              for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow];
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow * a.stride_w];
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void depthwise_input_grad(const Geo& g, const T* gy, const T* w, T* gx) {
+  const ConvArgs& a = g.a;
+  parallel_for(0, a.batch * a.c_in, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      int64_t c = p % a.c_in, n = p / a.c_in;
+      T* xc = gx + p * g.HW;
+      std::fill(xc, xc + g.HW, T(0));
+      for (int64_t j = 0; j < g.cog; ++j) {
+        int64_t o = c * g.cog + j;
+        const T* go = gy + (n * a.c_out + o) * g.L;
+        for (int64_t oh = 0; oh < a.out_h; ++oh) {
+          const T* gr = go + oh * a.out_w;
+          for (int64_t ka = 0; ka < a.k_h; ++ka) {
+            int64_t ih = oh * a.stride_h - a.pad_h + ka * a.dil_h;
+            if (ih < 0 || ih >= a.in_h) continue;
+            for (int64_t kb = 0; kb < a.k_w; ++kb) {
+              int64_t off = kb * a.dil_w - a.pad_w, lo, hi;
+              valid_cols(off, a.stride_w, a.in_w, a.out_w, lo, hi);
+              T* xr = xc + ih * a.in_w + off;
+              const T wv = w[o * g.kk + ka * a.k_w + kb];
+              if (a.stride_w == 1) {
+                for (int64_t ow = lo; ow < hi; ++ow) xr[ow] += wv * gr[ow];
+              } else {
+                for (int64_t ow = lo; ow < hi; ++ow) xr[ow * a.stride_w] += wv * gr[ow];
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+// Dot product in 8 fixed lanes (vectorisable, and the same order on every ISA of one width).
+template <class T>
+T strided_dot(const T* u, const T* v, int64_t sv, int64_t n) {
+  T s[8] = {};
+  int64_t i = 0;
+  if (sv == 1) {
+    for (; i + 8 <= n; i += 8)
+      for (int r = 0; r < 8; ++r) s[r] += u[i + r] * v[i + r];
+  } else {
+    for (; i + 8 <= n; i += 8)
+      for (int r = 0; r < 8; ++r) s[r] += u[i + r] * v[(i + r) * sv];
+  }
+  for (; i < n; ++i) s[0] += u[i] * v[i * sv];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+template <class T>
+void depthwise_weight_grad(const Geo& g, const T* x, const T* gy, T* gw) {
+  const ConvArgs& a = g.a;
+  parallel_for(0, a.c_out, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t o = begin; o < end; ++o) {
+      int64_t c = o / g.cog;
+      for (int64_t ka = 0; ka < a.k_h; ++ka) {
+        for (int64_t kb = 0; kb < a.k_w; ++kb) {
+          int64_t off = kb * a.dil_w - a.pad_w, lo, hi;
+          valid_cols(off, a.stride_w, a.in_w, a.out_w, lo, hi);
+          T acc = T(0);
+          for (int64_t n = 0; n < a.batch; ++n) {
+            const T* xc = x + (n * a.c_in + c) * g.HW;
+            const T* go = gy + (n * a.c_out + o) * g.L;
+            for (int64_t oh = 0; oh < a.out_h; ++oh) {
+              int64_t ih = oh * a.stride_h - a.pad_h + ka * a.dil_h;
+              if (ih < 0 || ih >= a.in_h || hi <= lo) continue;
+              acc += strided_dot(go + oh * a.out_w + lo, xc + ih * a.in_w + off + lo * a.stride_w, a.stride_w, hi - lo);
+            }
+          }
+          gw[o * g.kk + ka * a.k_w + kb] = acc;
+        }
+      }
+    }
+  });
+}
+
+// ---- gemm-based paths --------------------------------------------------------------------------
+
+// y[n] (c_out, L) = w (c_out, K) @ col[n] (K, L) + bias, per group, per column block.
+template <class T>
+void conv_forward(const ConvArgs& args, const T* x, const T* w, const T* bias, T* y) {
+  const Geo g(args);
+  if (g.depthwise()) return depthwise_forward(g, x, w, bias, y);
+  const auto gemm = active_gemm();
+  const int64_t K = g.cig * g.kk, L = g.L;
+  const bool pw = g.pointwise();
+  const int64_t lb = pw ? std::min<int64_t>(L, 1024) : block_cols(K, sizeof(T), L), nlb = ceil_div(L, lb);
+  parallel_for(0, args.batch * nlb, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      int64_t n = t / nlb, l0 = (t % nlb) * lb, l1 = std::min(L, l0 + lb);
+      const T* xn = x + n * args.c_in * g.HW;
+      T* yn = y + n * args.c_out * L;
+      T* col = pw ? nullptr : scratch<T>(K * (l1 - l0));
+      for (int64_t gi = 0; gi < args.groups; ++gi) {
+        MatrixView b{xn + gi * g.cig * g.HW + l0, g.HW, 1, 0};
+        if (!pw) {
+          im2col_block(g, xn, gi * g.cig, (gi + 1) * g.cig, l0, l1, col, l1 - l0);
+          b = MatrixView{col, l1 - l0, 1, 0};
+        }
+        GemmArgs ga = gemm_args<T>(g.cog, l1 - l0, K, {w + gi * g.cog * K, K, 1, 0}, b,
+                                   {yn + gi * g.cog * L + l0, L, 1, 0}, 0.0);
+        if (bias) ga.epilogue = GemmEpilogue{bias + gi * g.cog, 1, 0, Activation::None};
+        gemm(ga);
+      }
+    }
+  });
+}
+
+// gx[n] = col2im(w^T @ gy[n]) per group; tasks are (image, group, channel block), each walking its
+// column blocks in order, so every gx element is summed by one task in a fixed order.
+template <class T>
+void conv_input_grad(const ConvArgs& args, const T* gy, const T* w, T* gx) {
+  const Geo g(args);
+  if (g.depthwise()) return depthwise_input_grad(g, gy, w, gx);
+  const auto gemm = active_gemm();
+  const int64_t K = g.cig * g.kk, L = g.L;
+  if (g.pointwise()) {
+    const int64_t lb = std::min<int64_t>(L, 1024), nlb = ceil_div(L, lb);
+    parallel_for(0, args.batch * nlb, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        int64_t n = t / nlb, l0 = (t % nlb) * lb, l1 = std::min(L, l0 + lb);
+        for (int64_t gi = 0; gi < args.groups; ++gi)
+          gemm(gemm_args<T>(g.cig, l1 - l0, g.cog, {w + gi * g.cog * K, 1, K, 0},
+                            {gy + (n * args.c_out + gi * g.cog) * L + l0, L, 1, 0},
+                            {gx + (n * args.c_in + gi * g.cig) * g.HW + l0, g.HW, 1, 0}, 0.0));
+      }
+    });
+    return;
+  }
+  // Enough tasks for a few threads even at batch 1; block sizes depend only on shapes.
+  const int64_t per = args.batch * args.groups;
+  const int64_t nc = per >= 8 ? 1 : std::min<int64_t>(std::max<int64_t>(g.cig, 1), ceil_div(8, per));
+  const int64_t cb = ceil_div(std::max<int64_t>(g.cig, 1), nc);
+  const int64_t lb = block_cols(cb * g.kk, sizeof(T), L);
+  parallel_for(0, per * nc, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      int64_t n = t / (args.groups * nc), gi = (t / nc) % args.groups;
+      int64_t c0 = gi * g.cig + (t % nc) * cb, c1 = std::min(gi * g.cig + g.cig, c0 + cb);
+      if (c1 <= c0) continue;
+      T* xn = gx + n * args.c_in * g.HW;
+      std::fill(xn + c0 * g.HW, xn + c1 * g.HW, T(0));
+      T* col = scratch<T>((c1 - c0) * g.kk * lb);
+      for (int64_t l0 = 0; l0 < L; l0 += lb) {
+        int64_t l1 = std::min(L, l0 + lb);
+        gemm(gemm_args<T>((c1 - c0) * g.kk, l1 - l0, g.cog, {w + gi * g.cog * K + (c0 - gi * g.cig) * g.kk, 1, K, 0},
+                          {gy + (n * args.c_out + gi * g.cog) * L + l0, L, 1, 0}, {col, l1 - l0, 1, 0}, 0.0));
+        col2im_block(g, xn, c0, c1, l0, l1, col, l1 - l0);
+      }
+    }
+  });
+}
+
+// gw (c_out, K) = sum over images and column blocks of gy[n] @ col[n]^T, accumulated with beta = 1
+// in that fixed order; tasks are (group, input-channel block), each with its own im2col rows.
+template <class T>
+void conv_weight_grad(const ConvArgs& args, const T* x, const T* gy, T* gw) {
+  const Geo g(args);
+  if (g.depthwise()) return depthwise_weight_grad(g, x, gy, gw);
+  const auto gemm = active_gemm();
+  const int64_t K = g.cig * g.kk, L = g.L;
+  const bool pw = g.pointwise();
+  const int64_t nc = std::min<int64_t>(std::max<int64_t>(g.cig, 1), std::max<int64_t>(1, ceil_div(4, args.groups)));
+  const int64_t cb = ceil_div(std::max<int64_t>(g.cig, 1), nc);
+  const int64_t lb = pw ? L : block_cols(cb * g.kk, sizeof(T), L);
+  parallel_for(0, args.groups * nc, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      int64_t gi = t / nc, c0 = (t % nc) * cb, c1 = std::min(g.cig, c0 + cb);  // within the group
+      if (c1 <= c0) continue;
+      T* out = gw + gi * g.cog * K + c0 * g.kk;
+      const int64_t ncols = (c1 - c0) * g.kk;
+      if (args.batch == 0 || L == 0) {
+        for (int64_t o = 0; o < g.cog; ++o) std::fill(out + o * K, out + o * K + ncols, T(0));
+        continue;
+      }
+      T* col = pw ? nullptr : scratch<T>(ncols * lb);
+      bool first = true;
+      for (int64_t n = 0; n < args.batch; ++n) {
+        const T* xn = x + n * args.c_in * g.HW;
+        for (int64_t l0 = 0; l0 < L; l0 += lb) {
+          int64_t l1 = std::min(L, l0 + lb);
+          // The column matrix (ncols, lb) with row stride ld.
+          const T* cm = xn + (gi * g.cig + c0) * g.HW + l0;
+          int64_t ld = g.HW;
+          if (!pw) {
+            im2col_block(g, xn, gi * g.cig + c0, gi * g.cig + c1, l0, l1, col, l1 - l0);
+            cm = col;
+            ld = l1 - l0;
+          }
+          const T* gyn = gy + (n * args.c_out + gi * g.cog) * L + l0;
+          double beta = first ? 0.0 : 1.0;
+          // The longer side goes to gemm's n (the vectorised side of its micro-kernels).
+          if (ncols >= g.cog) {
+            gemm(gemm_args<T>(g.cog, ncols, l1 - l0, {gyn, L, 1, 0}, {cm, 1, ld, 0}, {out, K, 1, 0}, beta));
+          } else {
+            gemm(gemm_args<T>(ncols, g.cog, l1 - l0, {cm, ld, 1, 0}, {gyn, 1, L, 0}, {out, 1, K, 0}, beta));
+          }
+          first = false;
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void unfold_planes(const ConvArgs& args, const T* x, T* col) {
+  const Geo g(args);
+  parallel_for(0, args.batch * args.c_in, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      int64_t n = p / args.c_in, c = p % args.c_in;
+      im2col_block(g, x + n * args.c_in * g.HW, c, c + 1, 0, g.L, col + p * g.kk * g.L, g.L);
+    }
+  });
+}
+
+template <class T>
+void fold_planes(const ConvArgs& args, const T* col, T* x) {
+  const Geo g(args);
+  parallel_for(0, args.batch * args.c_in, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      int64_t n = p / args.c_in, c = p % args.c_in;
+      T* xn = x + n * args.c_in * g.HW;
+      std::fill(xn + c * g.HW, xn + (c + 1) * g.HW, T(0));
+      col2im_block(g, xn, c, c + 1, 0, g.L, col + p * g.kk * g.L, g.L);
+    }
+  });
+}
+
+#define LAMINA_CONV_DISPATCH(fn, ...)                                  \
+  do {                                                                 \
+    if (args.dtype == DType::Float64) fn<double>(args, __VA_ARGS__); \
+    else fn<float>(args, __VA_ARGS__);                                 \
+  } while (0)
+
+template <class T>
+void forward_t(const ConvArgs& args, const void* x, const void* w, const void* bias, void* y) {
+  conv_forward<T>(args, static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias),
+                  static_cast<T*>(y));
+}
+template <class T>
+void input_grad_t(const ConvArgs& args, const void* gy, const void* w, void* gx) {
+  conv_input_grad<T>(args, static_cast<const T*>(gy), static_cast<const T*>(w), static_cast<T*>(gx));
+}
+template <class T>
+void weight_grad_t(const ConvArgs& args, const void* x, const void* gy, void* gw) {
+  conv_weight_grad<T>(args, static_cast<const T*>(x), static_cast<const T*>(gy), static_cast<T*>(gw));
+}
+template <class T>
+void unfold_t(const ConvArgs& args, const void* x, void* col) {
+  unfold_planes<T>(args, static_cast<const T*>(x), static_cast<T*>(col));
+}
+template <class T>
+void fold_t(const ConvArgs& args, const void* col, void* x) {
+  fold_planes<T>(args, static_cast<const T*>(col), static_cast<T*>(x));
+}
+
+void conv2d_kernel(const ConvArgs& args, const void* x, const void* w, const void* bias, void* y) {
+  LAMINA_CONV_DISPATCH(forward_t, x, w, bias, y);
+}
+void conv2d_input_grad_kernel(const ConvArgs& args, const void* gy, const void* w, void* gx) {
+  LAMINA_CONV_DISPATCH(input_grad_t, gy, w, gx);
+}
+void conv2d_weight_grad_kernel(const ConvArgs& args, const void* x, const void* gy, void* gw) {
+  LAMINA_CONV_DISPATCH(weight_grad_t, x, gy, gw);
+}
+void im2col_kernel(const ConvArgs& args, const void* x, void* col) { LAMINA_CONV_DISPATCH(unfold_t, x, col); }
+void col2im_kernel(const ConvArgs& args, const void* col, void* x) { LAMINA_CONV_DISPATCH(fold_t, col, x); }
+
+}  // namespace
+
+void register_conv(KernelTable& table) {
+  table.conv2d = conv2d_kernel;
+  table.conv2d_input_grad = conv2d_input_grad_kernel;
+  table.conv2d_weight_grad = conv2d_weight_grad_kernel;
+  table.im2col = im2col_kernel;
+  table.col2im = col2im_kernel;
+}
+
+}  // namespace lamina::cpu::LAMINA_ISA_NS
