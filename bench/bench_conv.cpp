@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lamina/autograd/engine.h"
+#include "lamina/autograd/grad_mode.h"
 #include "lamina/cpu/isa.h"
 #include "lamina/cpu/parallel.h"
 #include "lamina/ops/ops.h"
@@ -74,10 +75,10 @@ int main(int argc, char** argv) {
       const int reps = flops > 2e9 ? 7 : 15;
       Timing fwd = time_it([&] {
         autograd::GradModeGuard no_grad(false);
-        conv2d(x, w, b, {l.stride}, {l.pad}, {1}, 1);
+        conv2d(x, w, b, IntList{l.stride}, IntList{l.pad}, IntList{1}, 1);
       }, reps);
       Timing both = time_it([&] {
-        Tensor y = conv2d(x, w, b, {l.stride}, {l.pad}, {1}, 1);
+        Tensor y = conv2d(x, w, b, IntList{l.stride}, IntList{l.pad}, IntList{1}, 1);
         autograd::grad({y}, {x, w, b}, {gy}, false, false, false);
       }, reps);
       std::printf("%-24s %10.2f %8.1f (%6.1f) %10.2f %8.1f (%6.1f)\n", l.name, fwd.median * 1e3,

@@ -14,7 +14,7 @@ namespace lamina::cpu::LAMINA_ISA_NS {
 
 namespace {
 
-constexpr int64_t kColBytes = 384 * 1024;  // im2col block budget: the block stays in L2
+constexpr int64_t kColBytes = 1024 * 1024;  // im2col block budget (best measured on a 1 MiB L2)
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -90,9 +90,36 @@ void walk_columns(const Geo& g, X* x, int64_t c0, int64_t c1, int64_t l0, int64_
   }
 }
 
+// A 1x1 kernel without padding reads x[c, oh * stride_h, ow * stride_w], always inside the image:
+// f(col_row_segment, x_row, n) per output row segment, with no bounds work.
+template <class T, class X, class F>
+bool walk_subsample(const Geo& g, X* x, int64_t c0, int64_t c1, int64_t l0, int64_t l1, T* col, int64_t ld,
+                    const F& f) {
+  const ConvArgs& a = g.a;
+  if (g.kk != 1 || a.pad_h != 0 || a.pad_w != 0) return false;
+  for (int64_t c = c0; c < c1; ++c) {
+    X* xc = x + c * g.HW;
+    T* row = col + (c - c0) * ld;
+    for (int64_t l = l0, oh = l0 / a.out_w, ow0 = l0 % a.out_w; l < l1; ++oh, ow0 = 0) {
+      int64_t n = std::min(a.out_w - ow0, l1 - l);
+      f(row + (l - l0), xc + oh * a.stride_h * a.in_w + ow0 * a.stride_w, n);
+      l += n;
+    }
+  }
+  return true;
+}
+
 template <class T>
 void im2col_block(const Geo& g, const T* x, int64_t c0, int64_t c1, int64_t l0, int64_t l1, T* col, int64_t ld) {
   const int64_t sw = g.a.stride_w;
+  if (walk_subsample(g, x, c0, c1, l0, l1, col, ld, [sw](T* seg, const T* xr, int64_t n) {
+        if (sw == 2) {
+          for (int64_t i = 0; i < n; ++i) seg[i] = xr[2 * i];
+        } else {
+          for (int64_t i = 0; i < n; ++i) seg[i] = xr[i * sw];
+        }
+      }))
+    return;
   walk_columns(g, x, c0, c1, l0, l1, col, ld, [sw](T* seg, const T* xr, int64_t lo, int64_t hi, int64_t n) {
     for (int64_t i = 0; i < lo; ++i) seg[i] = T(0);
     if (sw == 1) {
@@ -108,6 +135,14 @@ void im2col_block(const Geo& g, const T* x, int64_t c0, int64_t c1, int64_t l0, 
 template <class T>
 void col2im_block(const Geo& g, T* x, int64_t c0, int64_t c1, int64_t l0, int64_t l1, const T* col, int64_t ld) {
   const int64_t sw = g.a.stride_w;
+  if (walk_subsample(g, x, c0, c1, l0, l1, col, ld, [sw](const T* seg, T* xr, int64_t n) {
+        if (sw == 2) {
+          for (int64_t i = 0; i < n; ++i) xr[2 * i] += seg[i];
+        } else {
+          for (int64_t i = 0; i < n; ++i) xr[i * sw] += seg[i];
+        }
+      }))
+    return;
   walk_columns(g, x, c0, c1, l0, l1, col, ld, [sw](const T* seg, T* xr, int64_t lo, int64_t hi, int64_t) {
     if (sw == 1) {
       for (int64_t i = lo; i < hi; ++i) xr[i] += seg[i];
@@ -284,13 +319,18 @@ void conv_input_grad(const ConvArgs& args, const T* gy, const T* w, T* gx) {
   if (g.depthwise()) return depthwise_input_grad(g, gy, w, gx);
   const auto gemm = active_gemm();
   const int64_t K = g.cig * g.kk, L = g.L;
+  // w^T per group, (K, c_out / groups) row-major, so gemm packs its A operand from contiguous rows.
+  std::vector<T> wt(size_t(args.c_out * K));
+  for (int64_t gi = 0; gi < args.groups; ++gi)
+    for (int64_t o = 0; o < g.cog; ++o)
+      for (int64_t r = 0; r < K; ++r) wt[size_t((gi * K + r) * g.cog + o)] = w[(gi * g.cog + o) * K + r];
   if (g.pointwise()) {
     const int64_t lb = std::min<int64_t>(L, 1024), nlb = ceil_div(L, lb);
     parallel_for(0, args.batch * nlb, 1, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
         int64_t n = t / nlb, l0 = (t % nlb) * lb, l1 = std::min(L, l0 + lb);
         for (int64_t gi = 0; gi < args.groups; ++gi)
-          gemm(gemm_args<T>(g.cig, l1 - l0, g.cog, {w + gi * g.cog * K, 1, K, 0},
+          gemm(gemm_args<T>(g.cig, l1 - l0, g.cog, {wt.data() + gi * K * g.cog, g.cog, 1, 0},
                             {gy + (n * args.c_out + gi * g.cog) * L + l0, L, 1, 0},
                             {gx + (n * args.c_in + gi * g.cig) * g.HW + l0, g.HW, 1, 0}, 0.0));
       }
@@ -312,7 +352,7 @@ void conv_input_grad(const ConvArgs& args, const T* gy, const T* w, T* gx) {
       T* col = scratch<T>((c1 - c0) * g.kk * lb);
       for (int64_t l0 = 0; l0 < L; l0 += lb) {
         int64_t l1 = std::min(L, l0 + lb);
-        gemm(gemm_args<T>((c1 - c0) * g.kk, l1 - l0, g.cog, {w + gi * g.cog * K + (c0 - gi * g.cig) * g.kk, 1, K, 0},
+        gemm(gemm_args<T>((c1 - c0) * g.kk, l1 - l0, g.cog, {wt.data() + (gi * K + (c0 - gi * g.cig) * g.kk) * g.cog, g.cog, 1, 0},
                           {gy + (n * args.c_out + gi * g.cog) * L + l0, L, 1, 0}, {col, l1 - l0, 1, 0}, 0.0));
         col2im_block(g, xn, c0, c1, l0, l1, col, l1 - l0);
       }
@@ -321,52 +361,62 @@ void conv_input_grad(const ConvArgs& args, const T* gy, const T* w, T* gx) {
 }
 
 // gw (c_out, K) = sum over images and column blocks of gy[n] @ col[n]^T, accumulated with beta = 1
-// in that fixed order; tasks are (group, input-channel block), each with its own im2col rows.
+// in that fixed order. Tasks are (batch chunk, group): chunk 0 writes gw, the others write partial
+// sums that are added afterwards in chunk order. The chunks depend only on shapes.
 template <class T>
 void conv_weight_grad(const ConvArgs& args, const T* x, const T* gy, T* gw) {
   const Geo g(args);
   if (g.depthwise()) return depthwise_weight_grad(g, x, gy, gw);
   const auto gemm = active_gemm();
-  const int64_t K = g.cig * g.kk, L = g.L;
+  const int64_t K = g.cig * g.kk, L = g.L, size = args.c_out * K;
+  if (args.batch == 0 || L == 0) return std::fill(gw, gw + size, T(0));
   const bool pw = g.pointwise();
-  const int64_t nc = std::min<int64_t>(std::max<int64_t>(g.cig, 1), std::max<int64_t>(1, ceil_div(4, args.groups)));
-  const int64_t cb = ceil_div(std::max<int64_t>(g.cig, 1), nc);
-  const int64_t lb = pw ? L : block_cols(cb * g.kk, sizeof(T), L);
-  parallel_for(0, args.groups * nc, 1, [&](int64_t begin, int64_t end) {
+  const int64_t lb = pw ? L : block_cols(K, sizeof(T), L);
+  // Up to 4 chunks (enough for a few threads) while the partial sums stay under 64 MiB.
+  const int64_t nq = std::max<int64_t>(1, std::min<int64_t>({args.batch, 4, (int64_t(64) << 20) / std::max<int64_t>(1, size * int64_t(sizeof(T)))}));
+  const int64_t per = ceil_div(args.batch, nq);
+  std::vector<T> partial(size_t((nq - 1) * size));
+  parallel_for(0, nq * args.groups, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      int64_t gi = t / nc, c0 = (t % nc) * cb, c1 = std::min(g.cig, c0 + cb);  // within the group
-      if (c1 <= c0) continue;
-      T* out = gw + gi * g.cog * K + c0 * g.kk;
-      const int64_t ncols = (c1 - c0) * g.kk;
-      if (args.batch == 0 || L == 0) {
-        for (int64_t o = 0; o < g.cog; ++o) std::fill(out + o * K, out + o * K + ncols, T(0));
+      int64_t q = t / args.groups, gi = t % args.groups;
+      T* out = (q == 0 ? gw : partial.data() + (q - 1) * size) + gi * g.cog * K;
+      int64_t n0 = q * per, n1 = std::min(args.batch, n0 + per);
+      if (n1 <= n0) {
+        std::fill(out, out + g.cog * K, T(0));
         continue;
       }
-      T* col = pw ? nullptr : scratch<T>(ncols * lb);
+      T* col = pw ? nullptr : scratch<T>(K * lb);
       bool first = true;
-      for (int64_t n = 0; n < args.batch; ++n) {
+      for (int64_t n = n0; n < n1; ++n) {
         const T* xn = x + n * args.c_in * g.HW;
         for (int64_t l0 = 0; l0 < L; l0 += lb) {
           int64_t l1 = std::min(L, l0 + lb);
-          // The column matrix (ncols, lb) with row stride ld.
-          const T* cm = xn + (gi * g.cig + c0) * g.HW + l0;
+          // The column matrix (K, l1 - l0) with row stride ld.
+          const T* cm = xn + gi * g.cig * g.HW + l0;
           int64_t ld = g.HW;
           if (!pw) {
-            im2col_block(g, xn, gi * g.cig + c0, gi * g.cig + c1, l0, l1, col, l1 - l0);
+            im2col_block(g, xn, gi * g.cig, (gi + 1) * g.cig, l0, l1, col, l1 - l0);
             cm = col;
             ld = l1 - l0;
           }
           const T* gyn = gy + (n * args.c_out + gi * g.cog) * L + l0;
           double beta = first ? 0.0 : 1.0;
           // The longer side goes to gemm's n (the vectorised side of its micro-kernels).
-          if (ncols >= g.cog) {
-            gemm(gemm_args<T>(g.cog, ncols, l1 - l0, {gyn, L, 1, 0}, {cm, 1, ld, 0}, {out, K, 1, 0}, beta));
+          if (K >= g.cog) {
+            gemm(gemm_args<T>(g.cog, K, l1 - l0, {gyn, L, 1, 0}, {cm, 1, ld, 0}, {out, K, 1, 0}, beta));
           } else {
-            gemm(gemm_args<T>(ncols, g.cog, l1 - l0, {cm, ld, 1, 0}, {gyn, 1, L, 0}, {out, 1, K, 0}, beta));
+            gemm(gemm_args<T>(K, g.cog, l1 - l0, {cm, ld, 1, 0}, {gyn, 1, L, 0}, {out, 1, K, 0}, beta));
           }
           first = false;
         }
       }
+    }
+  });
+  if (nq == 1) return;
+  parallel_for(0, size, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t q = 1; q < nq; ++q) {
+      const T* p = partial.data() + (q - 1) * size;
+      for (int64_t i = begin; i < end; ++i) gw[i] += p[i];
     }
   });
 }
