@@ -36,7 +36,10 @@ struct Geo {
 int64_t block_cols(int64_t rows, size_t size, int64_t L) {
   int64_t lb = rows > 0 ? kColBytes / (rows * int64_t(size)) : L;
   lb = std::max<int64_t>(16, lb / 16 * 16);
-  return std::max<int64_t>(1, std::min(lb, L));
+  if (lb >= L) return std::max<int64_t>(1, L);
+  // Equal blocks (a multiple of 16) rather than full ones and a short tail.
+  int64_t nb = ceil_div(L, lb);
+  return std::min(L, ceil_div(ceil_div(L, nb), 16) * 16);
 }
 
 // A per-thread scratch buffer of n elements, reused across calls (no page faults per block).
