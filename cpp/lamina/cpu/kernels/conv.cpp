@@ -4,7 +4,6 @@
 // with beta = 1 over the batch and column blocks in a fixed order. Tasks split outputs only and
 // block sizes depend only on shapes, so the bits never depend on the thread count.
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "lamina/core/kernel_table.h"
@@ -74,17 +73,15 @@ void walk_columns(const Geo& g, X* x, int64_t c0, int64_t c1, int64_t l0, int64_
         T* row = col + ((c - c0) * g.kk + ka * a.k_w + kb) * ld;
         int64_t off_w = kb * a.dil_w - a.pad_w, lo, hi;
         valid_cols(off_w, a.stride_w, a.in_w, a.out_w, lo, hi);
-        for (int64_t l = l0; l < l1;) {
-          int64_t oh = l / a.out_w, ow0 = l % a.out_w, ow1 = std::min(a.out_w, ow0 + (l1 - l));
+        for (int64_t l = l0, oh = l0 / a.out_w, ow0 = l0 % a.out_w; l < l1; ++oh, ow0 = 0) {
+          int64_t ow1 = std::min(a.out_w, ow0 + (l1 - l)), n = ow1 - ow0;
           int64_t ih = oh * a.stride_h - a.pad_h + ka * a.dil_h;
           T* seg = row + (l - l0);
-          int64_t n = ow1 - ow0;
           if (ih < 0 || ih >= a.in_h) {
             f(seg, static_cast<X*>(nullptr), int64_t(0), int64_t(0), n);
           } else {
             int64_t s_lo = std::clamp(lo, ow0, ow1) - ow0, s_hi = std::clamp(hi, ow0, ow1) - ow0;
-            s_hi = std::max(s_hi, s_lo);
-            f(seg, xc + ih * a.in_w + off_w + ow0 * a.stride_w, s_lo, s_hi, n);
+            f(seg, xc + ih * a.in_w + off_w + ow0 * a.stride_w, s_lo, std::max(s_hi, s_lo), n);
           }
           l += n;
         }
@@ -126,7 +123,7 @@ void im2col_block(const Geo& g, const T* x, int64_t c0, int64_t c1, int64_t l0, 
   walk_columns(g, x, c0, c1, l0, l1, col, ld, [sw](T* seg, const T* xr, int64_t lo, int64_t hi, int64_t n) {
     for (int64_t i = 0; i < lo; ++i) seg[i] = T(0);
     if (sw == 1) {
-      if (hi > lo) std::memcpy(seg + lo, xr + lo, size_t(hi - lo) * sizeof(T));
+      for (int64_t i = lo; i < hi; ++i) seg[i] = xr[i];  // short rows: a loop beats memcpy's call
     } else {
       for (int64_t i = lo; i < hi; ++i) seg[i] = xr[i * sw];
     }
