@@ -170,13 +170,41 @@ void (*active_gemm())(const GemmArgs&) { return kernel_table(Device{}).gemm; }
 
 // ---- depthwise (groups == c_in): direct loops over output rows -----------------------------
 
+// valid_cols for every kernel column, computed once per call (not once per output row).
+struct ColRanges {
+  std::vector<int64_t> lo, hi;
+  explicit ColRanges(const ConvArgs& a) : lo(size_t(a.k_w)), hi(size_t(a.k_w)) {
+    for (int64_t kb = 0; kb < a.k_w; ++kb)
+      valid_cols(kb * a.dil_w - a.pad_w, a.stride_w, a.in_w, a.out_w, lo[size_t(kb)], hi[size_t(kb)]);
+  }
+};
+
+// Width of an input row padded so that every tap of every output column lies inside it.
+int64_t padded_width(const ConvArgs& a) { return (a.out_w - 1) * a.stride_w + (a.k_w - 1) * a.dil_w + 1; }
+
+// Copies an input plane into rows of width wp with pad_w zeros in front (and zeros behind), so
+// the tap loops run over whole output rows without bounds checks (whole vectors, no tails).
+template <class T>
+void pad_plane(const ConvArgs& a, const T* xc, int64_t wp, T* dst) {
+  for (int64_t ih = 0; ih < a.in_h; ++ih) {
+    T* d = dst + ih * wp;
+    const T* src = xc + ih * a.in_w;
+    for (int64_t j = 0; j < wp; ++j) {
+      int64_t iw = j - a.pad_w;
+      d[j] = iw >= 0 && iw < a.in_w ? src[iw] : T(0);
+    }
+  }
+}
+
 template <class T>
 void depthwise_forward(const Geo& g, const T* x, const T* w, const T* bias, T* y) {
   const ConvArgs& a = g.a;
+  const int64_t wp = padded_width(a);
   parallel_for(0, a.batch * a.c_out, 1, [&](int64_t begin, int64_t end) {
+    T* plane = scratch<T>(a.in_h * wp);
     for (int64_t p = begin; p < end; ++p) {
       int64_t o = p % a.c_out, n = p / a.c_out;
-      const T* xc = x + (n * a.c_in + o / g.cog) * g.HW;
+      pad_plane(a, x + (n * a.c_in + o / g.cog) * g.HW, wp, plane);
       const T* wo = w + o * g.kk;
       T* yo = y + p * g.L;
       for (int64_t i = 0; i < g.L; ++i) yo[i] = bias ? bias[o] : T(0);
@@ -186,14 +214,12 @@ void depthwise_forward(const Geo& g, const T* x, const T* w, const T* bias, T* y
           int64_t ih = oh * a.stride_h - a.pad_h + ka * a.dil_h;
           if (ih < 0 || ih >= a.in_h) continue;
           for (int64_t kb = 0; kb < a.k_w; ++kb) {
-            int64_t off = kb * a.dil_w - a.pad_w, lo, hi;
-            valid_cols(off, a.stride_w, a.in_w, a.out_w, lo, hi);
-            const T* xr = xc + ih * a.in_w + off;
+            const T* xr = plane + ih * wp + kb * a.dil_w;
             const T wv = wo[ka * a.k_w + kb];
             if (a.stride_w == 1) {
-              for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow];
+              for (int64_t ow = 0; ow < a.out_w; ++ow) yr[ow] += wv * xr[ow];
             } else {
-              for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow * a.stride_w];
+              for (int64_t ow = 0; ow < a.out_w; ++ow) yr[ow] += wv * xr[ow * a.stride_w];
             }
           }
         }
@@ -205,6 +231,7 @@ void depthwise_forward(const Geo& g, const T* x, const T* w, const T* bias, T* y
 template <class T>
 void depthwise_input_grad(const Geo& g, const T* gy, const T* w, T* gx) {
   const ConvArgs& a = g.a;
+  const ColRanges cr(a);
   parallel_for(0, a.batch * a.c_in, 1, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       int64_t c = p % a.c_in, n = p / a.c_in;
@@ -219,8 +246,7 @@ void depthwise_input_grad(const Geo& g, const T* gy, const T* w, T* gx) {
             int64_t ih = oh * a.stride_h - a.pad_h + ka * a.dil_h;
             if (ih < 0 || ih >= a.in_h) continue;
             for (int64_t kb = 0; kb < a.k_w; ++kb) {
-              int64_t off = kb * a.dil_w - a.pad_w, lo, hi;
-              valid_cols(off, a.stride_w, a.in_w, a.out_w, lo, hi);
+              const int64_t off = kb * a.dil_w - a.pad_w, lo = cr.lo[size_t(kb)], hi = cr.hi[size_t(kb)];
               T* xr = xc + ih * a.in_w + off;
               const T wv = w[o * g.kk + ka * a.k_w + kb];
               if (a.stride_w == 1) {
