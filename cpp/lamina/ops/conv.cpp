@@ -47,7 +47,8 @@ Tensor conv_prim(const Tensor& x, const Tensor& w, const Tensor& b, const Geom& 
 Tensor input_grad_prim(const Tensor& gy, const Tensor& w, const Tensor& b, const Geom& g);
 Tensor weight_grad_prim(const Tensor& x, const Tensor& gy, const Geom& g, const Shape& w_shape);
 
-Tensor bias_grad(const Tensor& g) { return sum(g, {0, 2, 3}); }
+// Contiguous planes first (a plain row reduction), then the batch: no permuted copy of g.
+Tensor bias_grad(const Tensor& g) { return sum(sum(g, {2, 3}), {0}); }
 
 // y = conv(x, w) + b: gx = input_grad(g, w), gw = weight_grad(x, g), gb = sum of g.
 struct ConvolutionBackward : Node {
