@@ -138,7 +138,8 @@ CONV2D_CASES = [
     (1, 3, 1, 9, 2, 1, 3, 1, (0, 1), 1, 1, True),     # size-1 spatial dim
     (1, 2, 1, 1, 3, 1, 1, 1, 0, 1, 1, True),          # 1x1 image
     (2, 2, 3, 3, 2, 3, 3, 1, 2, 1, 1, True),          # padding wider than half the kernel
-    (1, 3, 40, 45, 7, 3, 3, 1, 1, 1, 1, True),        # several column blocks per image
+    (1, 3, 40, 45, 7, 3, 3, 1, 1, 1, 1, True),        # odd large image
+    (1, 16, 48, 48, 4, 3, 3, 1, 1, 1, 1, True),       # several column blocks per image (K * L > 1 MiB)
 ]
 
 
@@ -335,6 +336,23 @@ def test_conv2d_gradients_on_larger_shapes():
                 gw[gi * 6:(gi + 1) * 6, :, a, c] = np.einsum("nchw,nohw->oc", win, g[:, gi * 6:(gi + 1) * 6])
     close(w.grad, gw, "float32")
     close(b.grad, g.sum(axis=(0, 2, 3)), "float32")
+
+
+def test_conv2d_gradients_across_column_blocks():
+    """Input and weight gradients when an image's column matrix is split into several blocks."""
+    rng = np.random.default_rng(17)
+    xa, wa = rng.standard_normal((2, 16, 48, 48)), rng.standard_normal((4, 16, 3, 3))
+    x, w = T(xa, True), T(wa, True)
+    y = F.conv2d(x, w, None, 1, 1)
+    g = rng.standard_normal(tuple(y.shape))
+    y.backward(T(g))
+    close(x.grad, ref_conv_transpose2d(g, wa, None, 1, 1), "float64")
+    xp = np.pad(xa, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    gw = np.zeros(wa.shape)
+    for a in range(3):
+        for c in range(3):
+            gw[:, :, a, c] = np.einsum("nchw,nohw->oc", xp[:, :, a:a + 48, c:c + 48], g)
+    close(w.grad, gw, "float64")
 
 
 # ---- determinism ------------------------------------------------------------------------------
