@@ -355,11 +355,27 @@ def test_conv2d_gradients_across_column_blocks():
     close(w.grad, gw, "float64")
 
 
+def test_conv2d_weight_gradient_with_several_images_per_gemm():
+    """Small images with a big weight: the weight gradient sums several images per gemm call."""
+    rng = np.random.default_rng(18)
+    xa, wa = rng.standard_normal((8, 128, 4, 4)), rng.standard_normal((128, 128, 3, 3))
+    w = T(wa, True)
+    y = F.conv2d(T(xa), w, None, 1, 1)
+    g = rng.standard_normal(tuple(y.shape))
+    y.backward(T(g))
+    xp = np.pad(xa, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    gw = np.zeros(wa.shape)
+    for a in range(3):
+        for c in range(3):
+            gw[:, :, a, c] = np.einsum("nchw,nohw->oc", xp[:, :, a:a + 4, c:c + 4], g)
+    close(w.grad, gw, "float64")
+
+
 # ---- determinism ------------------------------------------------------------------------------
 
 DET_CASES = [((4, 16, 20, 20), (24, 16, 3, 3), 1, 1, 1), ((1, 8, 37, 29), (8, 8, 3, 3), 1, 1, 1),
              ((3, 12, 15, 15), (12, 1, 3, 3), 2, 1, 12), ((2, 32, 12, 12), (48, 32, 1, 1), 1, 0, 1),
-             ((2, 16, 14, 14), (32, 16, 1, 1), 2, 0, 1)]
+             ((2, 16, 14, 14), (32, 16, 1, 1), 2, 0, 1), ((8, 128, 4, 4), (128, 128, 3, 3), 1, 1, 1)]
 
 
 @pytest.mark.parametrize("case", DET_CASES, ids=str)

@@ -398,6 +398,11 @@ void conv_weight_grad(const ConvArgs& args, const T* x, const T* gy, T* gw) {
   if (args.batch == 0 || L == 0) return std::fill(gw, gw + size, T(0));
   const bool pw = g.pointwise();
   const int64_t lb = pw ? L : block_cols(K, sizeof(T), L);
+  // When gw_g is too big to stay in cache (over half an L2) and several images' columns fit the
+  // block budget, each gemm takes several images side by side: fewer passes over gw.
+  const int64_t budget_cols = K > 0 ? kColBytes / (K * int64_t(sizeof(T))) : L;
+  const bool big_out = g.cog * K * int64_t(sizeof(T)) > kColBytes / 2;
+  const int64_t jb = !pw && big_out && budget_cols >= 2 * L ? budget_cols / L : 1, cols = jb > 1 ? jb * L : lb;
   // Up to 4 chunks (enough for a few threads) while the partial sums stay under 64 MiB.
   const int64_t nq = std::max<int64_t>(1, std::min<int64_t>({args.batch, 4, (int64_t(64) << 20) / std::max<int64_t>(1, size * int64_t(sizeof(T)))}));
   const int64_t per = ceil_div(args.batch, nq);
@@ -411,29 +416,43 @@ void conv_weight_grad(const ConvArgs& args, const T* x, const T* gy, T* gw) {
         std::fill(out, out + g.cog * K, T(0));
         continue;
       }
-      T* col = pw ? nullptr : scratch<T>(K * lb);
+      T* col = pw ? nullptr : scratch<T>((K + (jb > 1 ? g.cog : 0)) * cols);
       bool first = true;
-      for (int64_t n = n0; n < n1; ++n) {
-        const T* xn = x + n * args.c_in * g.HW;
+      // gw_g += gy block (cog, k; row stride sg) @ column block (K, k; row stride sc)^T.
+      auto accumulate = [&](const T* gyb, int64_t sg, const T* cm, int64_t sc, int64_t k) {
+        double beta = first ? 0.0 : 1.0;
+        first = false;
+        // The longer side goes to gemm's n (the vectorised side of its micro-kernels).
+        if (K >= g.cog) {
+          gemm(gemm_args<T>(g.cog, K, k, {gyb, sg, 1, 0}, {cm, 1, sc, 0}, {out, K, 1, 0}, beta));
+        } else {
+          gemm(gemm_args<T>(K, g.cog, k, {cm, sc, 1, 0}, {gyb, 1, sg, 0}, {out, 1, K, 0}, beta));
+        }
+      };
+      for (int64_t na = n0; na < n1; na += jb) {
+        if (jb > 1) {  // small images side by side, so that each gemm sums over more columns
+          int64_t nb = std::min(n1, na + jb), ld = (nb - na) * L;
+          T* gbuf = col + K * cols;
+          for (int64_t n = na; n < nb; ++n) {
+            im2col_block(g, x + n * args.c_in * g.HW, gi * g.cig, (gi + 1) * g.cig, 0, L, col + (n - na) * L, ld);
+            for (int64_t o = 0; o < g.cog; ++o) {
+              const T* src = gy + (n * args.c_out + gi * g.cog + o) * L;
+              std::copy(src, src + L, gbuf + o * ld + (n - na) * L);
+            }
+          }
+          accumulate(gbuf, ld, col, ld, ld);
+          continue;
+        }
+        const T* xn = x + na * args.c_in * g.HW;
         for (int64_t l0 = 0; l0 < L; l0 += lb) {
           int64_t l1 = std::min(L, l0 + lb);
-          // The column matrix (K, l1 - l0) with row stride ld.
-          const T* cm = xn + gi * g.cig * g.HW + l0;
-          int64_t ld = g.HW;
-          if (!pw) {
-            im2col_block(g, xn, gi * g.cig, (gi + 1) * g.cig, l0, l1, col, l1 - l0);
-            cm = col;
-            ld = l1 - l0;
-          }
-          const T* gyn = gy + (n * args.c_out + gi * g.cog) * L + l0;
-          double beta = first ? 0.0 : 1.0;
-          // The longer side goes to gemm's n (the vectorised side of its micro-kernels).
-          if (K >= g.cog) {
-            gemm(gemm_args<T>(g.cog, K, l1 - l0, {gyn, L, 1, 0}, {cm, 1, ld, 0}, {out, K, 1, 0}, beta));
+          const T* gyn = gy + (na * args.c_out + gi * g.cog) * L + l0;
+          if (pw) {
+            accumulate(gyn, L, xn + gi * g.cig * g.HW + l0, g.HW, l1 - l0);
           } else {
-            gemm(gemm_args<T>(K, g.cog, l1 - l0, {cm, ld, 1, 0}, {gyn, 1, L, 0}, {out, 1, K, 0}, beta));
+            im2col_block(g, xn, gi * g.cig, (gi + 1) * g.cig, l0, l1, col, l1 - l0);
+            accumulate(gyn, L, col, l1 - l0, l1 - l0);
           }
-          first = false;
         }
       }
     }
