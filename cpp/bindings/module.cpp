@@ -42,5 +42,7 @@ PYBIND11_MODULE(_C, m) {
   init_random(m, cls);
   init_creation(m);
   init_runtime(m);
+  init_matmul(m, cls);
+  init_optim(m);
   init_conv(m);
 }

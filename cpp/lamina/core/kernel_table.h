@@ -70,6 +70,7 @@ struct GemmArgs {
   GemmEpilogue epilogue;
 };
 
+struct FusedOptimArgs;  // optim/fused.h
 // 2-D convolution geometry (ops/conv.cpp), NCHW, every buffer contiguous. y = conv(x, w) with
 // x (batch, c_in, in_h, in_w), w (c_out, c_in / groups, k_h, k_w), y (batch, c_out, out_h, out_w):
 // y[n, o, i, j] = sum_{c, a, b} x[n, g * c_in / groups + c, i * stride_h - pad_h + a * dil_h,
@@ -129,6 +130,8 @@ struct KernelTable {
   // Threads split the output into blocks, never the k loop: bits do not depend on the thread count.
   void (*gemm)(const GemmArgs& args) = nullptr;
 
+  // ---- optimizers (optim/fused.cpp): one update step over every tensor of a param group ----
+  void (*fused_optim)(const FusedOptimArgs& args) = nullptr;
   // ---- convolution (ops/conv.cpp; see ConvArgs). Bits never depend on the thread count ----
   // y = conv(x, w) + bias (bias (c_out,) or null).
   void (*conv2d)(const ConvArgs& a, const void* x, const void* w, const void* bias, void* y) = nullptr;

@@ -16,6 +16,9 @@ def one_hot(tensor, num_classes=-1):
     return _C._one_hot(tensor, num_classes)
 
 
+# input (*, in_features) @ weight (out_features, in_features)^T + bias (out_features,) -> (*, out_features),
+# the bias fused into the matrix product's store; bound directly so a call costs no Python frame.
+linear = _C._linear
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D convolution (cross-correlation), as torch.nn.functional.conv1d.
 
