@@ -1,8 +1,9 @@
 // Convolution kernels (ConvArgs in core/kernel_table.h) built on the `gemm` table entry. im2col and
 // col2im work on column blocks of bounded size (never the whole batch); 1x1 stride-1 convs hand
 // the input to gemm directly; depthwise convs use a direct kernel. The weight gradient sums gemms
-// with beta = 1 over the batch and column blocks in a fixed order. Tasks split outputs only and
-// block sizes depend only on shapes, so the bits never depend on the thread count.
+// with beta = 1 over images and column blocks in a fixed order, per fixed batch chunk, and adds the
+// chunks' partial sums in chunk order. Tasks, chunks and block sizes depend only on shapes, so the
+// bits never depend on the thread count.
 #include <algorithm>
 #include <vector>
 
