@@ -171,15 +171,6 @@ void (*active_gemm())(const GemmArgs&) { return kernel_table(Device{}).gemm; }
 
 // ---- depthwise (groups == c_in): direct loops over output rows -----------------------------
 
-// valid_cols for every kernel column, computed once per call (not once per output row).
-struct ColRanges {
-  std::vector<int64_t> lo, hi;
-  explicit ColRanges(const ConvArgs& a) : lo(size_t(a.k_w)), hi(size_t(a.k_w)) {
-    for (int64_t kb = 0; kb < a.k_w; ++kb)
-      valid_cols(kb * a.dil_w - a.pad_w, a.stride_w, a.in_w, a.out_w, lo[size_t(kb)], hi[size_t(kb)]);
-  }
-};
-
 // Width of an input row padded so that every tap of every output column lies inside it.
 int64_t padded_width(const ConvArgs& a) { return (a.out_w - 1) * a.stride_w + (a.k_w - 1) * a.dil_w + 1; }
 
@@ -229,15 +220,17 @@ void depthwise_forward(const Geo& g, const T* x, const T* w, const T* bias, T* y
   });
 }
 
+// The adjoint of depthwise_forward: taps scatter whole output rows into a zero-padded plane (no
+// bounds per row), whose interior is then the input gradient.
 template <class T>
 void depthwise_input_grad(const Geo& g, const T* gy, const T* w, T* gx) {
   const ConvArgs& a = g.a;
-  const ColRanges cr(a);
+  const int64_t wp = std::max(padded_width(a), a.pad_w + a.in_w);
   parallel_for(0, a.batch * a.c_in, 1, [&](int64_t begin, int64_t end) {
+    T* plane = scratch<T>(a.in_h * wp);
     for (int64_t p = begin; p < end; ++p) {
       int64_t c = p % a.c_in, n = p / a.c_in;
-      T* xc = gx + p * g.HW;
-      std::fill(xc, xc + g.HW, T(0));
+      std::fill(plane, plane + a.in_h * wp, T(0));
       for (int64_t j = 0; j < g.cog; ++j) {
         int64_t o = c * g.cog + j;
         const T* go = gy + (n * a.c_out + o) * g.L;
@@ -247,18 +240,20 @@ void depthwise_input_grad(const Geo& g, const T* gy, const T* w, T* gx) {
             int64_t ih = oh * a.stride_h - a.pad_h + ka * a.dil_h;
             if (ih < 0 || ih >= a.in_h) continue;
             for (int64_t kb = 0; kb < a.k_w; ++kb) {
-              const int64_t off = kb * a.dil_w - a.pad_w, lo = cr.lo[size_t(kb)], hi = cr.hi[size_t(kb)];
-              T* xr = xc + ih * a.in_w + off;
+              T* xr = plane + ih * wp + kb * a.dil_w;
               const T wv = w[o * g.kk + ka * a.k_w + kb];
               if (a.stride_w == 1) {
-                for (int64_t ow = lo; ow < hi; ++ow) xr[ow] += wv * gr[ow];
+                for (int64_t ow = 0; ow < a.out_w; ++ow) xr[ow] += wv * gr[ow];
               } else {
-                for (int64_t ow = lo; ow < hi; ++ow) xr[ow * a.stride_w] += wv * gr[ow];
+                for (int64_t ow = 0; ow < a.out_w; ++ow) xr[ow * a.stride_w] += wv * gr[ow];
               }
             }
           }
         }
       }
+      T* xc = gx + p * g.HW;
+      for (int64_t ih = 0; ih < a.in_h; ++ih)
+        std::copy(plane + ih * wp + a.pad_w, plane + ih * wp + a.pad_w + a.in_w, xc + ih * a.in_w);
     }
   });
 }
