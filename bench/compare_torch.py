@@ -1,6 +1,6 @@
 """lamina vs PyTorch, in one process with interleaved runs: time ratios (lamina / PyTorch, below 1
 means lamina is faster) for elementwise ops, reductions, per-op overhead, full training steps
-(bench/train_steps.py) and GEMM, at 1 and 2 threads.
+(bench/train_steps.py), GEMM and the ResNet-style conv2d layers, at 1 and 2 threads.
 
     PYTHONPATH=python python bench/compare_torch.py [--quick] [--threads 1 2] [--models mlp cnn resnet]
                                                     [--only elementwise|overhead|training|gemm|conv]
