@@ -85,6 +85,8 @@ struct ResampleAxis {
   const int64_t* i1 = nullptr;
   const double* w0 = nullptr;
   const double* w1 = nullptr;
+};
+
 // 2-D convolution geometry (ops/conv.cpp), NCHW, every buffer contiguous. y = conv(x, w) with
 // x (batch, c_in, in_h, in_w), w (c_out, c_in / groups, k_h, k_w), y (batch, c_out, out_h, out_w):
 // y[n, o, i, j] = sum_{c, a, b} x[n, g * c_in / groups + c, i * stride_h - pad_h + a * dil_h,
