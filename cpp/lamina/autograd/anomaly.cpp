@@ -1,0 +1,148 @@
+// Anomaly mode: flags, the thread-local module-path stack, per-node records and the NaN/Inf scans.
+#include "lamina/autograd/anomaly.h"
+
+#include <cctype>
+#include <cmath>
+#include <mutex>
+#include <sstream>
+#include <unordered_map>
+
+#include "lamina/autograd/node.h"
+#include "lamina/ops/ops.h"
+
+namespace lamina::autograd::anomaly {
+
+std::atomic<bool> g_enabled{false};
+
+namespace {
+
+std::atomic<bool> g_check_nan{true};
+thread_local std::vector<std::string> t_modules;
+thread_local const Node* t_backward_node = nullptr;
+
+struct Record {
+  std::string module;
+  std::vector<Shape> input_shapes;
+};
+std::mutex g_records_mutex;
+std::unordered_map<const Node*, Record> g_records;
+std::atomic<size_t> g_record_count{0};
+
+// "nan", "inf" or "" (all finite). One vectorised pass in the common (finite) case.
+const char* non_finite_kind(const Tensor& t) {
+  if (!t.defined() || t.numel() == 0 || !t.is_floating_point()) return "";
+  GradModeGuard no_grad(false);
+  Tensor s = to(sum(t), DType::Float64);
+  if (std::isfinite(*s.data<double>())) return "";
+  if (*all(isfinite(t)).data<bool>()) return "";  // the sum overflowed
+  return *any(isnan(t)).data<bool>() ? "nan" : "inf";
+}
+
+// "LogSoftmaxBackward0" -> "log_softmax".
+std::string forward_name(const std::string& node_name) {
+  std::string base = node_name;
+  auto pos = base.rfind("Backward");
+  if (pos != std::string::npos) base = base.substr(0, pos);
+  std::string out;
+  for (size_t i = 0; i < base.size(); ++i) {
+    char c = base[i];
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      if (i > 0) out += '_';
+      out += char(std::tolower(static_cast<unsigned char>(c)));
+    } else {
+      out += c;
+    }
+  }
+  return out.empty() ? node_name : out;
+}
+
+void write_shapes(std::ostream& os, const std::vector<Shape>& shapes) {
+  if (shapes.empty()) {
+    os << "none";
+    return;
+  }
+  for (size_t i = 0; i < shapes.size(); ++i) os << (i ? ", " : "") << str(shapes[i]);
+}
+
+// The record of `node`, or one rebuilt from its input metadata (nodes made before the mode was on).
+Record record_of(const Node& node) {
+  {
+    std::lock_guard<std::mutex> lock(g_records_mutex);
+    auto it = g_records.find(&node);
+    if (it != g_records.end()) return it->second;
+  }
+  Record r;
+  for (const TensorMeta& m : node.input_meta) r.input_shapes.push_back(m.shape);
+  return r;
+}
+
+}  // namespace
+
+bool check_nan_enabled() { return g_check_nan.load(std::memory_order_relaxed); }
+
+void set_enabled(bool enabled, bool check_nan) {
+  g_check_nan.store(check_nan, std::memory_order_relaxed);
+  g_enabled.store(enabled, std::memory_order_relaxed);
+}
+
+void push_module(std::string path) { t_modules.push_back(std::move(path)); }
+void pop_module() {
+  if (!t_modules.empty()) t_modules.pop_back();
+}
+
+void on_node_created(const Node* node) {
+  Record r;
+  if (!t_modules.empty()) r.module = t_modules.back();
+  std::lock_guard<std::mutex> lock(g_records_mutex);
+  g_records[node] = std::move(r);
+  g_record_count.store(g_records.size(), std::memory_order_relaxed);
+}
+
+void on_node_input(const Node* node, const Tensor& input) {
+  std::lock_guard<std::mutex> lock(g_records_mutex);
+  auto it = g_records.find(node);
+  if (it != g_records.end()) it->second.input_shapes.push_back(input.defined() ? input.shape() : Shape{});
+}
+
+void on_node_destroyed(const Node* node) {
+  if (g_record_count.load(std::memory_order_relaxed) == 0) return;
+  std::lock_guard<std::mutex> lock(g_records_mutex);
+  g_records.erase(node);
+  g_record_count.store(g_records.size(), std::memory_order_relaxed);
+}
+
+void check_forward(const Tensor& out, const Node& node) {
+  if (!check_nan_enabled() || t_backward_node != nullptr) return;
+  if (out.impl()->view_base) return;  // a view produces no new values
+  const char* kind = non_finite_kind(out);
+  if (!*kind) return;
+  std::ostringstream msg;
+  msg << "Anomaly detected in forward: op '" << forward_name(node.name()) << "' (grad_fn " << node.name()
+      << ") produced " << kind << " values in its output " << node.output_meta.size() - 1 << " of shape "
+      << str(out.shape());
+  msg << "; module: " << (t_modules.empty() ? std::string("none (called outside a module)") : t_modules.back());
+  msg << "; input shapes: ";
+  write_shapes(msg, record_of(node).input_shapes);
+  throw Error(msg.str());
+}
+
+void check_backward(const Node& node, const std::vector<Tensor>& grads) {
+  if (!check_nan_enabled()) return;
+  for (size_t i = 0; i < grads.size(); ++i) {
+    const char* kind = non_finite_kind(grads[i]);
+    if (!*kind) continue;
+    Record r = record_of(node);
+    std::ostringstream msg;
+    msg << "Function '" << node.name() << "' returned " << kind << " values in its " << i << "th output.";
+    msg << " Forward op '" << forward_name(node.name()) << "' ran in module: "
+        << (r.module.empty() ? std::string("none (or anomaly mode was off during forward)") : r.module);
+    msg << "; forward input shapes: ";
+    write_shapes(msg, r.input_shapes);
+    throw Error(msg.str());
+  }
+}
+
+BackwardScope::BackwardScope(const Node* node) : prev_(t_backward_node) { t_backward_node = node; }
+BackwardScope::~BackwardScope() { t_backward_node = prev_; }
+
+}  // namespace lamina::autograd::anomaly

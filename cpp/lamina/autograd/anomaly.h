@@ -1,0 +1,55 @@
+// Anomaly mode (lamina.autograd.detect_anomaly): while on, the first op that produces NaN/Inf
+// raises, naming the op, the module running forward and the input shapes.
+// Where the checks sit: forward in autograd::set_history (every op that records a grad_fn passes
+// there after computing its output), backward in the engine right after each Node::apply. Both
+// cost one relaxed atomic load when the mode is off. When on, each output is scanned once with a
+// vectorised sum (NaN/Inf propagate; an overflowing sum is confirmed with isfinite before raising).
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "lamina/core/tensor.h"
+
+namespace lamina::autograd {
+
+class Node;
+
+namespace anomaly {
+
+extern std::atomic<bool> g_enabled;
+inline bool enabled() { return g_enabled.load(std::memory_order_relaxed); }
+bool check_nan_enabled();
+void set_enabled(bool enabled, bool check_nan = true);
+
+// Module path stack of this thread, pushed by Module.__call__ only while the mode is on.
+void push_module(std::string path);
+void pop_module();
+
+// Node bookkeeping (called by node.cpp while the mode is on): the module that created the node
+// and the shapes of its inputs, for backward reports.
+void on_node_created(const Node* node);
+void on_node_input(const Node* node, const Tensor& input);
+void on_node_destroyed(const Node* node);  // cheap when nothing is recorded
+
+// Raises if `out`, just recorded as an output of `node`, holds NaN or Inf.
+void check_forward(const Tensor& out, const Node& node);
+// Raises if a gradient `node` returned holds NaN or Inf.
+void check_backward(const Node& node, const std::vector<Tensor>& grads);
+
+// Marks that `node`'s backward formula is running on this thread (its own ops are then reported
+// by check_backward, not as forward ops).
+class BackwardScope {
+ public:
+  explicit BackwardScope(const Node* node);
+  ~BackwardScope();
+  BackwardScope(const BackwardScope&) = delete;
+  BackwardScope& operator=(const BackwardScope&) = delete;
+
+ private:
+  const Node* prev_;
+};
+
+}  // namespace anomaly
+}  // namespace lamina::autograd
