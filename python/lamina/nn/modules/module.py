@@ -9,6 +9,7 @@ try block and a thread-local depth counter; anomaly mode additionally keeps a mo
 in C++ so NaN/Inf reports can name the module.
 """
 
+import copy
 import threading
 from collections import OrderedDict, namedtuple
 
@@ -642,6 +643,20 @@ class Module:
                 main_str += "\n  " + "\n  ".join(lines) + "\n"
         main_str += ")"
         return main_str
+
+    def __deepcopy__(self, memo):
+        # Plain tensors cannot be deep-copied by the copy module: seed the memo with clones.
+        for value in list(self.__dict__.values()) + list(self._buffers.values()):
+            if type(value) is _C.Tensor and id(value) not in memo:
+                clone = value.detach().clone()
+                if value.requires_grad and value.is_leaf:
+                    clone.requires_grad_(True)
+                memo[id(value)] = clone
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            object.__setattr__(new, key, copy.deepcopy(value, memo))
+        return new
 
     def __setstate__(self, state):
         self.__dict__.update(state)
