@@ -145,3 +145,19 @@ def test_clean_forward_and_backward_with_mode_on():
     with detect_anomaly():
         m(x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [1.0, 0.5])
+
+
+def test_float64_and_strided_outputs():
+    x = lamina.tensor([[1.0, 0.0], [2.0, 3.0]], dtype=lamina.float64, requires_grad=True)
+    with detect_anomaly():
+        with pytest.raises(RuntimeError, match=r"op 'log' .* produced inf values"):
+            x.log()
+        y = x.t() * 1.0  # finite values pass whatever the layout
+        big = lamina.full((3, 70000), 1.0, requires_grad=True)
+        (big * 2.0).sum()  # large enough to be scanned in several chunks
+        bad = big.detach().clone()
+        bad[2, 69999] = float("nan")
+        bad.requires_grad_(True)
+        with pytest.raises(RuntimeError, match=r"op 'mul' .* produced nan values in its output 0 of shape \(3, 70000\)"):
+            bad * 2.0
+    assert tuple(y.shape) == (2, 2)

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "lamina/autograd/node.h"
+#include "lamina/cpu/parallel.h"
 #include "lamina/ops/ops.h"
 
 namespace lamina::autograd::anomaly {
@@ -28,13 +29,42 @@ std::mutex g_records_mutex;
 std::unordered_map<const Node*, Record> g_records;
 std::atomic<size_t> g_record_count{0};
 
-// "nan", "inf" or "" (all finite). One vectorised pass in the common (finite) case.
+// NaN/Inf have an all-ones exponent: (bits & exponent_mask) + lowest_exponent_bit then carries
+// into the sign bit. Integer and/or/add vectorise without -ffast-math: one pass over the data.
+template <class U>
+bool any_non_finite(const U* __restrict p, int64_t n, U exponent_mask, U lowest_exponent_bit) {
+  U hit = 0;
+  for (int64_t i = 0; i < n; ++i) hit |= (p[i] & exponent_mask) + lowest_exponent_bit;
+  return (hit >> (sizeof(U) * 8 - 1)) != 0;
+}
+
+template <class U>
+bool all_finite_bits(const void* data, int64_t n, U exponent_mask, U lowest_exponent_bit) {
+  const U* p = static_cast<const U*>(data);
+  std::atomic<bool> bad{false};
+  cpu::parallel_for(0, n, int64_t(1) << 18, [&](int64_t b, int64_t e) {
+    if (!bad.load(std::memory_order_relaxed) && any_non_finite<U>(p + b, e - b, exponent_mask, lowest_exponent_bit))
+      bad.store(true, std::memory_order_relaxed);
+  });
+  return !bad.load();
+}
+
+bool all_finite(const Tensor& t) {
+  if (t.is_contiguous() && t.device().is_cpu()) {
+    if (t.dtype() == DType::Float32) return all_finite_bits<uint32_t>(t.raw_data(), t.numel(), 0x7f800000u, 0x00800000u);
+    if (t.dtype() == DType::Float64)
+      return all_finite_bits<uint64_t>(t.raw_data(), t.numel(), 0x7ff0000000000000ull,
+                                        0x0010000000000000ull);
+  }
+  GradModeGuard no_grad(false);
+  return *all(isfinite(t)).data<bool>();
+}
+
+// "nan", "inf" or "" (all finite).
 const char* non_finite_kind(const Tensor& t) {
   if (!t.defined() || t.numel() == 0 || !t.is_floating_point()) return "";
+  if (all_finite(t)) return "";
   GradModeGuard no_grad(false);
-  Tensor s = to(sum(t), DType::Float64);
-  if (std::isfinite(*s.data<double>())) return "";
-  if (*all(isfinite(t)).data<bool>()) return "";  // the sum overflowed
   return *any(isnan(t)).data<bool>() ? "nan" : "inf";
 }
 

@@ -2,8 +2,8 @@
 // raises, naming the op, the module running forward and the input shapes.
 // Where the checks sit: forward in autograd::set_history (every op that records a grad_fn passes
 // there after computing its output), backward in the engine right after each Node::apply. Both
-// cost one relaxed atomic load when the mode is off. When on, each output is scanned once with a
-// vectorised sum (NaN/Inf propagate; an overflowing sum is confirmed with isfinite before raising).
+// cost one relaxed atomic load when the mode is off. When on, each output is scanned once: an
+// integer test of the exponent bits (vectorised, on the thread pool for large tensors).
 #pragma once
 
 #include <atomic>
