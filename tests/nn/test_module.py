@@ -156,6 +156,14 @@ def test_state_dict_round_trip():
     np.testing.assert_array_equal(src(x).detach().numpy(), dst(x).detach().numpy())
 
 
+def test_load_state_dict_assign():
+    m = Scale(3)
+    w = lamina.tensor([1.0, 2.0, 3.0])
+    m.load_state_dict({"w": w, "b": lamina.zeros(3), "count": lamina.tensor([2])}, assign=True)
+    assert isinstance(m.w, nn.Parameter) and m.w.requires_grad and m.w.data_ptr() == w.data_ptr()
+    assert m.count.item() == 2
+
+
 def test_load_state_dict_strict_errors():
     net = Net()
     sd = net.state_dict()

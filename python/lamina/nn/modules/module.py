@@ -46,7 +46,14 @@ class RemovableHandle:
 
 # ---- "errors that say where" -------------------------------------------------------------------
 
-_state = threading.local()  # depth: nesting of module calls on this thread
+class _State(threading.local):
+    depth = 0  # nesting of module calls on this thread
+
+    def __init__(self):
+        self.anomaly_stack = []  # (path, module) of the modules running forward, anomaly mode only
+
+
+_state = _State()
 
 
 def _where(root, chain):
@@ -94,7 +101,7 @@ def _record(exc, module):
 
 def _anomaly_path(module):
     """This module's path for anomaly reports: the parent's path plus the name it is found under."""
-    stack = _state.__dict__.setdefault("anomaly_stack", [])
+    stack = _state.anomaly_stack
     if not stack:
         return "model"
     parent_path, parent = stack[-1]
@@ -490,8 +497,15 @@ class Module:
                                   f"checkpoint, the shape in current model is {param.shape}.")
                 continue
             try:
-                with no_grad():
-                    param.copy_(value)
+                if local_metadata.get("assign_to_params_buffers", False):
+                    if name in self._parameters:
+                        value = value if isinstance(value, Parameter) else Parameter(value, param.requires_grad)
+                        self._parameters[name] = value
+                    else:
+                        self._buffers[name] = value
+                else:
+                    with no_grad():
+                        param.copy_(value)
             except Exception as ex:
                 error_msgs.append(f'While copying the parameter named "{key}", whose dimensions in the model '
                                   f"are {param.shape} and whose dimensions in the checkpoint are {value.shape}, "
@@ -506,15 +520,16 @@ class Module:
                     unexpected_keys.append(key)
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
-        """Copies parameters and buffers from `state_dict`. Returns (missing_keys, unexpected_keys);
-        with strict=True (default) any missing or unexpected key raises RuntimeError, and a shape
-        mismatch always does."""
+        """Copies parameters and buffers from `state_dict` (assign=True takes the tensors themselves).
+        Returns (missing_keys, unexpected_keys); with strict=True (default) any missing or unexpected
+        key raises RuntimeError, and a shape mismatch always does."""
         if not isinstance(state_dict, dict):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         missing, unexpected, errors = [], [], []
 
         def load(module, prefix):
-            module._load_from_state_dict(state_dict, prefix, {}, True, missing, unexpected, errors)
+            module._load_from_state_dict(state_dict, prefix, {"assign_to_params_buffers": assign}, True, missing,
+                                         unexpected, errors)
             for name, child in module._modules.items():
                 if child is not None:
                     load(child, prefix + name + ".")
@@ -593,11 +608,12 @@ class Module:
         return output
 
     def __call__(self, *args, **kwargs):
-        depth = getattr(_state, "depth", 0)
-        _state.depth = depth + 1
+        state = _state
+        depth = state.depth
+        state.depth = depth + 1
         anomaly = _anomaly_mode._ENABLED[0]
         if anomaly:
-            stack = _state.__dict__.setdefault("anomaly_stack", [])
+            stack = state.anomaly_stack
             path = _anomaly_path(self)
             stack.append((path, self))
             _C._anomaly_push_module(f"{path} ({self._get_name()})")
@@ -611,7 +627,7 @@ class Module:
                 _annotate(exc, self)
             raise
         finally:
-            _state.depth = depth
+            state.depth = depth
             if anomaly:
                 stack.pop()
                 _C._anomaly_pop_module()
