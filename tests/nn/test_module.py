@@ -377,3 +377,19 @@ def test_deepcopy_module():
     assert m2.w is not m.w and isinstance(m2.w, nn.Parameter)
     m2.w.data.fill_(5.0)
     assert m.w.detach().numpy().tolist() == [1.0] * 3
+
+
+def test_parameter_list_and_dict():
+    pl = nn.ParameterList([nn.Parameter(lamina.zeros(2)), lamina.ones(3)])
+    assert len(pl) == 2 and isinstance(pl[1], nn.Parameter)
+    pl.append(lamina.zeros(1, 4))
+    assert [n for n, _ in pl.named_parameters()] == ["0", "1", "2"]
+    assert [tuple(p.shape) for p in pl] == [(2,), (3,), (1, 4)]
+    holder = nn.Module()
+    holder.ps = pl
+    assert list(holder.state_dict()) == ["ps.0", "ps.1", "ps.2"]
+    assert "(2): Parameter containing: [Parameter of size 1x4]" in repr(pl)
+    pd = nn.ParameterDict({"a": lamina.zeros(2), "b": nn.Parameter(lamina.ones(1))})
+    assert list(pd.keys()) == ["a", "b"] and isinstance(pd["a"], nn.Parameter) and "a" in pd
+    del pd["a"]
+    assert [n for n, _ in pd.named_parameters()] == ["b"] and len(pd) == 1
