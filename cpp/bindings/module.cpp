@@ -42,4 +42,5 @@ PYBIND11_MODULE(_C, m) {
   init_random(m, cls);
   init_creation(m);
   init_runtime(m);
+  init_matmul(m, cls);
 }

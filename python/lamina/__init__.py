@@ -26,6 +26,8 @@ _install_tensor_methods()
 
 from . import autograd, nn  # noqa: E402
 from .autograd import enable_grad, no_grad, set_grad_enabled  # noqa: E402, F401
+from . import datasets, utils  # noqa: E402, F401
+from .serialization import load, save  # noqa: E402, F401
 
 
 def set_default_dtype(d):

@@ -218,6 +218,21 @@ def _tensor_index(self):
     return int(self.item())
 
 
+# ---- pickling (DataLoader workers send batches through pipes) ----------------------------------
+
+def _rebuild_tensor(cls, array, requires_grad):
+    t = _C.from_numpy(array)
+    if cls is not _C.Tensor:
+        return cls(t, requires_grad)  # Parameter(data, requires_grad)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def _tensor_reduce(self):
+    """Pickles the values (a copy, through numpy) and requires_grad; not the graph or views."""
+    array = np.asarray(self.detach().cpu().numpy(), order="C")  # keeps 0-d arrays 0-d
+    return (_rebuild_tensor, (type(self), array, self.requires_grad))
+
+
 def _install_tensor_methods():
     _C._register_size_type(Size)
     cls = _C.Tensor
@@ -231,4 +246,5 @@ def _install_tensor_methods():
     cls.__int__ = _tensor_int
     cls.__bool__ = _tensor_bool
     cls.__index__ = _tensor_index
+    cls.__reduce__ = _tensor_reduce
     cls.__array_priority__ = 1000  # numpy defers binary ops with tensors to lamina

@@ -10,6 +10,7 @@
 #include "lamina/ops/shape_ops.h"
 #include "lamina/ops/unary.h"
 #include "lamina/ops/view.h"
+#include "lamina/ops/matmul.h"
 
 namespace lamina {
 

@@ -14,17 +14,20 @@ def _flat_outputs(fn, inputs):
 def _numerical_jacobian(fn, inputs, i, eps):
     """Central differences of every output w.r.t. inputs[i]: a (numel_in, total_out) array."""
     x = inputs[i]
-    flat = x.detach().reshape(-1)
+    # Perturb through a multi-index on a detached alias: reshape(-1) of a non-contiguous leaf
+    # would be a copy, and the perturbation would silently miss the input.
+    data = x.detach()
+    positions = list(np.ndindex(*x.shape))
     base = [o.detach().numpy().ravel().copy() for o in _flat_outputs(fn, inputs)]
     jac = np.zeros((x.numel(), sum(b.size for b in base)))
     with no_grad():
-        for k in range(x.numel()):
-            orig = flat[k].item()
-            flat[k] = orig + eps
+        for k, pos in enumerate(positions):
+            orig = data[pos].item()
+            data[pos] = orig + eps
             plus = np.concatenate([o.detach().numpy().ravel() for o in _flat_outputs(fn, inputs)] or [np.zeros(0)])
-            flat[k] = orig - eps
+            data[pos] = orig - eps
             minus = np.concatenate([o.detach().numpy().ravel() for o in _flat_outputs(fn, inputs)] or [np.zeros(0)])
-            flat[k] = orig
+            data[pos] = orig
             jac[k] = (plus - minus) / (2 * eps)
     return jac
 

@@ -14,3 +14,8 @@ def one_hot(tensor, num_classes=-1):
         int64 tensor of shape (*, C) with a single 1 per row, at the class index.
     """
     return _C._one_hot(tensor, num_classes)
+
+
+# input (*, in_features) @ weight (out_features, in_features)^T + bias (out_features,) -> (*, out_features),
+# the bias fused into the matrix product's store; bound directly so a call costs no Python frame.
+linear = _C._linear

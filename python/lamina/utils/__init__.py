@@ -1,0 +1,3 @@
+"""lamina.utils: helpers outside the core (PyTorch's torch.utils). So far: `data`."""
+
+from . import data  # noqa: F401
