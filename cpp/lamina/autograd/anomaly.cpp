@@ -3,9 +3,7 @@
 
 #include <cctype>
 #include <cmath>
-#include <mutex>
 #include <sstream>
-#include <unordered_map>
 
 #include "lamina/autograd/node.h"
 #include "lamina/cpu/parallel.h"
@@ -18,16 +16,8 @@ std::atomic<bool> g_enabled{false};
 namespace {
 
 std::atomic<bool> g_check_nan{true};
-thread_local std::vector<std::string> t_modules;
+thread_local std::vector<std::shared_ptr<const std::string>> t_modules;
 thread_local const Node* t_backward_node = nullptr;
-
-struct Record {
-  std::string module;
-  std::vector<Shape> input_shapes;
-};
-std::mutex g_records_mutex;
-std::unordered_map<const Node*, Record> g_records;
-std::atomic<size_t> g_record_count{0};
 
 // NaN/Inf have an all-ones exponent: (bits & exponent_mask) + lowest_exponent_bit then carries
 // into the sign bit. Integer and/or/add vectorise without -ffast-math: one pass over the data.
@@ -96,14 +86,14 @@ void write_shapes(std::ostream& os, const std::vector<Shape>& shapes) {
 
 // The record of `node`, or one rebuilt from its input metadata (nodes made before the mode was on).
 Record record_of(const Node& node) {
-  {
-    std::lock_guard<std::mutex> lock(g_records_mutex);
-    auto it = g_records.find(&node);
-    if (it != g_records.end()) return it->second;
-  }
+  if (node.anomaly_record) return *node.anomaly_record;
   Record r;
   for (const TensorMeta& m : node.input_meta) r.input_shapes.push_back(m.shape);
   return r;
+}
+
+std::string current_module() {
+  return t_modules.empty() ? std::string("none (called outside a module)") : *t_modules.back();
 }
 
 }  // namespace
@@ -115,30 +105,18 @@ void set_enabled(bool enabled, bool check_nan) {
   g_enabled.store(enabled, std::memory_order_relaxed);
 }
 
-void push_module(std::string path) { t_modules.push_back(std::move(path)); }
+void push_module(std::string path) { t_modules.push_back(std::make_shared<const std::string>(std::move(path))); }
 void pop_module() {
   if (!t_modules.empty()) t_modules.pop_back();
 }
 
-void on_node_created(const Node* node) {
-  Record r;
-  if (!t_modules.empty()) r.module = t_modules.back();
-  std::lock_guard<std::mutex> lock(g_records_mutex);
-  g_records[node] = std::move(r);
-  g_record_count.store(g_records.size(), std::memory_order_relaxed);
+void on_node_created(Node& node) {
+  node.anomaly_record = std::make_unique<Record>();
+  if (!t_modules.empty()) node.anomaly_record->module = t_modules.back();
 }
 
-void on_node_input(const Node* node, const Tensor& input) {
-  std::lock_guard<std::mutex> lock(g_records_mutex);
-  auto it = g_records.find(node);
-  if (it != g_records.end()) it->second.input_shapes.push_back(input.defined() ? input.shape() : Shape{});
-}
-
-void on_node_destroyed(const Node* node) {
-  if (g_record_count.load(std::memory_order_relaxed) == 0) return;
-  std::lock_guard<std::mutex> lock(g_records_mutex);
-  g_records.erase(node);
-  g_record_count.store(g_records.size(), std::memory_order_relaxed);
+void on_node_input(Node& node, const Tensor& input) {
+  node.anomaly_record->input_shapes.push_back(input.defined() ? input.shape() : Shape{});
 }
 
 void check_forward(const Tensor& out, const Node& node) {
@@ -150,7 +128,7 @@ void check_forward(const Tensor& out, const Node& node) {
   msg << "Anomaly detected in forward: op '" << forward_name(node.name()) << "' (grad_fn " << node.name()
       << ") produced " << kind << " values in its output " << node.output_meta.size() - 1 << " of shape "
       << str(out.shape());
-  msg << "; module: " << (t_modules.empty() ? std::string("none (called outside a module)") : t_modules.back());
+  msg << "; module: " << current_module();
   msg << "; input shapes: ";
   write_shapes(msg, record_of(node).input_shapes);
   throw Error(msg.str());
@@ -165,7 +143,7 @@ void check_backward(const Node& node, const std::vector<Tensor>& grads) {
     std::ostringstream msg;
     msg << "Function '" << node.name() << "' returned " << kind << " values in its " << i << "th output.";
     msg << " Forward op '" << forward_name(node.name()) << "' ran in module: "
-        << (r.module.empty() ? std::string("none (or anomaly mode was off during forward)") : r.module);
+        << (r.module ? *r.module : std::string("none (or anomaly mode was off during forward)"));
     msg << "; forward input shapes: ";
     write_shapes(msg, r.input_shapes);
     throw Error(msg.str());

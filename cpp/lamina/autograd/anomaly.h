@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,11 +28,14 @@ void set_enabled(bool enabled, bool check_nan = true);
 void push_module(std::string path);
 void pop_module();
 
-// Node bookkeeping (called by node.cpp while the mode is on): the module that created the node
-// and the shapes of its inputs, for backward reports.
-void on_node_created(const Node* node);
-void on_node_input(const Node* node, const Tensor& input);
-void on_node_destroyed(const Node* node);  // cheap when nothing is recorded
+// What a node remembers while the mode is on (Node::anomaly_record): the module running forward
+// when it was created and the shapes of its inputs, for backward reports.
+struct Record {
+  std::shared_ptr<const std::string> module;
+  std::vector<Shape> input_shapes;
+};
+void on_node_created(Node& node);
+void on_node_input(Node& node, const Tensor& input);
 
 // Raises if `out`, just recorded as an output of `node`, holds NaN or Inf.
 void check_forward(const Tensor& out, const Node& node);

@@ -37,12 +37,9 @@ void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
 
 Node::Node() : sequence_nr(g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {
   g_live_nodes.fetch_add(1, std::memory_order_relaxed);
-  if (anomaly::enabled()) anomaly::on_node_created(this);
+  if (anomaly::enabled()) anomaly::on_node_created(*this);
 }
-Node::~Node() {
-  g_live_nodes.fetch_sub(1, std::memory_order_relaxed);
-  anomaly::on_node_destroyed(this);
-}
+Node::~Node() { g_live_nodes.fetch_sub(1, std::memory_order_relaxed); }
 int64_t Node::live_count() { return g_live_nodes.load(std::memory_order_relaxed); }
 
 void SavedTensor::save(const Tensor& t, bool is_output) {
@@ -102,7 +99,7 @@ void Node::add_input(const Tensor& t) {
   next_edges.push_back(gradient_edge(t));
   // Only inputs that receive a gradient need their metadata (saves a copy per wrapped number).
   input_meta.push_back(next_edges.back().valid() ? meta_of(t) : TensorMeta{});
-  if (anomaly::enabled()) anomaly::on_node_input(this, t);
+  if (anomaly_record) anomaly::on_node_input(*this, t);
 }
 
 bool needs_grad(const Tensor& t) {

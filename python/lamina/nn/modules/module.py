@@ -99,12 +99,25 @@ def _record(exc, module):
     exc.__dict__.setdefault("_lamina_chain", []).append(module)
 
 
-def _anomaly_path(module):
+def _anomaly_enter(module, stack):
+    """Pushes `module` on the anomaly module stacks (Python and C++); the label is cached per parent."""
+    parent = stack[-1] if stack else None
+    key = (id(parent[1]), parent[0]) if parent else None
+    cached = module.__dict__.get("_anomaly_label")
+    if cached is None or cached[0] != key:
+        path = _anomaly_path(module, parent)
+        cached = (key, path, f"{path} ({module._get_name()})")
+        object.__setattr__(module, "_anomaly_label", cached)
+    stack.append((cached[1], module))
+    _C._anomaly_push_module(cached[2])
+    return cached[1]
+
+
+def _anomaly_path(module, parent):
     """This module's path for anomaly reports: the parent's path plus the name it is found under."""
-    stack = _state.anomaly_stack
-    if not stack:
+    if parent is None:
         return "model"
-    parent_path, parent = stack[-1]
+    parent_path, parent = parent
     for name, child in parent._modules.items():
         if child is module:
             return f"{parent_path}.{name}"
@@ -614,9 +627,7 @@ class Module:
         anomaly = _anomaly_mode._ENABLED[0]
         if anomaly:
             stack = state.anomaly_stack
-            path = _anomaly_path(self)
-            stack.append((path, self))
-            _C._anomaly_push_module(f"{path} ({self._get_name()})")
+            path = _anomaly_enter(self, stack)
         try:
             if self._forward_pre_hooks or self._forward_hooks:
                 return self._call_with_hooks(args, kwargs)
