@@ -1,19 +1,25 @@
 """lamina vs PyTorch, in one process with interleaved runs: time ratios (lamina / PyTorch, below 1
-means lamina is faster) for elementwise ops, reductions and per-op overhead, at 1 and 2 threads.
+means lamina is faster) for elementwise ops, reductions, per-op overhead and full training steps
+(bench/train_steps.py), at 1 and 2 threads.
 
-    python bench/compare_torch.py [--quick] [--threads 1 2]
+    PYTHONPATH=python python bench/compare_torch.py [--quick] [--threads 1 2] [--models mlp cnn resnet]
 
 Never run this beside a build or test suite: on 2 cores the timings would mean nothing.
 """
 
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import numpy as np
 import torch
 
 import lamina
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_steps import MODELS, make_training_step  # noqa: E402
 
 
 def interleaved(fns, reps, inner):
@@ -69,6 +75,15 @@ def overhead_cases():
     ]
 
 
+def training_cases(models):
+    """Full training steps (forward + backward + optimizer) of bench/train_steps.py."""
+    cases = []
+    for name in models:
+        lamina_step, torch_step = make_training_step(lamina, name), make_training_step(torch, name)
+        cases.append((f"train step: {name}", lamina_step, torch_step))
+    return cases
+
+
 def report(title, cases, reps, inner, unit):
     print(f"\n{title}")
     print(f"{'case':36s} {'lamina':>12s} {'PyTorch':>12s} {'ratio':>8s}")
@@ -82,6 +97,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--models", nargs="*", default=list(MODELS), help="training steps to time")
     args = parser.parse_args()
     reps = 5 if args.quick else 15
     print(f"lamina {lamina.__version__} ({lamina._C._get_cpu_isa()}) vs torch {torch.__version__}; "
@@ -91,6 +107,7 @@ def main():
         torch.set_num_threads(threads)
         report(f"threads={threads}: 1e7 float32 elements (median ms)", elementwise_cases(10_000_000), reps, 3, "ms")
         report(f"threads={threads}: per-op overhead (median us)", overhead_cases(), reps, 2000, "us")
+        report(f"threads={threads}: training steps (median ms)", training_cases(args.models), reps, 3, "ms")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
-"""Threads under contention: a training-style step (forward + backward) timed at 1 and 2 threads,
-on an idle machine and beside a CPU-bound competing process, for lamina and PyTorch.
+"""Threads under contention: training steps timed at 1 and 2 threads, on an idle machine and beside a
+CPU-bound competing process, for lamina and PyTorch. Two steps: an elementwise + reduction step with
+backward (128x512), and the MLP training step of train_steps.py (784-512-256-10, batch 128, SGD).
 
 A thread pool whose workers spin for long, or whose parallel regions end in a barrier that
 waits for every worker, collapses when another process wants the core; lamina's pool lets the
 caller finish the work alone (cpu/parallel.h). The number to watch is the 2-thread time with a
 competitor, next to the 1-thread time.
 
-    python bench/contention.py [--steps 300]
+    PYTHONPATH=python python bench/contention.py [--steps 300] [--cases elementwise mlp]
 """
 
 import argparse
@@ -15,7 +16,12 @@ import subprocess
 import sys
 import time
 
+import os
+
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_steps import make_training_step  # noqa: E402
 
 
 def make_step(lib, batch=128, width=512):
@@ -49,21 +55,22 @@ def time_steps(step, steps):
     return statistics.median(times) * 1e3
 
 
-def run(lib_name, threads, steps):
+def run(case, lib_name, threads, steps):
     if lib_name == "lamina":
         import lamina as lib
     else:
         import torch as lib
     lib.set_num_threads(threads)
-    return time_steps(make_step(lib), steps)
+    step = make_step(lib) if case == "elementwise" else make_training_step(lib, case)
+    return time_steps(step, steps)
 
 
-def measure(steps):
+def measure(case, steps):
     """Each configuration in a fresh process, so thread pools start from the same state."""
     results = {}
     for lib_name in ("lamina", "torch"):
         for threads in (1, 2):
-            out = subprocess.run([sys.executable, __file__, "--child", lib_name, str(threads), str(steps)],
+            out = subprocess.run([sys.executable, __file__, "--child", case, lib_name, str(threads), str(steps)],
                                  capture_output=True, text=True, check=True)
             results[(lib_name, threads)] = float(out.stdout.strip())
     return results
@@ -72,27 +79,30 @@ def measure(steps):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--child", nargs=3)
+    parser.add_argument("--cases", nargs="+", default=["elementwise", "mlp"])
+    parser.add_argument("--child", nargs=4)
     args = parser.parse_args()
     if args.child:
-        lib_name, threads, steps = args.child
-        print(run(lib_name, int(threads), int(steps)))
+        case, lib_name, threads, steps = args.child
+        print(run(case, lib_name, int(threads), int(steps)))
         return
 
-    idle = measure(args.steps)
-    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        time.sleep(0.5)
-        loaded = measure(args.steps)
-    finally:
-        busy.kill()
-    print("median step time in ms (elementwise + reduction step with backward, 128x512 float32)")
-    print(f"{'library':8s} {'threads':>7s} {'idle':>9s} {'with a busy process':>20s}")
-    for key in idle:
-        print(f"{key[0]:8s} {key[1]:7d} {idle[key]:9.3f} {loaded[key]:20.3f}")
-    for lib_name in ("lamina", "torch"):
-        ratio = loaded[(lib_name, 2)] / loaded[(lib_name, 1)]
-        print(f"{lib_name}: under contention, 2 threads take {ratio:.2f}x the 1-thread time")
+    for case in args.cases:
+        steps = args.steps if case == "elementwise" else max(20, args.steps // 5)
+        idle = measure(case, steps)
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            time.sleep(0.5)
+            loaded = measure(case, steps)
+        finally:
+            busy.kill()
+        print(f"\n{case}: median step time in ms")
+        print(f"{'library':8s} {'threads':>7s} {'idle':>9s} {'with a busy process':>20s}")
+        for key in idle:
+            print(f"{key[0]:8s} {key[1]:7d} {idle[key]:9.3f} {loaded[key]:20.3f}")
+        for lib_name in ("lamina", "torch"):
+            ratio = loaded[(lib_name, 2)] / loaded[(lib_name, 1)]
+            print(f"{lib_name}: under contention, 2 threads take {ratio:.2f}x the 1-thread time")
 
 
 if __name__ == "__main__":

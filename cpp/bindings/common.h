@@ -121,5 +121,6 @@ void init_random(py::module_& m, TensorClass& cls);
 void init_creation(py::module_& m);
 void init_runtime(py::module_& m);
 void init_matmul(py::module_& m, TensorClass& cls);
+void init_optim(py::module_& m);
 
 }  // namespace lamina::bindings

@@ -43,4 +43,5 @@ PYBIND11_MODULE(_C, m) {
   init_creation(m);
   init_runtime(m);
   init_matmul(m, cls);
+  init_optim(m);
 }

@@ -25,6 +25,7 @@ double = float64
 _install_tensor_methods()
 
 from . import autograd, nn  # noqa: E402
+from . import optim  # noqa: E402
 from .autograd import enable_grad, no_grad, set_grad_enabled  # noqa: E402, F401
 from . import datasets, utils  # noqa: E402, F401
 from .serialization import load, save  # noqa: E402, F401

@@ -70,6 +70,8 @@ struct GemmArgs {
   GemmEpilogue epilogue;
 };
 
+struct FusedOptimArgs;  // optim/fused.h
+
 struct KernelTable {
   // ---- elementwise (ops/copy.cpp, unary.cpp, binary.cpp) ----
   void (*fill)(const Tensor& out, Scalar value) = nullptr;
@@ -117,6 +119,9 @@ struct KernelTable {
   // ---- matrix products (ops/matmul.cpp, ops/conv.cpp) ----
   // Threads split the output into blocks, never the k loop: bits do not depend on the thread count.
   void (*gemm)(const GemmArgs& args) = nullptr;
+
+  // ---- optimizers (optim/fused.cpp): one update step over every tensor of a param group ----
+  void (*fused_optim)(const FusedOptimArgs& args) = nullptr;
 };
 
 // The active table for a device type.

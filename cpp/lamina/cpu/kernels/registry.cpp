@@ -11,6 +11,7 @@ void register_random(KernelTable& table);
 void register_index(KernelTable& table);
 void register_sort(KernelTable& table);
 void register_gemm(KernelTable& table);
+void register_optim(KernelTable& table);
 
 void register_kernels(KernelTable& table) {
   register_copy(table);
@@ -21,6 +22,7 @@ void register_kernels(KernelTable& table) {
   register_index(table);
   register_sort(table);
   register_gemm(table);
+  register_optim(table);
 }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS
