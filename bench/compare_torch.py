@@ -1,8 +1,9 @@
 """lamina vs PyTorch, in one process with interleaved runs: time ratios (lamina / PyTorch, below 1
-means lamina is faster) for elementwise ops, reductions, per-op overhead and full training steps
-(bench/train_steps.py), at 1 and 2 threads.
+means lamina is faster) for elementwise ops, reductions, per-op overhead, full training steps
+(bench/train_steps.py) and GEMM, at 1 and 2 threads.
 
     PYTHONPATH=python python bench/compare_torch.py [--quick] [--threads 1 2] [--models mlp cnn resnet]
+                                                    [--only elementwise|overhead|training|gemm]
 
 Never run this beside a build or test suite: on 2 cores the timings would mean nothing.
 """
@@ -75,6 +76,35 @@ def overhead_cases():
     ]
 
 
+def gemm_cases():
+    """(label, flops, lamina fn, torch fn): C = A @ B into preallocated row-major outputs, through
+    lamina's GEMM kernel (lamina._C._gemm) and torch.mm(out=)."""
+    rng = np.random.default_rng(0)
+    shapes = [("SGEMM", n, n, n, np.float32) for n in (256, 512, 1024, 2048)]
+    shapes += [("DGEMM", n, n, n, np.float64) for n in (512, 1024)]
+    for dt, name in ((np.float32, "SGEMM"), (np.float64, "DGEMM")):
+        shapes += [(name, m, k, n, dt) for m, k, n in ((64, 784, 128), (128, 3072, 768), (8192, 64, 64), (4096, 4096, 1))]
+    cases = []
+    for name, m, k, n, dt in shapes:
+        a = rng.standard_normal((m, k)).astype(dt)
+        b = rng.standard_normal((k, n)).astype(dt)
+        la, lb, lc = lamina.from_numpy(a), lamina.from_numpy(b), lamina.from_numpy(np.zeros((m, n), dt))
+        ta, tb, tc = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(np.zeros((m, n), dt))
+        label = f"{name} {m}x{k}x{n}" + (" (GEMV)" if n == 1 else "")
+        cases.append((label, 2.0 * m * n * k, (lambda la=la, lb=lb, lc=lc: lamina._C._gemm(la, lb, lc)),
+                      (lambda ta=ta, tb=tb, tc=tc: torch.mm(ta, tb, out=tc))))
+    return cases
+
+
+def report_gemm(title, cases, reps):
+    print(f"\n{title}")
+    print(f"{'case (m x k x n)':36s} {'lamina':>14s} {'PyTorch':>14s} {'ratio':>8s}")
+    for name, flops, lf, tf in cases:
+        inner = max(1, min(200, int(2e8 / flops)))
+        lt, tt = interleaved([lf, tf], reps, inner)
+        print(f"{name:36s} {flops / lt / 1e9:8.1f} GFLOP/s {flops / tt / 1e9:8.1f} GFLOP/s {lt / tt:8.2f}")
+
+
 def training_cases(models):
     """Full training steps (forward + backward + optimizer) of bench/train_steps.py."""
     cases = []
@@ -98,6 +128,7 @@ def main():
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--models", nargs="*", default=list(MODELS), help="training steps to time")
+    parser.add_argument("--only", choices=["elementwise", "overhead", "training", "gemm"], help="run one section")
     args = parser.parse_args()
     reps = 5 if args.quick else 15
     print(f"lamina {lamina.__version__} ({lamina._C._get_cpu_isa()}) vs torch {torch.__version__}; "
@@ -105,9 +136,14 @@ def main():
     for threads in args.threads:
         lamina.set_num_threads(threads)
         torch.set_num_threads(threads)
-        report(f"threads={threads}: 1e7 float32 elements (median ms)", elementwise_cases(10_000_000), reps, 3, "ms")
-        report(f"threads={threads}: per-op overhead (median us)", overhead_cases(), reps, 2000, "us")
-        report(f"threads={threads}: training steps (median ms)", training_cases(args.models), reps, 3, "ms")
+        if args.only in (None, "elementwise"):
+            report(f"threads={threads}: 1e7 float32 elements (median ms)", elementwise_cases(10_000_000), reps, 3, "ms")
+        if args.only in (None, "overhead"):
+            report(f"threads={threads}: per-op overhead (median us)", overhead_cases(), reps, 2000, "us")
+        if args.only in (None, "training"):
+            report(f"threads={threads}: training steps (median ms)", training_cases(args.models), reps, 3, "ms")
+        if args.only in (None, "gemm"):
+            report_gemm(f"threads={threads}: GEMM, C = A @ B into a preallocated C (median GFLOP/s)", gemm_cases(), reps)
 
 
 if __name__ == "__main__":

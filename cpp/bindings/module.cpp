@@ -44,4 +44,6 @@ PYBIND11_MODULE(_C, m) {
   init_runtime(m);
   init_matmul(m, cls);
   init_optim(m);
+  init_nn_ops(m, cls);
+  init_gemm_testing(m);
 }

@@ -122,6 +122,38 @@ struct KernelTable {
 
   // ---- optimizers (optim/fused.cpp): one update step over every tensor of a param group ----
   void (*fused_optim)(const FusedOptimArgs& args) = nullptr;
+  // ---- nn (ops/softmax.cpp, norm.cpp, loss.cpp, dropout.cpp): contiguous float tensors ----
+  // in/out (outer, n, inner): softmax (log_softmax when log) along n.
+  void (*softmax)(const Tensor& out, const Tensor& in, bool log) = nullptr;
+  // (outer, n, inner): grad_in = y (g - sum_n g y), or g - exp(y) sum_n g when log.
+  void (*softmax_backward)(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log) = nullptr;
+  // Rows (M, K): out = (x - mean) * rstd * weight + bias; mean/rstd (M,); weight/bias (K,) or undefined.
+  void (*layer_norm)(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& in,
+                     const Tensor& weight, const Tensor& bias, double eps) = nullptr;
+  // Gradients of layer_norm; any of grad_in, grad_weight, grad_bias may be undefined (not wanted).
+  void (*layer_norm_backward)(const Tensor& grad_in, const Tensor& grad_weight, const Tensor& grad_bias,
+                              const Tensor& grad_out, const Tensor& in, const Tensor& mean, const Tensor& rstd,
+                              const Tensor& weight) = nullptr;
+  // in (N, C, S): per-channel mean and biased variance over N and S, (C,) each.
+  void (*channel_stats)(const Tensor& mean, const Tensor& var, const Tensor& in) = nullptr;
+  // (N, C, S): sum_g[c] = sum of g, sum_gx[c] = sum of g * (x - center[c]) over N and S.
+  void (*channel_grad_sums)(const Tensor& sum_g, const Tensor& sum_gx, const Tensor& grad, const Tensor& in,
+                            const Tensor& center) = nullptr;
+  // (N, C, S): out = a * sa[c] + b * sb[c] + shift[c]; b/sb may be undefined.
+  void (*channel_affine)(const Tensor& out, const Tensor& a, const Tensor& sa, const Tensor& b, const Tensor& sb,
+                         const Tensor& shift) = nullptr;
+  // logits (N, C, S), target (N, S) int64 in range or == ignore_index, weight (C,) or undefined:
+  // loss (N, S) = -(1 - ls) w[t] logp[t] - ls / C sum_c w[c] logp[c] (0 where ignored), lse (N, S).
+  void (*cross_entropy)(const Tensor& loss, const Tensor& lse, const Tensor& in, const Tensor& target,
+                        const Tensor& weight, int64_t ignore_index, double label_smoothing) = nullptr;
+  // grad_in (N, C, S) of sum(grad * loss) with grad (N, S).
+  void (*cross_entropy_backward)(const Tensor& grad_in, const Tensor& grad, const Tensor& in, const Tensor& lse,
+                                 const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                                 double label_smoothing) = nullptr;
+  // Element i keeps (mask = true) when word i % 4 of Philox block first_block + i / 4 is >= p * 2^32;
+  // out = mask ? in * scale : 0. in/out/mask share a shape (mask bool).
+  void (*dropout)(const Tensor& out, const Tensor& mask, const Tensor& in, double p, double scale, uint64_t seed,
+                  uint64_t first_block) = nullptr;
 };
 
 // The active table for a device type.

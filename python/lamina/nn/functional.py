@@ -1,4 +1,11 @@
-"""Functional forms of neural-network operations (PyTorch's torch.nn.functional)."""
+"""Functional forms of neural-network operations (PyTorch's torch.nn.functional).
+
+softmax, log_softmax, cross_entropy, nll_loss, layer_norm, batch_norm, group_norm and dropout run
+fused C++ kernels (forward and backward); the other losses and activations are short compositions
+of lamina ops, whose gradients come from those ops.
+"""
+
+import math
 
 from .. import _C
 
@@ -19,3 +26,324 @@ def one_hot(tensor, num_classes=-1):
 # input (*, in_features) @ weight (out_features, in_features)^T + bias (out_features,) -> (*, out_features),
 # the bias fused into the matrix product's store; bound directly so a call costs no Python frame.
 linear = _C._linear
+
+
+# ---- softmax ------------------------------------------------------------------------------------
+
+def _softmax_dim(ndim):
+    # PyTorch's implicit choice when dim is None (deprecated there, kept for ported code).
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """exp(x) / sum(exp(x)) along `dim` (any shape; computed with max subtraction)."""
+    return _C.softmax(input, _softmax_dim(input.dim()) if dim is None else dim, dtype=dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    """x - logsumexp(x) along `dim`."""
+    return _C.log_softmax(input, _softmax_dim(input.dim()) if dim is None else dim, dtype=dtype)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    return softmax(-input, dim, dtype=dtype)
+
+
+# ---- normalization ------------------------------------------------------------------------------
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalizes over the trailing dims `normalized_shape` (int or tuple), then weight * x + bias."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    return _C.layer_norm(input, list(normalized_shape), weight, bias, eps)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Per-channel normalization of input (N, C, *). Training uses batch statistics and updates the
+    running ones in place (running_var with the unbiased variance); eval uses the running ones."""
+    return _C._batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Normalizes input (N, C, *) over groups of C // num_groups channels; weight/bias are (C,)."""
+    return _C.group_norm(input, num_groups, weight, bias, eps)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Per-sample, per-channel normalization: group_norm with one group per channel."""
+    if not use_input_stats or running_mean is not None or running_var is not None:
+        raise NotImplementedError("instance_norm: running statistics are not supported")
+    return group_norm(input, input.shape[1], weight, bias, eps)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """input / max(||input||_p along dim, eps)."""
+    if out is not None:
+        raise TypeError("normalize: out= is not supported")
+    return input / _C.norm(input, p, dim, True).clamp(min=eps).expand_as(input)
+
+
+# ---- dropout ------------------------------------------------------------------------------------
+
+def _check_p(p):
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    """Zeroes each element with probability p (Philox counter-based draws, independent of the thread
+    count) and scales the rest by 1 / (1 - p). Identity when not training."""
+    _check_p(p)
+    if inplace:
+        return _C._dropout_(input, p, training)
+    return _C.dropout(input, p, training)
+
+
+def _channel_mask(input, p, batched):
+    n_spatial = input.dim() - (2 if batched else 1)
+    shape = tuple(input.shape[: input.dim() - n_spatial]) + (1,) * n_spatial
+    keep = _C.bernoulli(_C.full(shape, 1.0 - p, dtype=input.dtype))
+    return keep / (1.0 - p) if p < 1.0 else keep
+
+
+def _feature_dropout(input, p, training, inplace, name, spatial):
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    if input.dim() not in (spatial + 1, spatial + 2):
+        raise RuntimeError(f"{name}: expected a {spatial + 1}-d or {spatial + 2}-d input, got {tuple(input.shape)}")
+    mask = _channel_mask(input, p, input.dim() == spatial + 2)
+    return input.mul_(mask) if inplace else input * mask
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of (N, C, L) or (C, L) input."""
+    return _feature_dropout(input, p, training, inplace, "dropout1d", 1)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Zeroes whole channels of (N, C, H, W) or (C, H, W) input with probability p."""
+    return _feature_dropout(input, p, training, inplace, "dropout2d", 2)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    return _feature_dropout(input, p, training, inplace, "dropout3d", 3)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Dropout that keeps SELU's zero mean and unit variance: dropped elements take the value
+    -alpha * scale, then an affine map restores the moments."""
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    alpha = _SELU_ALPHA * _SELU_SCALE
+    a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
+    keep = _C.bernoulli(_C.full(tuple(input.shape), 1.0 - p, dtype=input.dtype))
+    out = input * (keep * a) + ((keep - 1.0) * (alpha * a) + alpha * a * p)
+    return input.copy_(out) if inplace else out
+
+
+# ---- activations --------------------------------------------------------------------------------
+
+def relu(input, inplace=False):
+    return _C.relu_(input) if inplace else _C.relu(input)
+
+
+def _maybe_inplace(input, out, inplace):
+    return input.copy_(out) if inplace else out
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    if min_val > max_val:
+        raise ValueError("hardtanh: min_val cannot be greater than max_val")
+    return _maybe_inplace(input, input.clamp(min_val, max_val), inplace)
+
+
+def relu6(input, inplace=False):
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return _maybe_inplace(input, _C.where(input > 0, input, input * negative_slope), inplace)
+
+
+def elu(input, alpha=1.0, inplace=False):
+    # expm1 of min(x, 0): the branch not taken must stay finite, or its zero gradient becomes NaN.
+    neg = _C.expm1(_C.clamp(input, None, 0.0)) * alpha
+    return _maybe_inplace(input, _C.where(input > 0, input, neg), inplace)
+
+
+def selu(input, inplace=False):
+    return _maybe_inplace(input, elu(input, _SELU_ALPHA) * _SELU_SCALE, inplace)
+
+
+def celu(input, alpha=1.0, inplace=False):
+    if alpha == 0:
+        raise ValueError("celu: alpha cannot be 0")
+    neg = _C.expm1(_C.clamp(input, None, 0.0) / alpha) * alpha
+    return _maybe_inplace(input, _C.where(input > 0, input, neg), inplace)
+
+
+def gelu(input, approximate="none"):
+    return _C.gelu(input, approximate=approximate)
+
+
+def silu(input, inplace=False):
+    return _maybe_inplace(input, _C.silu(input), inplace)
+
+
+def mish(input, inplace=False):
+    return _maybe_inplace(input, input * _C.tanh(_C.softplus(input)), inplace)
+
+
+def tanh(input):
+    return _C.tanh(input)
+
+
+def sigmoid(input):
+    return _C.sigmoid(input)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return _C.softplus(input, beta, threshold)
+
+
+def hardsigmoid(input, inplace=False):
+    return _maybe_inplace(input, (input + 3.0).clamp(0.0, 6.0) / 6.0, inplace)
+
+
+def hardswish(input, inplace=False):
+    return _maybe_inplace(input, input * (input + 3.0).clamp(0.0, 6.0) / 6.0, inplace)
+
+
+def logsigmoid(input):
+    return -_C.softplus(-input)
+
+
+def softsign(input):
+    return input / (_C.abs(input) + 1.0)
+
+
+def tanhshrink(input):
+    return input - _C.tanh(input)
+
+
+# ---- losses -------------------------------------------------------------------------------------
+
+def _reduction(size_average, reduce, reduction):
+    """The legacy size_average/reduce flags mapped onto reduction, as in PyTorch."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if not reduce:
+        return "none"
+    return "mean" if size_average else "sum"
+
+
+def _reduce(loss, reduction, name):
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    raise ValueError(f"{name}: {reduction} is not a valid value for reduction")
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
+    """Cross entropy of logits input (C), (N, C) or (N, C, d1, ...) with class-index targets (int64,
+    the input's shape without C) or class probabilities (the input's shape). One fused kernel
+    computes log_softmax, the weighted NLL and label smoothing."""
+    reduction = _reduction(size_average, reduce, reduction)
+    return _C._cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    """Negative log likelihood of log-probabilities input (N, C, ...) at class-index targets."""
+    reduction = _reduction(size_average, reduce, reduction)
+    return _C._nll_loss(input, target, weight, ignore_index, reduction)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    return _reduce(_C.square(input - target), _reduction(size_average, reduce, reduction), "mse_loss")
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    return _reduce(_C.abs(input - target), _reduction(size_average, reduce, reduction), "l1_loss")
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = input - target)."""
+    if beta < 0:
+        raise ValueError("smooth_l1_loss: beta must be non-negative")
+    d = _C.abs(input - target)
+    loss = d if beta == 0 else _C.where(d < beta, _C.square(d) * (0.5 / beta), d - 0.5 * beta)
+    return _reduce(loss, _reduction(size_average, reduce, reduction), "smooth_l1_loss")
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere."""
+    if delta <= 0:
+        raise ValueError("huber_loss: delta must be positive")
+    d = _C.abs(input - target)
+    loss = _C.where(d < delta, _C.square(d) * 0.5, (d - 0.5 * delta) * delta)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "huber_loss")
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    """-(t log(x) + (1 - t) log(1 - x)) with the logs clamped at -100, as in PyTorch."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"binary_cross_entropy: target {tuple(target.shape)} does not match input "
+                         f"{tuple(input.shape)}")
+    if input.numel() and not bool(((input >= 0) & (input <= 1)).all()):
+        raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
+    log_x = _C.clamp(_C.log(input), -100.0, None)
+    log_1mx = _C.clamp(_C.log(1.0 - input), -100.0, None)
+    loss = -(target * log_x + (1.0 - target) * log_1mx)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
+    """Sigmoid + binary cross entropy in one stable expression:
+    (1 - t) x + (1 + (pos_weight - 1) t) softplus(-x)."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"binary_cross_entropy_with_logits: target {tuple(target.shape)} does not match input "
+                         f"{tuple(input.shape)}")
+    sp = _C.softplus(-input)
+    if pos_weight is not None:
+        loss = (1.0 - target) * input + (1.0 + (pos_weight - 1.0) * target) * sp
+    else:
+        loss = (1.0 - target) * input + sp
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    """KL(target || exp(input)) pointwise: target (log target - input); 'batchmean' divides the sum by
+    the batch size (the mathematically correct KL), 'mean' by the element count."""
+    reduction = _reduction(size_average, reduce, reduction)
+    if log_target:
+        loss = _C.exp(target) * (target - input)
+    else:
+        safe = _C.where(target > 0, target, 1.0)
+        loss = _C.where(target > 0, target * _C.log(safe), 0.0) - target * input
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.dim() > 0 else 1)
+    return _reduce(loss, reduction, "kl_div")

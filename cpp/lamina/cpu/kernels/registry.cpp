@@ -12,6 +12,9 @@ void register_index(KernelTable& table);
 void register_sort(KernelTable& table);
 void register_gemm(KernelTable& table);
 void register_optim(KernelTable& table);
+void register_softmax(KernelTable& table);
+void register_norm(KernelTable& table);
+void register_dropout(KernelTable& table);
 
 void register_kernels(KernelTable& table) {
   register_copy(table);
@@ -23,6 +26,9 @@ void register_kernels(KernelTable& table) {
   register_sort(table);
   register_gemm(table);
   register_optim(table);
+  register_softmax(table);
+  register_norm(table);
+  register_dropout(table);
 }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS

@@ -1,0 +1,192 @@
+// cross_entropy and nll_loss. Class-index cross entropy runs one fused kernel (logsumexp, weighted
+// NLL and label smoothing per sample) and CrossEntropyBackward one fused gradient pass; the
+// reduction on top is ordinary lamina ops. Probability targets and nll_loss are composites of
+// lamina ops (log_softmax is itself fused), so their gradients come from those ops.
+#include <cmath>
+
+#include "lamina/ops/elementwise.h"
+#include "lamina/ops/nn.h"
+#include "lamina/ops/nn_common.h"
+
+namespace lamina {
+
+using autograd::Node;
+using autograd::SavedTensor;
+
+namespace {
+
+enum class Reduction { None, Mean, Sum };
+
+Reduction parse_reduction(const std::string& r) {
+  if (r == "none") return Reduction::None;
+  if (r == "mean") return Reduction::Mean;
+  if (r == "sum") return Reduction::Sum;
+  throw ValueError(detail::cat(r, " is not a valid value for reduction"));
+}
+
+// The input as (N, C, S) and the target as (N, S), after the shape checks shared by both losses.
+struct LossLayout {
+  nn_detail::Dim3 d;     // N, C, S
+  Shape target_shape;    // the shape of an unreduced loss
+  bool unbatched = false;
+};
+
+LossLayout check_layout(const Tensor& input, const Tensor& target, const Tensor& weight, const char* name) {
+  LAMINA_CHECK(input.dim() >= 1, name, ": input must have at least 1 dim (C,), got ", str(input.shape()));
+  if (!input.is_floating_point()) elementwise::fail_dtype(name, input.dtype());
+  elementwise::check_same_device(input, target, name);
+  LossLayout l;
+  l.unbatched = input.dim() == 1;
+  l.d = l.unbatched ? nn_detail::Dim3{1, input.shape()[0], 1} : nn_detail::split_at(input.shape(), 1);
+  if (weight.defined()) {
+    elementwise::check_same_device(input, weight, name);
+    LAMINA_CHECK(weight.dim() == 1 && weight.numel() == l.d.n, name, ": weight ", str(weight.shape()),
+                 " does not match the number of classes ", l.d.n);
+  }
+  return l;
+}
+
+void check_index_target(const Tensor& input, const Tensor& target, LossLayout& l, const char* name) {
+  LAMINA_CHECK(target.dtype() == DType::Int64, name, ": expected an int64 class-index target, got ",
+               dtype_name(target.dtype()));
+  Shape expected = input.shape();
+  expected.erase(expected.begin() + (l.unbatched ? 0 : 1));
+  LAMINA_CHECK(target.shape() == expected, name, ": target ", str(target.shape()), " does not match input ",
+               str(input.shape()));
+  l.target_shape = expected;
+}
+
+// Every target is in [0, C) or ignore_index (IndexError otherwise, as PyTorch).
+void check_target_range(const Tensor& t, int64_t C, int64_t ignore_index, const char* name) {
+  const int64_t* p = t.data<int64_t>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    LAMINA_CHECK_INDEX(p[i] == ignore_index || (p[i] >= 0 && p[i] < C), name, ": target ", p[i],
+                       " is out of bounds for ", C, " classes");
+}
+
+// sum over non-ignored samples of weight[target] (the divisor of reduction='mean').
+double weight_total(const Tensor& t, const Tensor& weight, int64_t ignore_index) {
+  const int64_t* p = t.data<int64_t>();
+  Tensor w = weight.defined() ? nn_detail::dense(weight, DType::Float64) : Tensor();
+  double total = 0;
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (p[i] != ignore_index) total += w.defined() ? w.data<double>()[p[i]] : 1.0;
+  return total;
+}
+
+Tensor reduce_loss(const Tensor& loss, Reduction r, double divisor) {
+  if (r == Reduction::None) return loss;
+  Tensor s = sum(loss);
+  return r == Reduction::Sum ? s : s / divisor;
+}
+
+// (1, C, 1, ...) view of a (C,) weight for the composites.
+Tensor class_view(const Tensor& w, int64_t ndim, int64_t class_dim) {
+  Shape s(size_t(ndim), 1);
+  s[size_t(class_dim)] = w.numel();
+  return reshape(w, s);
+}
+
+struct CrossEntropyBackward : Node {
+  SavedTensor self_;
+  Tensor lse_, target_, weight_;  // (N, S), (N, S) int64, (C,) or undefined; in the input dtype
+  nn_detail::Dim3 d;
+  int64_t ignore_index = -100;
+  double label_smoothing = 0;
+  std::string name() const override { return "CrossEntropyLossBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor x = unpack(self_);
+    DType dt = x.dtype();
+    if (autograd::GradMode::is_enabled()) return {composite(x, reshape(grads[0], {d.outer, 1, d.inner}))};
+    Tensor gi = make_tensor(x.shape(), dt, x.device());
+    LAMINA_KERNEL(x.device(), cross_entropy_backward, "cross_entropy")
+    (nn_detail::as3(gi, d), nn_detail::dense(reshape(grads[0], {d.outer, d.inner}), dt),
+     nn_detail::as3(nn_detail::dense(x, dt), d), lse_, target_, weight_, ignore_index, label_smoothing);
+    return {gi};
+  }
+  // The kernel's formula with lamina ops: g (p coef - ls/C w - (1 - ls) w_t onehot(t)).
+  Tensor composite(const Tensor& x, const Tensor& g) {
+    const double ls = label_smoothing, C = double(d.n);
+    Tensor x3 = reshape(x, {d.outer, d.n, d.inner});
+    Tensor t = reshape(target_, {d.outer, 1, d.inner});
+    Tensor valid = ne(t, wrapped_scalar(ignore_index));
+    Tensor safe = where(valid, t, wrapped_scalar(int64_t(0)));
+    Tensor w = weight_.defined() ? reshape(weight_, {1, d.n, 1}) : ones({1, d.n, 1}, {x.dtype(), x.device()});
+    Tensor wt = gather(expand(w, {d.outer, d.n, d.inner}), 1, safe);
+    Tensor gv = g * valid;
+    Tensor coef = wt * (1 - ls) + sum(w) * (ls / C);
+    Tensor classes = reshape(arange(Scalar(int64_t(0)), Scalar(d.n), Scalar(int64_t(1)), DType::Int64, x.device()),
+                             {1, d.n, 1});
+    Tensor onehot = eq(classes, safe);
+    Tensor grad = gv * (softmax(x3, 1) * coef - w * (ls / C) - onehot * wt * (1 - ls));
+    return reshape(grad, x.shape());
+  }
+};
+
+Tensor cross_entropy_probs(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction r,
+                           double ls, const LossLayout& l) {
+  LAMINA_CHECK(target.shape() == input.shape(), "cross_entropy: probability target ", str(target.shape()),
+               " does not match input ", str(input.shape()));
+  const int64_t class_dim = l.unbatched ? 0 : 1;
+  Tensor q = ls > 0 ? target * (1 - ls) + ls / double(l.d.n) : target;
+  Tensor wlogp = log_softmax(input, class_dim);
+  if (weight.defined()) wlogp = wlogp * class_view(weight, input.dim(), class_dim);
+  Tensor loss = -sum(wlogp * q, {class_dim});
+  return reduce_loss(loss, r, double(l.d.outer * l.d.inner));
+}
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                     const std::string& reduction, double label_smoothing) {
+  const char* name = "cross_entropy";
+  Reduction r = parse_reduction(reduction);
+  LossLayout l = check_layout(input, target, weight, name);
+  LAMINA_CHECK(label_smoothing >= 0 && label_smoothing <= 1, name,
+               ": label_smoothing must be between 0.0 and 1.0, got ", label_smoothing);
+  if (target.is_floating_point()) return cross_entropy_probs(input, target, weight, r, label_smoothing, l);
+  check_index_target(input, target, l, name);
+  DType dt = input.dtype();
+  Tensor tgt = nn_detail::dense(target, DType::Int64);
+  check_target_range(tgt, l.d.n, ignore_index, name);
+  const int64_t N = l.d.outer, S = l.d.inner;
+  Tensor w = weight.defined() ? nn_detail::dense(weight, dt) : Tensor();
+  Tensor loss = make_tensor(l.target_shape, dt, input.device());
+  Tensor lse = make_tensor({N, S}, dt, input.device());
+  Tensor t2 = nn_detail::as2(tgt, N, S);
+  LAMINA_KERNEL(input.device(), cross_entropy, name)
+  (nn_detail::as2(loss, N, S), lse, nn_detail::as3(nn_detail::dense(input, dt), l.d), t2, w, ignore_index,
+   label_smoothing);
+  if (auto node = autograd::make_node<CrossEntropyBackward>(input)) {
+    node->lse_ = lse;
+    node->target_ = t2;
+    node->weight_ = w;
+    node->d = l.d;
+    node->ignore_index = ignore_index;
+    node->label_smoothing = label_smoothing;
+    node->save(node->self_, input);
+    autograd::set_history(loss, node);
+  }
+  return reduce_loss(loss, r, r == Reduction::Mean ? weight_total(tgt, weight, ignore_index) : 1.0);
+}
+
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                const std::string& reduction) {
+  const char* name = "nll_loss";
+  Reduction r = parse_reduction(reduction);
+  LossLayout l = check_layout(input, target, weight, name);
+  check_index_target(input, target, l, name);
+  Tensor tgt = nn_detail::dense(target, DType::Int64);
+  check_target_range(tgt, l.d.n, ignore_index, name);
+  const int64_t N = l.d.outer, C = l.d.n, S = l.d.inner;
+  Tensor t = reshape(tgt, {N, 1, S});
+  Tensor valid = ne(t, wrapped_scalar(ignore_index));
+  Tensor safe = where(valid, t, wrapped_scalar(int64_t(0)));
+  Tensor picked = gather(reshape(input, {N, C, S}), 1, safe);
+  Tensor loss = -picked * valid;
+  if (weight.defined()) loss = loss * reshape(index_select(weight, 0, reshape(safe, {-1})), {N, 1, S});
+  loss = reshape(loss, l.target_shape);
+  return reduce_loss(loss, r, r == Reduction::Mean ? weight_total(tgt, weight, ignore_index) : 1.0);
+}
+
+}  // namespace lamina

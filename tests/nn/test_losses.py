@@ -1,0 +1,306 @@
+"""Losses: cross_entropy (class indices with weight / ignore_index / label_smoothing, probability
+targets, (N, C), (N, C, d1, d2) and unbatched inputs), nll_loss and the composite losses, against
+numpy references; gradients by finite differences in float64; determinism of the fused kernel;
+errors naming the op and shapes."""
+
+import numpy as np
+import pytest
+
+import lamina
+import lamina.nn.functional as F
+from lamina.autograd import gradcheck, gradgradcheck
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def np_log_softmax(x, axis):
+    m = x.max(axis=axis, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+
+
+def np_reduce(loss, reduction, divisor=None):
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.sum() / (loss.size if divisor is None else divisor)
+
+
+def np_nll(logp, target, weight, ignore_index, reduction):
+    """logp (N, C, *) float64, target (N, *)."""
+    c = logp.shape[1]
+    w = np.ones(c) if weight is None else weight.astype(np.float64)
+    valid = target != ignore_index
+    safe = np.where(valid, target, 0)
+    picked = np.take_along_axis(logp, safe[:, None], axis=1)[:, 0]
+    wt = w[safe] * valid
+    return np_reduce(-picked * wt, reduction, wt.sum())
+
+
+def np_cross_entropy(x, target, weight=None, ignore_index=-100, reduction="mean", ls=0.0):
+    unbatched = x.ndim == 1
+    if unbatched:
+        x, target = x[None], np.asarray(target)[None]
+    x = x.astype(np.float64)
+    logp = np_log_softmax(x, 1)
+    c = x.shape[1]
+    w = np.ones(c) if weight is None else weight.astype(np.float64)
+    wshape = (1, c) + (1,) * (x.ndim - 2)
+    if target.dtype.kind == "f":  # probabilities
+        q = target * (1 - ls) + ls / c
+        loss = -(logp * q * w.reshape(wshape)).sum(axis=1)
+        out = np_reduce(loss, reduction, loss.size)
+    else:
+        valid = target != ignore_index
+        nll = np_nll(logp, target, weight, ignore_index, "none")
+        smooth = -(logp * w.reshape(wshape)).sum(axis=1) * valid
+        loss = (1 - ls) * nll + ls / c * smooth
+        out = np_reduce(loss, reduction, (w[np.where(valid, target, 0)] * valid).sum())
+    return out[0] if unbatched and reduction == "none" else out
+
+
+def targets(shape, c, seed, ignore=None):
+    t = rng(seed).integers(0, c, size=shape)
+    if ignore is not None:
+        t[rng(seed + 1).random(shape) < 0.3] = ignore
+    return t
+
+
+CE_SHAPES = [(5, 4), (3, 4, 2, 3), (6,), (1, 1), (7, 133), (2, 5, 40)]
+
+
+@pytest.mark.parametrize("shape", CE_SHAPES, ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ls", [0.0, 0.2])
+def test_cross_entropy_class_indices_match_numpy(shape, reduction, weighted, ls, isa):
+    c = shape[1] if len(shape) > 1 else shape[0]
+    x = rng(1).normal(0, 2, size=shape).astype(np.float32)
+    tshape = (shape[0],) + shape[2:] if len(shape) > 1 else ()
+    tg = targets(tshape, c, 2, ignore=-100 if len(shape) > 1 else None)
+    w = rng(3).uniform(0.5, 2, size=c).astype(np.float32) if weighted else None
+    out = F.cross_entropy(lamina.tensor(x), lamina.tensor(tg), None if w is None else lamina.tensor(w),
+                          reduction=reduction, label_smoothing=ls)
+    expected = np_cross_entropy(x, tg, w, -100, reduction, ls)
+    assert tuple(out.shape) == np.shape(expected)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=2e-5, atol=2e-6)
+
+
+def test_cross_entropy_custom_ignore_index_and_all_ignored():
+    x = rng(4).normal(size=(4, 3)).astype(np.float32)
+    tg = np.array([0, 2, 2, 1])
+    out = F.cross_entropy(lamina.tensor(x), lamina.tensor(tg), ignore_index=2)
+    np.testing.assert_allclose(out.numpy(), np_cross_entropy(x, tg, ignore_index=2), rtol=1e-5)
+    all_ignored = F.cross_entropy(lamina.tensor(x), lamina.tensor(np.full(4, -100)))
+    assert np.isnan(all_ignored.item())
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (2, 3, 4), (4,)], ids=str)
+@pytest.mark.parametrize("ls", [0.0, 0.1])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_probability_targets(shape, ls, reduction):
+    x = rng(5).normal(size=shape)
+    q = rng(6).random(size=shape)
+    q /= q.sum(axis=0 if len(shape) == 1 else 1, keepdims=True)
+    w = rng(7).uniform(0.5, 2, size=shape[1] if len(shape) > 1 else shape[0])
+    out = F.cross_entropy(lamina.tensor(x), lamina.tensor(q), lamina.tensor(w), reduction=reduction,
+                          label_smoothing=ls)
+    np.testing.assert_allclose(out.numpy(), np_cross_entropy(x, q, w, reduction=reduction, ls=ls), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (2, 3, 2), (5,)], ids=str)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ls", [0.0, 0.3])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_cross_entropy_gradcheck(shape, weighted, ls, reduction):
+    c = shape[1] if len(shape) > 1 else shape[0]
+    x = lamina.tensor(rng(8).normal(size=shape)).requires_grad_(True)
+    tshape = (shape[0],) + shape[2:] if len(shape) > 1 else ()
+    tg = lamina.tensor(targets(tshape, c, 9, ignore=-100 if len(shape) > 1 else None))
+    w = lamina.tensor(rng(10).uniform(0.5, 2, size=c)) if weighted else None
+
+    def fn(x):
+        return F.cross_entropy(x, tg, w, reduction=reduction, label_smoothing=ls)
+
+    assert gradcheck(fn, (x,))
+    assert gradgradcheck(fn, (x,))
+
+
+def test_cross_entropy_probability_target_gradients():
+    x = lamina.tensor(rng(11).normal(size=(3, 4))).requires_grad_(True)
+    q = lamina.tensor(rng(12).random(size=(3, 4))).requires_grad_(True)
+    assert gradcheck(lambda x, q: F.cross_entropy(x, q, label_smoothing=0.1), (x, q))
+
+
+def test_cross_entropy_same_bytes_for_any_thread_count(isa, threads):
+    x0 = lamina.tensor(rng(13).normal(size=(4096, 37)).astype(np.float32))
+    tg = lamina.tensor(targets((4096,), 37, 14, ignore=-100))
+    x1 = lamina.tensor(rng(15).normal(size=(16, 10, 2049)).astype(np.float32))
+    t1 = lamina.tensor(targets((16, 2049), 10, 16))
+    results = []
+    for n in (1, 2, 3):
+        threads(n)
+        res = []
+        for x_, t_ in ((x0, tg), (x1, t1)):
+            x = x_.detach().requires_grad_(True)
+            loss = F.cross_entropy(x, t_, label_smoothing=0.1)
+            loss.backward()
+            res += [loss.detach().numpy().tobytes(), x.grad.numpy().tobytes()]
+        results.append(res)
+    assert results[0] == results[1] == results[2]
+
+
+def test_cross_entropy_errors():
+    with pytest.raises(RuntimeError, match=r"cross_entropy: target \(4,\) does not match input \(3, 10\)"):
+        F.cross_entropy(lamina.randn(3, 10), lamina.tensor([1, 2, 3, 4]))
+    with pytest.raises(IndexError, match="cross_entropy: target 10 is out of bounds"):
+        F.cross_entropy(lamina.randn(3, 10), lamina.tensor([1, 10, 3]))
+    with pytest.raises(IndexError, match="target -1 is out of bounds"):
+        F.cross_entropy(lamina.randn(3, 10), lamina.tensor([1, -1, 3]))
+    with pytest.raises(ValueError, match="is not a valid value for reduction"):
+        F.cross_entropy(lamina.randn(3, 10), lamina.tensor([1, 2, 3]), reduction="avg")
+    with pytest.raises(RuntimeError, match=r"weight \(4,\) does not match the number of classes 10"):
+        F.cross_entropy(lamina.randn(3, 10), lamina.tensor([1, 2, 3]), lamina.ones(4))
+    with pytest.raises(RuntimeError, match="label_smoothing must be between 0.0 and 1.0"):
+        F.cross_entropy(lamina.randn(3, 10), lamina.tensor([1, 2, 3]), label_smoothing=1.5)
+    with pytest.raises(RuntimeError, match="int64 class-index target"):
+        F.cross_entropy(lamina.randn(3, 10), lamina.tensor([1, 2, 3], dtype=lamina.int32))
+
+
+# ---- nll_loss -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(5, 4), (3, 4, 2, 3)], ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_nll_loss_matches_numpy(shape, reduction, weighted):
+    c = shape[1]
+    logp = np_log_softmax(rng(17).normal(size=shape), 1)
+    tg = targets((shape[0],) + shape[2:], c, 18, ignore=-100)
+    w = rng(19).uniform(0.5, 2, size=c) if weighted else None
+    out = F.nll_loss(lamina.tensor(logp), lamina.tensor(tg), None if w is None else lamina.tensor(w),
+                     reduction=reduction)
+    np.testing.assert_allclose(out.numpy(), np_nll(logp, tg, w, -100, reduction), rtol=1e-12)
+    x = lamina.tensor(logp).requires_grad_(True)
+    assert gradcheck(lambda x: F.nll_loss(x, lamina.tensor(tg), reduction=reduction), (x,))
+
+
+def test_nll_loss_errors():
+    with pytest.raises(IndexError, match="nll_loss: target 5 is out of bounds"):
+        F.nll_loss(lamina.randn(2, 5), lamina.tensor([0, 5]))
+    with pytest.raises(RuntimeError, match=r"nll_loss: target \(2, 2\) does not match input \(2, 5\)"):
+        F.nll_loss(lamina.randn(2, 5), lamina.tensor([[0, 1], [1, 0]]))
+
+
+# ---- composite losses ---------------------------------------------------------------------------
+
+def _pair(shape=(4, 5), seed=20):
+    return rng(seed).normal(size=shape), rng(seed + 1).normal(size=shape)
+
+
+def _huber(d, delta):
+    a = np.abs(d)
+    return np.where(a < delta, 0.5 * a * a, delta * (a - 0.5 * delta))
+
+
+def _bce(x, t):
+    return -(t * np.maximum(np.log(x), -100) + (1 - t) * np.maximum(np.log(1 - x), -100))
+
+
+def _softplus(z):
+    return np.logaddexp(0, z)
+
+
+POINTWISE = {
+    "mse_loss": (lambda x, y, **kw: F.mse_loss(x, y, **kw), lambda x, y: (x - y) ** 2),
+    "l1_loss": (lambda x, y, **kw: F.l1_loss(x, y, **kw), lambda x, y: np.abs(x - y)),
+    "smooth_l1_loss": (lambda x, y, **kw: F.smooth_l1_loss(x, y, beta=0.7, **kw),
+                       lambda x, y: _huber(x - y, 0.7) / 0.7),
+    "huber_loss": (lambda x, y, **kw: F.huber_loss(x, y, delta=1.3, **kw), lambda x, y: _huber(x - y, 1.3)),
+    "bce_with_logits": (lambda x, y, **kw: F.binary_cross_entropy_with_logits(x, y.sigmoid(), **kw),
+                        lambda x, y: (1 - 1 / (1 + np.exp(-y))) * x + _softplus(-x)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(POINTWISE))
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_pointwise_losses_match_numpy(name, reduction):
+    fn, ref = POINTWISE[name]
+    x, y = _pair()
+    out = fn(lamina.tensor(x), lamina.tensor(y), reduction=reduction)
+    np.testing.assert_allclose(out.numpy(), np_reduce(ref(x, y), reduction), rtol=1e-10, atol=1e-12)
+    xt, yt = lamina.tensor(x).requires_grad_(True), lamina.tensor(y).requires_grad_(True)
+    assert gradcheck(lambda a, b: fn(a, b, reduction=reduction), (xt, yt))
+
+
+def test_binary_cross_entropy():
+    x = rng(22).uniform(0.05, 0.95, size=(3, 4))
+    y = rng(23).random(size=(3, 4))
+    w = rng(24).uniform(0.5, 2, size=(4,))
+    for reduction in ("mean", "sum", "none"):
+        out = F.binary_cross_entropy(lamina.tensor(x), lamina.tensor(y), lamina.tensor(w), reduction=reduction)
+        np.testing.assert_allclose(out.numpy(), np_reduce(_bce(x, y) * w, reduction), rtol=1e-12)
+    xt = lamina.tensor(x).requires_grad_(True)
+    assert gradcheck(lambda a: F.binary_cross_entropy(a, lamina.tensor(y)), (xt,))
+    edge = F.binary_cross_entropy(lamina.tensor([0.0, 1.0]), lamina.tensor([1.0, 0.0]), reduction="none")
+    np.testing.assert_array_equal(edge.numpy(), [100.0, 100.0])
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        F.binary_cross_entropy(lamina.tensor([1.5]), lamina.tensor([1.0]))
+
+
+def test_bce_with_logits_pos_weight_and_weight():
+    x, y = rng(25).normal(0, 5, size=(4, 3)), rng(26).random(size=(4, 3))
+    pw, w = rng(27).uniform(0.5, 3, size=3), rng(28).uniform(0.5, 2, size=(4, 1))
+    out = F.binary_cross_entropy_with_logits(lamina.tensor(x), lamina.tensor(y), lamina.tensor(w), reduction="none",
+                                             pos_weight=lamina.tensor(pw))
+    sig = 1 / (1 + np.exp(-x))
+    expected = -w * (pw * y * np.log(sig) + (1 - y) * np.log(1 - sig))
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-8)
+    big = F.binary_cross_entropy_with_logits(lamina.tensor([200.0, -200.0]), lamina.tensor([0.0, 1.0]),
+                                             reduction="none")
+    np.testing.assert_allclose(big.numpy(), [200.0, 200.0])
+    xt = lamina.tensor(x).requires_grad_(True)
+    assert gradcheck(lambda a: F.binary_cross_entropy_with_logits(a, lamina.tensor(y), pos_weight=lamina.tensor(pw)),
+                     (xt,))
+
+
+@pytest.mark.parametrize("log_target", [False, True])
+@pytest.mark.parametrize("reduction", ["batchmean", "mean", "sum", "none"])
+def test_kl_div(log_target, reduction):
+    logp = np_log_softmax(rng(29).normal(size=(3, 5)), 1)
+    q = rng(30).random(size=(3, 5))
+    if not log_target:  # a zero target probability contributes 0 (log_target would give exp(-inf) * -inf)
+        q[0, 1] = 0.0
+    q /= q.sum(axis=1, keepdims=True)
+    target = np.log(q) if log_target else q
+    out = F.kl_div(lamina.tensor(logp), lamina.tensor(target), reduction=reduction, log_target=log_target)
+    with np.errstate(divide="ignore"):
+        pointwise = np.where(q > 0, q * (np.log(np.where(q > 0, q, 1)) - logp), 0.0)
+    expected = pointwise.sum() / 3 if reduction == "batchmean" else np_reduce(pointwise, reduction)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-15)
+    xt = lamina.tensor(logp).requires_grad_(True)
+    assert gradcheck(lambda a: F.kl_div(a, lamina.tensor(target), reduction=reduction, log_target=log_target), (xt,))
+
+
+def test_reduction_errors():
+    with pytest.raises(ValueError, match="is not a valid value for reduction"):
+        F.mse_loss(lamina.randn(2), lamina.randn(2), reduction="avg")
+
+
+@pytest.mark.parametrize("shape", [(7, 133), (2, 5, 40), (3, 17)], ids=str)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ls", [0.0, 0.25])
+def test_cross_entropy_fused_backward_matches_composite(shape, weighted, ls, isa):
+    """The fused backward kernel (plain backward) against the formula written with lamina ops
+    (create_graph=True takes that path), in float32 at every ISA level."""
+    c = shape[1]
+    x = lamina.tensor(rng(40).normal(0, 2, size=shape).astype(np.float32)).requires_grad_(True)
+    tg = lamina.tensor(targets((shape[0],) + shape[2:], c, 41, ignore=-100))
+    w = lamina.tensor(rng(42).uniform(0.5, 2, size=c).astype(np.float32)) if weighted else None
+    g = lamina.tensor(rng(43).normal(size=(shape[0],) + shape[2:]).astype(np.float32))
+    loss = F.cross_entropy(x, tg, w, reduction="none", label_smoothing=ls)
+    (fused,) = lamina.autograd.grad(loss, [x], g)
+    loss = F.cross_entropy(x, tg, w, reduction="none", label_smoothing=ls)
+    (composite,) = lamina.autograd.grad(loss, [x], g, create_graph=True)
+    np.testing.assert_allclose(fused.numpy(), composite.detach().numpy(), rtol=1e-4, atol=1e-6)
