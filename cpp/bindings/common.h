@@ -120,6 +120,7 @@ void init_shape_ops(py::module_& m, TensorClass& cls);
 void init_random(py::module_& m, TensorClass& cls);
 void init_creation(py::module_& m);
 void init_runtime(py::module_& m);
+void init_pool(py::module_& m);
 void init_matmul(py::module_& m, TensorClass& cls);
 void init_optim(py::module_& m);
 void init_nn_ops(py::module_& m, TensorClass& cls);

@@ -42,6 +42,7 @@ PYBIND11_MODULE(_C, m) {
   init_random(m, cls);
   init_creation(m);
   init_runtime(m);
+  init_pool(m);
   init_matmul(m, cls);
   init_optim(m);
   init_nn_ops(m, cls);

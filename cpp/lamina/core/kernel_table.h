@@ -71,6 +71,21 @@ struct GemmArgs {
 };
 
 struct FusedOptimArgs;  // optim/fused.h
+// ---- pooling and resampling (ops/pool.cpp, ops/upsample.cpp) ----
+// Window parameters of max/avg pooling over (H, W); a 1-d pool has H = kh = 1.
+struct Pool2dParams {
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  bool count_include_pad = true;
+  int64_t divisor_override = 0;  // 0: none
+};
+// One axis of a separable resampling: output position o reads source positions i0[o], i1[o]
+// with weights w0[o], w1[o]; w0 == nullptr means nearest (reads i0[o] with weight 1).
+struct ResampleAxis {
+  const int64_t* i0 = nullptr;
+  const int64_t* i1 = nullptr;
+  const double* w0 = nullptr;
+  const double* w1 = nullptr;
+};
 
 struct KernelTable {
   // ---- elementwise (ops/copy.cpp, unary.cpp, binary.cpp) ----
@@ -154,6 +169,24 @@ struct KernelTable {
   // out = mask ? in * scale : 0. in/out/mask share a shape (mask bool).
   void (*dropout)(const Tensor& out, const Tensor& mask, const Tensor& in, double p, double scale, uint64_t seed,
                   uint64_t first_block) = nullptr;
+  // ---- pooling and resampling (ops/pool.cpp, ops/upsample.cpp) ----
+  // Contiguous float tensors (max_pool2d and avg_pool2d also int32/int64): inputs (P, H, W),
+  // outputs (P, OH, OW), int64 indices (P, OH, OW)
+  // holding h * W + w. Each thread owns whole planes, so backward sums come out in the same
+  // order for any thread count. Backward kernels overwrite grad_in.
+  void (*max_pool2d)(const Tensor& out, const Tensor& indices, const Tensor& in, const Pool2dParams& p) = nullptr;
+  void (*avg_pool2d)(const Tensor& out, const Tensor& in, const Pool2dParams& p) = nullptr;
+  void (*avg_pool2d_backward)(const Tensor& grad_in, const Tensor& grad_out, const Pool2dParams& p) = nullptr;
+  void (*adaptive_avg_pool2d)(const Tensor& out, const Tensor& in) = nullptr;
+  void (*adaptive_avg_pool2d_backward)(const Tensor& grad_in, const Tensor& grad_out) = nullptr;
+  void (*adaptive_max_pool2d)(const Tensor& out, const Tensor& indices, const Tensor& in) = nullptr;
+  // grad_in[p, indices[p, j]] += grad_out[p, j], in order of j (max pools of any kind).
+  void (*max_pool_backward)(const Tensor& grad_in, const Tensor& grad_out, const Tensor& indices) = nullptr;
+  // out[p, y, x] = sum of h.w[y] * w.w[x] * in[p, h.i[y], w.i[x]] over the two taps of each axis.
+  void (*resample2d)(const Tensor& out, const Tensor& in, const ResampleAxis& h, const ResampleAxis& w) = nullptr;
+  // Its adjoint: grad_in = sum of the weighted grad_out scattered back to the taps.
+  void (*resample2d_backward)(const Tensor& grad_in, const Tensor& grad_out, const ResampleAxis& h,
+                              const ResampleAxis& w) = nullptr;
 };
 
 // The active table for a device type.

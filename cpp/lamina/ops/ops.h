@@ -6,6 +6,7 @@
 #include "lamina/ops/creation.h"
 #include "lamina/ops/index.h"
 #include "lamina/ops/nn.h"
+#include "lamina/ops/pool.h"
 #include "lamina/ops/random.h"
 #include "lamina/ops/reduce.h"
 #include "lamina/ops/shape_ops.h"

@@ -15,6 +15,7 @@ void register_optim(KernelTable& table);
 void register_softmax(KernelTable& table);
 void register_norm(KernelTable& table);
 void register_dropout(KernelTable& table);
+void register_pool(KernelTable& table);
 
 void register_kernels(KernelTable& table) {
   register_copy(table);
@@ -29,6 +30,7 @@ void register_kernels(KernelTable& table) {
   register_softmax(table);
   register_norm(table);
   register_dropout(table);
+  register_pool(table);
 }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS
