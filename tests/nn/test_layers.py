@@ -194,6 +194,11 @@ def test_conv2d(stride, padding, dilation, groups):
 
 def test_conv2d_padding_same_and_modes():
     needs("conv2d")
+    m = nn.Conv2d(2, 3, 3, padding="same", dilation=2).double()  # symmetric: F.conv2d pads
+    x = randn(1, 2, 5, 6)
+    p = np_params(m)
+    close(m(t64(x)), ref_conv2d(x, p["weight"], p["bias"], (1, 1), (2, 2), (2, 2), 1), atol=1e-9)
+    needs("pad")  # asymmetric 'same' and padding modes pad the input first
     m = nn.Conv2d(2, 3, (3, 4), padding="same", bias=False).double()
     x = randn(1, 2, 5, 6)
     out = m(t64(x))
@@ -201,7 +206,6 @@ def test_conv2d_padding_same_and_modes():
     w = np_params(m)["weight"]
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 2)))
     close(out, ref_conv2d(xp, w, None, (1, 1), (0, 0), (1, 1), 1), atol=1e-9)
-    needs("pad")
     m = nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect").double()
     p = np_params(m)
     xr = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="reflect")
