@@ -1,9 +1,9 @@
 """lamina vs PyTorch, in one process with interleaved runs: time ratios (lamina / PyTorch, below 1
 means lamina is faster) for elementwise ops, reductions, per-op overhead, full training steps
-(bench/train_steps.py) and GEMM, at 1 and 2 threads.
+(bench/train_steps.py), GEMM and the ResNet-style conv2d layers, at 1 and 2 threads.
 
     PYTHONPATH=python python bench/compare_torch.py [--quick] [--threads 1 2] [--models mlp cnn resnet]
-                                                    [--only elementwise|overhead|training|gemm]
+                                                    [--only elementwise|overhead|training|gemm|conv]
 
 Never run this beside a build or test suite: on 2 cores the timings would mean nothing.
 """
@@ -114,6 +114,36 @@ def training_cases(models):
     return cases
 
 
+def conv_cases():
+    """The ResNet-style conv2d layers at batch 32: forward, and forward + backward (input, weight, bias)."""
+    rng = np.random.default_rng(0)
+    layers = [("3->64 32x32 3x3", 3, 32, 64, 3, 1, 1), ("64->64 32x32 3x3", 64, 32, 64, 3, 1, 1),
+              ("128->128 16x16 3x3", 128, 16, 128, 3, 1, 1), ("256->256 8x8 3x3", 256, 8, 256, 3, 1, 1),
+              ("64->128 32x32 1x1 s2", 64, 32, 128, 1, 2, 0)]
+
+    def runners(lib, arrays, gy, stride, pad):
+        x, w, b = [lib.tensor(a, requires_grad=True) for a in arrays]
+        g = lib.tensor(gy)
+        conv = lib.nn.functional.conv2d
+
+        def fwd():
+            with lib.no_grad():
+                conv(x, w, b, stride, pad)
+
+        def both():
+            lib.autograd.grad([conv(x, w, b, stride, pad)], [x, w, b], [g])
+        return fwd, both
+
+    cases = []
+    for name, cin, hw, cout, k, stride, pad in layers:
+        arrays = [rng.standard_normal(s).astype(np.float32) for s in [(32, cin, hw, hw), (cout, cin, k, k), (cout,)]]
+        out_hw = (hw + 2 * pad - k) // stride + 1
+        gy = rng.standard_normal((32, cout, out_hw, out_hw)).astype(np.float32)
+        (lf, lb), (tf, tb) = (runners(lib, arrays, gy, stride, pad) for lib in (lamina, torch))
+        cases += [(f"{name} fwd", lf, tf), (f"{name} fwd+bwd", lb, tb)]
+    return cases
+
+
 def report(title, cases, reps, inner, unit):
     print(f"\n{title}")
     print(f"{'case':36s} {'lamina':>12s} {'PyTorch':>12s} {'ratio':>8s}")
@@ -128,7 +158,7 @@ def main():
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--models", nargs="*", default=list(MODELS), help="training steps to time")
-    parser.add_argument("--only", choices=["elementwise", "overhead", "training", "gemm"], help="run one section")
+    parser.add_argument("--only", choices=["elementwise", "overhead", "training", "gemm", "conv"], help="run one section")
     args = parser.parse_args()
     reps = 5 if args.quick else 15
     print(f"lamina {lamina.__version__} ({lamina._C._get_cpu_isa()}) vs torch {torch.__version__}; "
@@ -144,6 +174,8 @@ def main():
             report(f"threads={threads}: training steps (median ms)", training_cases(args.models), reps, 3, "ms")
         if args.only in (None, "gemm"):
             report_gemm(f"threads={threads}: GEMM, C = A @ B into a preallocated C (median GFLOP/s)", gemm_cases(), reps)
+        if args.only in (None, "conv"):
+            report(f"threads={threads}: conv2d, batch 32, float32 (median ms)", conv_cases(), max(5, reps // 3), 1, "ms")
 
 
 if __name__ == "__main__":

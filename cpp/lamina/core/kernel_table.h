@@ -87,6 +87,17 @@ struct ResampleAxis {
   const double* w1 = nullptr;
 };
 
+// 2-D convolution geometry (ops/conv.cpp), NCHW, every buffer contiguous. y = conv(x, w) with
+// x (batch, c_in, in_h, in_w), w (c_out, c_in / groups, k_h, k_w), y (batch, c_out, out_h, out_w):
+// y[n, o, i, j] = sum_{c, a, b} x[n, g * c_in / groups + c, i * stride_h - pad_h + a * dil_h,
+// j * stride_w - pad_w + b * dil_w] * w[o, c, a, b], g = o / (c_out / groups), positions outside x
+// reading 0. out_h/out_w are given (not derived), so padding may be asymmetric ('same').
+struct ConvArgs {
+  DType dtype = DType::Float32;
+  int64_t batch = 0, groups = 1, c_in = 0, in_h = 0, in_w = 0, c_out = 0, out_h = 0, out_w = 0;
+  int64_t k_h = 1, k_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
+};
+
 struct KernelTable {
   // ---- elementwise (ops/copy.cpp, unary.cpp, binary.cpp) ----
   void (*fill)(const Tensor& out, Scalar value) = nullptr;
@@ -187,6 +198,17 @@ struct KernelTable {
   // Its adjoint: grad_in = sum of the weighted grad_out scattered back to the taps.
   void (*resample2d_backward)(const Tensor& grad_in, const Tensor& grad_out, const ResampleAxis& h,
                               const ResampleAxis& w) = nullptr;
+  // ---- convolution (ops/conv.cpp; see ConvArgs). Bits never depend on the thread count ----
+  // y = conv(x, w) + bias (bias (c_out,) or null).
+  void (*conv2d)(const ConvArgs& a, const void* x, const void* w, const void* bias, void* y) = nullptr;
+  // gx = the adjoint of conv in x applied to gy (conv_transpose2d without bias); overwrites gx.
+  void (*conv2d_input_grad)(const ConvArgs& a, const void* gy, const void* w, void* gx) = nullptr;
+  // gw = the adjoint of conv in w applied to (x, gy), summed over the batch; overwrites gw.
+  void (*conv2d_weight_grad)(const ConvArgs& a, const void* x, const void* gy, void* gw) = nullptr;
+  // F.unfold: col (batch, c_in * k_h * k_w, out_h * out_w) from x (groups and c_out unused).
+  void (*im2col)(const ConvArgs& a, const void* x, void* col) = nullptr;
+  // F.fold, the adjoint of im2col: x = the sum of col's windows; overwrites x.
+  void (*col2im)(const ConvArgs& a, const void* col, void* x) = nullptr;
 };
 
 // The active table for a device type.

@@ -13,6 +13,7 @@
 #include "lamina/ops/unary.h"
 #include "lamina/ops/view.h"
 #include "lamina/ops/matmul.h"
+#include "lamina/ops/conv.h"
 
 namespace lamina {
 

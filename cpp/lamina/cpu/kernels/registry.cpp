@@ -16,6 +16,7 @@ void register_softmax(KernelTable& table);
 void register_norm(KernelTable& table);
 void register_dropout(KernelTable& table);
 void register_pool(KernelTable& table);
+void register_conv(KernelTable& table);
 
 void register_kernels(KernelTable& table) {
   register_copy(table);
@@ -31,6 +32,7 @@ void register_kernels(KernelTable& table) {
   register_norm(table);
   register_dropout(table);
   register_pool(table);
+  register_conv(table);
 }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS
