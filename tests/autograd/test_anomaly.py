@@ -80,10 +80,12 @@ def test_forward_inf_and_input_shapes_of_binary_op():
 
 def test_forward_finite_values_pass_even_when_the_sum_overflows():
     x = lamina.full((8,), 3e38, requires_grad=True)
+    big = lamina.full((40000,), 3e38, requires_grad=True)  # large tensors are scanned by a sum
     with detect_anomaly():
-        y = x * 1.0  # the scan's sum overflows float32; the confirmation finds no inf
+        y = x * 1.0
+        yb = big * 1.0  # the sum overflows float32; the exact confirmation finds no inf
         z = (x * -1.0).exp()
-    assert np.isfinite(y.detach().numpy()).all()
+    assert np.isfinite(y.detach().numpy()).all() and np.isfinite(yb.detach().numpy()).all()
     assert z.detach().numpy().tolist() == [0.0] * 8
 
 

@@ -3,6 +3,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 #include "lamina/autograd/node.h"
@@ -39,19 +40,28 @@ bool all_finite_bits(const void* data, int64_t n, U exponent_mask, U lowest_expo
   return !bad.load();
 }
 
-// Fast path: the per-ISA sum kernel (NaN and Inf propagate through a sum). A non-finite sum is
-// confirmed by the exact exponent-bit scan, since a sum of large finite values can overflow.
+// Exact scan of a contiguous float tensor; nullopt for other layouts.
+std::optional<bool> all_finite_contiguous(const Tensor& t) {
+  if (!t.is_contiguous() || !t.device().is_cpu()) return std::nullopt;
+  if (t.dtype() == DType::Float32) return all_finite_bits<uint32_t>(t.raw_data(), t.numel(), 0x7f800000u, 0x00800000u);
+  if (t.dtype() == DType::Float64)
+    return all_finite_bits<uint64_t>(t.raw_data(), t.numel(), 0x7ff0000000000000ull, 0x0010000000000000ull);
+  return std::nullopt;
+}
+
+// Small tensors: the bit scan (no op dispatch). Large ones: the per-ISA sum kernel, several times
+// faster (NaN and Inf propagate through a sum); a non-finite sum is confirmed by the exact scan,
+// since a sum of large finite values can overflow.
 bool all_finite(const Tensor& t) {
+  constexpr int64_t kSumFrom = int64_t(1) << 15;
+  if (t.numel() < kSumFrom) {
+    if (auto r = all_finite_contiguous(t)) return *r;
+  }
   GradModeGuard no_grad(false);
   Tensor s = sum(t);
   double v = t.dtype() == DType::Float32 ? double(*s.data<float>()) : *s.data<double>();
   if (std::isfinite(v)) return true;
-  if (t.is_contiguous() && t.device().is_cpu()) {
-    if (t.dtype() == DType::Float32) return all_finite_bits<uint32_t>(t.raw_data(), t.numel(), 0x7f800000u, 0x00800000u);
-    if (t.dtype() == DType::Float64)
-      return all_finite_bits<uint64_t>(t.raw_data(), t.numel(), 0x7ff0000000000000ull,
-                                        0x0010000000000000ull);
-  }
+  if (auto r = all_finite_contiguous(t)) return *r;
   return *all(isfinite(t)).data<bool>();
 }
 

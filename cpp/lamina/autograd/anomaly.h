@@ -2,9 +2,9 @@
 // raises, naming the op, the module running forward and the input shapes.
 // Where the checks sit: forward in autograd::set_history (every op that records a grad_fn passes
 // there after computing its output), backward in the engine right after each Node::apply. Both
-// cost one relaxed atomic load when the mode is off. When on, each output is scanned once by the
-// per-ISA sum kernel (NaN/Inf propagate); a non-finite sum is confirmed by an exact exponent-bit
-// scan before raising (a sum of large finite values may overflow).
+// cost one relaxed atomic load when the mode is off. When on, each output is scanned once: small
+// tensors by an exponent-bit test, large ones by the per-ISA sum kernel (NaN/Inf propagate; a
+// non-finite sum is confirmed by the exact bit test, as large finite values may overflow it).
 #pragma once
 
 #include <atomic>
