@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "lamina/autograd/anomaly.h"
 #include "lamina/autograd/engine.h"
 #include "lamina/autograd/node.h"
 
@@ -255,6 +256,12 @@ void init_autograd(py::module_& m, TensorClass& cls) {
   m.def("_function_finish", &function_finish);
   m.def("_live_tensors", &TensorImpl::live_count, "Live C++ tensors (leak tests).");
   m.def("_live_nodes", &Node::live_count, "Live autograd nodes (leak tests).");
+  // Anomaly mode (lamina.autograd.detect_anomaly); the module stack is pushed by Module.__call__.
+  m.def("_set_anomaly_enabled", &autograd::anomaly::set_enabled, py::arg("enabled"), py::arg("check_nan") = true);
+  m.def("_is_anomaly_enabled", &autograd::anomaly::enabled);
+  m.def("_is_anomaly_check_nan_enabled", &autograd::anomaly::check_nan_enabled);
+  m.def("_anomaly_push_module", &autograd::anomaly::push_module);
+  m.def("_anomaly_pop_module", &autograd::anomaly::pop_module);
 }
 
 }  // namespace lamina::bindings

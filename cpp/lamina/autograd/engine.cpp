@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "lamina/autograd/anomaly.h"
 #include "lamina/autograd/node.h"
 #include "lamina/ops/ops.h"
 
@@ -125,7 +126,13 @@ class GraphTask {
     std::vector<Tensor> outputs;
     {
       GradModeGuard mode(create_graph_);
-      outputs = node->apply(std::move(grads));
+      if (anomaly::enabled()) {
+        anomaly::BackwardScope scope(node);
+        outputs = node->apply(std::move(grads));
+        anomaly::check_backward(*node, outputs);  // the backward NaN/Inf check
+      } else {
+        outputs = node->apply(std::move(grads));
+      }
     }
     if (!keep_graph_) node->release_saved();
     if (dynamic_cast<AccumulateGrad*>(node)) return;

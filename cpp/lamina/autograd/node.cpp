@@ -4,6 +4,7 @@
 #include <mutex>
 #include <thread>
 
+#include "lamina/autograd/anomaly.h"
 #include "lamina/ops/ops.h"
 
 namespace lamina::autograd {
@@ -36,6 +37,7 @@ void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
 
 Node::Node() : sequence_nr(g_next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {
   g_live_nodes.fetch_add(1, std::memory_order_relaxed);
+  if (anomaly::enabled()) anomaly::on_node_created(*this);
 }
 Node::~Node() { g_live_nodes.fetch_sub(1, std::memory_order_relaxed); }
 int64_t Node::live_count() { return g_live_nodes.load(std::memory_order_relaxed); }
@@ -97,6 +99,7 @@ void Node::add_input(const Tensor& t) {
   next_edges.push_back(gradient_edge(t));
   // Only inputs that receive a gradient need their metadata (saves a copy per wrapped number).
   input_meta.push_back(next_edges.back().valid() ? meta_of(t) : TensorMeta{});
+  if (anomaly_record) anomaly::on_node_input(*this, t);
 }
 
 bool needs_grad(const Tensor& t) {
@@ -152,6 +155,7 @@ void set_history(const Tensor& out, const std::shared_ptr<Node>& node) {
   m.output_nr = uint32_t(node->output_meta.size());
   m.history_version = out.version();
   node->output_meta.push_back(meta_of(out));
+  if (anomaly::enabled()) anomaly::check_forward(out, *node);  // the forward NaN/Inf check
 }
 
 void rebase_history(const Tensor& t, const Tensor& result) {

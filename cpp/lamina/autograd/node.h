@@ -20,6 +20,9 @@
 namespace lamina::autograd {
 
 class Node;
+namespace anomaly {
+struct Record;
+}
 
 struct Edge {
   std::shared_ptr<Node> node;
@@ -88,6 +91,8 @@ class Node : public std::enable_shared_from_this<Node> {
   std::map<uint32_t, std::map<int, GradHook>> pre_hooks;
   // Non-leaf outputs that asked for retain_grad(), by output_nr.
   std::map<uint32_t, std::weak_ptr<TensorImpl>> retained;
+  // Anomaly mode only (null otherwise): the module that created the node and its input shapes.
+  std::unique_ptr<anomaly::Record> anomaly_record;
 
  private:
   std::vector<SavedTensor*> saved_;
