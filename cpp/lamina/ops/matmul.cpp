@@ -368,6 +368,8 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   }
   check_operands(input, weight, "linear");
   const int64_t out_features = weight.size(0);
+  LAMINA_CHECK(input.size(-1) == weight.size(1), "linear: input ", str(input.shape()), " does not match weight ",
+               str(weight.shape()), " (input has ", input.size(-1), " features, the weight expects ", weight.size(1), ")");
   Tensor bias_view;
   if (bias.defined()) {
     check_operands(input, bias, "linear");
