@@ -3,6 +3,7 @@ written here (explicit loops over kernel taps and windows), gradients by finite 
 float64, thread-count determinism and every ISA level."""
 
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -447,6 +448,36 @@ def test_conv_errors():
         F.fold(lamina.zeros(1, 8, 5), (3, 3), 2)
     with pytest.raises(TypeError):
         F.conv2d(x, "w")
+
+
+
+_HUGE_SCRATCH = """
+import lamina, lamina.nn.functional as F
+lamina.set_num_threads({threads})
+# Padding and dilation of 2**40 columns leave a (1, 2, 1, 1) output, but the depthwise kernel's
+# padded row would take 2**41 floats per thread: the scratch allocation fails inside the tasks.
+P = 1 << 40
+x = lamina.randn(1, 2, 1, 1, requires_grad=True)
+w = lamina.randn(2, 1, 1, 2)
+for name, f in [("conv2d", F.conv2d), ("conv_transpose2d", F.conv_transpose2d)]:
+    try:
+        f(x, w, padding=(0, P), dilation=(1, 2 * P), groups=2)  # conv_transpose2d: the input-grad kernel
+        print(name, "no error")
+    except MemoryError:
+        print(name, "MemoryError")
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_scratch_allocation_failure_raises_memory_error(threads):
+    # In a child process: before the fix a bad_alloc on a worker thread terminated the process.
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run([sys.executable, "-c", _HUGE_SCRATCH.format(threads=threads)], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["conv2d", "MemoryError", "conv_transpose2d", "MemoryError"]
 
 
 def test_empty_batch_and_zero_size():

@@ -5,9 +5,11 @@
 // chunks' partial sums in chunk order. Tasks, chunks and block sizes depend only on shapes, so the
 // bits never depend on the thread count.
 #include <algorithm>
+#include <new>
 #include <vector>
 
 #include "lamina/core/kernel_table.h"
+#include "lamina/cpu/kernels/task_guard.h"
 #include "lamina/cpu/parallel.h"
 
 namespace lamina::cpu::LAMINA_ISA_NS {
@@ -42,11 +44,13 @@ int64_t block_cols(int64_t rows, size_t size, int64_t L) {
   return std::min(L, ceil_div(ceil_div(L, nb), 16) * 16);
 }
 
-// A per-thread scratch buffer of n elements, reused across calls (no page faults per block).
+// A per-thread scratch buffer of n elements, reused across calls (no page faults per block). It
+// may throw std::bad_alloc, so every task that calls it runs under guarded_parallel_for.
 template <class T>
 T* scratch(int64_t n) {
   thread_local std::vector<double> buf;
   size_t words = (size_t(n) * sizeof(T) + sizeof(double) - 1) / sizeof(double);
+  if (n < 0 || words > buf.max_size() / 2) throw std::bad_alloc();
   if (buf.size() < words) buf.resize(words);
   return reinterpret_cast<T*>(buf.data());
 }
@@ -192,7 +196,7 @@ template <class T>
 void depthwise_forward(const Geo& g, const T* x, const T* w, const T* bias, T* y) {
   const ConvArgs& a = g.a;
   const int64_t wp = padded_width(a);
-  parallel_for(0, a.batch * a.c_out, 1, [&](int64_t begin, int64_t end) {
+  guarded_parallel_for(0, a.batch * a.c_out, 1, [&](int64_t begin, int64_t end) {
     T* plane = scratch<T>(a.in_h * wp);
     for (int64_t p = begin; p < end; ++p) {
       int64_t o = p % a.c_out, n = p / a.c_out;
@@ -226,7 +230,7 @@ template <class T>
 void depthwise_input_grad(const Geo& g, const T* gy, const T* w, T* gx) {
   const ConvArgs& a = g.a;
   const int64_t wp = std::max(padded_width(a), a.pad_w + a.in_w);
-  parallel_for(0, a.batch * a.c_in, 1, [&](int64_t begin, int64_t end) {
+  guarded_parallel_for(0, a.batch * a.c_in, 1, [&](int64_t begin, int64_t end) {
     T* plane = scratch<T>(a.in_h * wp);
     for (int64_t p = begin; p < end; ++p) {
       int64_t c = p % a.c_in, n = p / a.c_in;
@@ -277,7 +281,7 @@ T strided_dot(const T* u, const T* v, int64_t sv, int64_t n) {
 template <class T>
 void depthwise_weight_grad(const Geo& g, const T* x, const T* gy, T* gw) {
   const ConvArgs& a = g.a;
-  parallel_for(0, a.c_out, 1, [&](int64_t begin, int64_t end) {
+  guarded_parallel_for(0, a.c_out, 1, [&](int64_t begin, int64_t end) {
     for (int64_t o = begin; o < end; ++o) {
       int64_t c = o / g.cog;
       for (int64_t ka = 0; ka < a.k_h; ++ka) {
@@ -312,7 +316,7 @@ void conv_forward(const ConvArgs& args, const T* x, const T* w, const T* bias, T
   const int64_t K = g.cig * g.kk, L = g.L;
   const bool pw = g.pointwise();
   const int64_t lb = pw ? std::min<int64_t>(L, 1024) : block_cols(K, sizeof(T), L), nlb = ceil_div(L, lb);
-  parallel_for(0, args.batch * nlb, 1, [&](int64_t begin, int64_t end) {
+  guarded_parallel_for(0, args.batch * nlb, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       int64_t n = t / nlb, l0 = (t % nlb) * lb, l1 = std::min(L, l0 + lb);
       const T* xn = x + n * args.c_in * g.HW;
@@ -348,7 +352,7 @@ void conv_input_grad(const ConvArgs& args, const T* gy, const T* w, T* gx) {
       for (int64_t r = 0; r < K; ++r) wt[size_t((gi * K + r) * g.cog + o)] = w[(gi * g.cog + o) * K + r];
   if (g.pointwise()) {
     const int64_t lb = std::min<int64_t>(L, 1024), nlb = ceil_div(L, lb);
-    parallel_for(0, args.batch * nlb, 1, [&](int64_t begin, int64_t end) {
+    guarded_parallel_for(0, args.batch * nlb, 1, [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
         int64_t n = t / nlb, l0 = (t % nlb) * lb, l1 = std::min(L, l0 + lb);
         for (int64_t gi = 0; gi < args.groups; ++gi)
@@ -364,7 +368,7 @@ void conv_input_grad(const ConvArgs& args, const T* gy, const T* w, T* gx) {
   const int64_t nc = per >= 8 ? 1 : std::min<int64_t>(std::max<int64_t>(g.cig, 1), ceil_div(8, per));
   const int64_t cb = ceil_div(std::max<int64_t>(g.cig, 1), nc);
   const int64_t lb = block_cols(cb * g.kk, sizeof(T), L);
-  parallel_for(0, per * nc, 1, [&](int64_t begin, int64_t end) {
+  guarded_parallel_for(0, per * nc, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       int64_t n = t / (args.groups * nc), gi = (t / nc) % args.groups;
       int64_t c0 = gi * g.cig + (t % nc) * cb, c1 = std::min(gi * g.cig + g.cig, c0 + cb);
@@ -403,7 +407,7 @@ void conv_weight_grad(const ConvArgs& args, const T* x, const T* gy, T* gw) {
   const int64_t nq = std::max<int64_t>(1, std::min<int64_t>({args.batch, 4, (int64_t(64) << 20) / std::max<int64_t>(1, size * int64_t(sizeof(T)))}));
   const int64_t per = ceil_div(args.batch, nq);
   std::vector<T> partial(size_t((nq - 1) * size));
-  parallel_for(0, nq * args.groups, 1, [&](int64_t begin, int64_t end) {
+  guarded_parallel_for(0, nq * args.groups, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       int64_t q = t / args.groups, gi = t % args.groups;
       T* out = (q == 0 ? gw : partial.data() + (q - 1) * size) + gi * g.cog * K;
@@ -454,7 +458,7 @@ void conv_weight_grad(const ConvArgs& args, const T* x, const T* gy, T* gw) {
     }
   });
   if (nq == 1) return;
-  parallel_for(0, size, 4096, [&](int64_t begin, int64_t end) {
+  guarded_parallel_for(0, size, 4096, [&](int64_t begin, int64_t end) {
     for (int64_t q = 1; q < nq; ++q) {
       const T* p = partial.data() + (q - 1) * size;
       for (int64_t i = begin; i < end; ++i) gw[i] += p[i];
@@ -465,7 +469,7 @@ void conv_weight_grad(const ConvArgs& args, const T* x, const T* gy, T* gw) {
 template <class T>
 void unfold_planes(const ConvArgs& args, const T* x, T* col) {
   const Geo g(args);
-  parallel_for(0, args.batch * args.c_in, 1, [&](int64_t begin, int64_t end) {
+  guarded_parallel_for(0, args.batch * args.c_in, 1, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       int64_t n = p / args.c_in, c = p % args.c_in;
       im2col_block(g, x + n * args.c_in * g.HW, c, c + 1, 0, g.L, col + p * g.kk * g.L, g.L);
@@ -476,7 +480,7 @@ void unfold_planes(const ConvArgs& args, const T* x, T* col) {
 template <class T>
 void fold_planes(const ConvArgs& args, const T* col, T* x) {
   const Geo g(args);
-  parallel_for(0, args.batch * args.c_in, 1, [&](int64_t begin, int64_t end) {
+  guarded_parallel_for(0, args.batch * args.c_in, 1, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       int64_t n = p / args.c_in, c = p % args.c_in;
       T* xn = x + n * args.c_in * g.HW;

@@ -9,12 +9,14 @@
 // kernel stays as the oracle of the tests (and handles k == 0).
 #include <cmath>
 #include <cstdlib>
+#include <new>
 #include <utility>
 #include <vector>
 
 #include "lamina/core/kernel_table.h"
 #include "lamina/cpu/kernels/gemm_micro.h"
 #include "lamina/cpu/kernels/gemm_pack.h"
+#include "lamina/cpu/kernels/task_guard.h"
 #include "lamina/cpu/parallel.h"
 
 namespace lamina::cpu::LAMINA_ISA_NS {
@@ -44,7 +46,7 @@ void gemm_reference(const GemmArgs& g) {
   const T* bias = static_cast<const T*>(g.epilogue.bias);
   T* C = static_cast<T*>(g.c.data);
   const T alpha = T(g.alpha), beta = T(g.beta);
-  parallel_for(0, g.batch * g.m, 1, [&](int64_t begin, int64_t end) {
+  guarded_parallel_for(0, g.batch * g.m, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> acc(size_t(g.n));
     for (int64_t row = begin; row < end; ++row) {
       int64_t bi = row / g.m, i = row % g.m;
@@ -77,8 +79,10 @@ struct AlignedBuffer {
     size_t need = (size_t(count) * sizeof(T) + 63) / 64 * 64;
     if (need > bytes) {
       std::free(ptr);
+      bytes = 0;
       ptr = std::aligned_alloc(64, need);
-      if (!ptr) std::abort();  // kernels cannot throw; out of memory for a few MB of panels
+      // The tasks run under guarded_parallel_for: this reaches the caller as MemoryError.
+      if (!ptr) throw std::bad_alloc();
       bytes = need;
     }
     return static_cast<T*>(ptr);
@@ -155,7 +159,7 @@ void gemm_packed(const GemmArgs& g) {
   const T* B = static_cast<const T*>(g.b.data);
   T* C = static_cast<T*>(g.c.data);
   const GemmStore<T> store0 = make_store<T>(g);
-  parallel_for(0, batch * nb * gm, 1, [&](int64_t t0, int64_t t1) {
+  guarded_parallel_for(0, batch * nb * gm, 1, [&](int64_t t0, int64_t t1) {
     GemmBuffers& buf = thread_buffers();
     T* pa = buf.a.get<T>(mc * kc);
     T* pb = buf.b.get<T>(nc * kc * (rows <= mc ? 1 : kb));
@@ -243,7 +247,7 @@ void gemv(const GemmArgs& g) {
   const int64_t kRows = g.a.cols == 1 ? 256 : 2048;
   const int64_t chunks = ceil_div(m, kRows);
   const int64_t grain = std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, kRows * k));
-  parallel_for(0, g.batch * chunks, grain, [&](int64_t t0, int64_t t1) {
+  guarded_parallel_for(0, g.batch * chunks, grain, [&](int64_t t0, int64_t t1) {
     GemmBuffers& buf = thread_buffers();
     T* acc = buf.tile.get<T>(kRows);
     for (int64_t task = t0; task < t1; ++task) {
@@ -351,7 +355,7 @@ void gemm_small(const GemmArgs& g) {
   const GemmStore<T> store0 = make_store<T>(g);
   const int64_t mb = ceil_div(m, 4);  // blocks of 4 rows
   const int64_t grain = std::max<int64_t>(1, (1 << 15) / (4 * n * k));
-  parallel_for(0, g.batch * mb, grain, [&](int64_t t0, int64_t t1) {
+  guarded_parallel_for(0, g.batch * mb, grain, [&](int64_t t0, int64_t t1) {
     T* out = thread_buffers().tile.get<T>(4 * n);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t bi = t / mb, i = t % mb * 4, rows = std::min<int64_t>(4, m - i);
