@@ -11,24 +11,41 @@
 
 #include "lamina/cpu/parallel.h"
 
-namespace lamina::cpu {
+// Inside the ISA namespace: the instantiations hold vector code of that ISA only.
+namespace lamina::cpu::LAMINA_ISA_NS {
 
+// parallel_for's chunks (begin + c * grain), run through run_tasks directly: a wrapper lambda
+// handed to parallel_for would give symbols that objdump cannot demangle (tests/test_isa_build.py).
 template <class F>
 void guarded_parallel_for(int64_t begin, int64_t end, int64_t grain, const F& fn) {
-  std::atomic<bool> failed{false};
-  std::exception_ptr error;
-  parallel_for(begin, end, grain, [&](int64_t b, int64_t e) {
-    if (failed.load(std::memory_order_acquire)) return;
+  if (end <= begin) return;
+  if (grain < 1) grain = 1;
+  struct Ctx {
+    const F* fn;
+    int64_t begin, end, grain;
+    std::atomic<bool> failed{false};
+    std::exception_ptr error;
+  } ctx{&fn, begin, end, grain, {false}, nullptr};
+  auto call = [](void* p, int64_t c) {
+    auto* x = static_cast<Ctx*>(p);
+    if (x->failed.load(std::memory_order_acquire)) return;
+    const int64_t b = x->begin + c * x->grain;
     try {
-      fn(b, e);
+      (*x->fn)(b, b + x->grain < x->end ? b + x->grain : x->end);
     } catch (...) {
-      if (!failed.exchange(true, std::memory_order_acq_rel)) error = std::current_exception();
+      if (!x->failed.exchange(true, std::memory_order_acq_rel)) x->error = std::current_exception();
     }
-  });
-  if (failed.load(std::memory_order_acquire)) {
-    if (error) std::rethrow_exception(error);
+  };
+  const int64_t nchunks = (end - begin + grain - 1) / grain;
+  if (nchunks == 1 || get_num_threads() == 1 || in_parallel_region()) {
+    for (int64_t c = 0; c < nchunks; ++c) call(&ctx, c);
+  } else {
+    run_tasks(nchunks, call, &ctx);
+  }
+  if (ctx.failed.load(std::memory_order_acquire)) {
+    if (ctx.error) std::rethrow_exception(ctx.error);
     throw std::bad_alloc();
   }
 }
 
-}  // namespace lamina::cpu
+}  // namespace lamina::cpu::LAMINA_ISA_NS
