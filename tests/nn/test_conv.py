@@ -372,6 +372,23 @@ def test_conv2d_weight_gradient_with_several_images_per_gemm():
     close(w.grad, gw, "float64")
 
 
+
+@pytest.mark.parametrize("padding,dilation,groups,kernel", [
+    (1, 1, 1, (3, 3)), (0, 1, 1, (3, 3)), (2, 2, 2, (3, 3)), ("same", 1, 1, (3, 2)), ("same", (2, 1), 1, (2, 4)),
+    ((0, 1), 1, 2, (1, 3)), (3, 1, 1, (5, 5))])
+def test_conv2d_stride1_from_padded_copy(padding, dilation, groups, kernel, isa):
+    # Stride-1 shapes with >= 16 channels per group, >= 4 (image, group) tasks and wide rows take
+    # the path that reads the taps from a padded copy of the image; the bias rides in the gemm.
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((4, 16 * groups, 17, 33))
+    w = rng.standard_normal((8 * groups, 16, *kernel))
+    b = rng.standard_normal(8 * groups)
+    ref = ref_conv2d(x, w, b, 1, padding, dilation, groups)
+    for dtype, name in ((np.float64, "float64"), (np.float32, "float32")):
+        y = F.conv2d(T(x.astype(dtype)), T(w.astype(dtype)), T(b.astype(dtype)), 1, padding, dilation, groups)
+        close(y, ref, name)
+
+
 # ---- determinism ------------------------------------------------------------------------------
 
 DET_CASES = [((4, 16, 20, 20), (24, 16, 3, 3), 1, 1, 1), ((1, 8, 37, 29), (8, 8, 3, 3), 1, 1, 1),
