@@ -3,6 +3,7 @@ written here (explicit loops over kernel taps and windows), gradients by finite 
 float64, thread-count determinism and every ISA level."""
 
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -371,6 +372,23 @@ def test_conv2d_weight_gradient_with_several_images_per_gemm():
     close(w.grad, gw, "float64")
 
 
+
+@pytest.mark.parametrize("padding,dilation,groups,kernel", [
+    (1, 1, 1, (3, 3)), (0, 1, 1, (3, 3)), (2, 2, 2, (3, 3)), ("same", 1, 1, (3, 2)), ("same", (2, 1), 1, (2, 4)),
+    ((0, 1), 1, 2, (1, 3)), (3, 1, 1, (5, 5))])
+def test_conv2d_stride1_from_padded_copy(padding, dilation, groups, kernel, isa):
+    # Stride-1 shapes with >= 16 channels per group, >= 4 (image, group) tasks and wide rows take
+    # the path that reads the taps from a padded copy of the image; the bias rides in the gemm.
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((4, 16 * groups, 17, 33))
+    w = rng.standard_normal((8 * groups, 16, *kernel))
+    b = rng.standard_normal(8 * groups)
+    ref = ref_conv2d(x, w, b, 1, padding, dilation, groups)
+    for dtype, name in ((np.float64, "float64"), (np.float32, "float32")):
+        y = F.conv2d(T(x.astype(dtype)), T(w.astype(dtype)), T(b.astype(dtype)), 1, padding, dilation, groups)
+        close(y, ref, name)
+
+
 # ---- determinism ------------------------------------------------------------------------------
 
 DET_CASES = [((4, 16, 20, 20), (24, 16, 3, 3), 1, 1, 1), ((1, 8, 37, 29), (8, 8, 3, 3), 1, 1, 1),
@@ -447,6 +465,36 @@ def test_conv_errors():
         F.fold(lamina.zeros(1, 8, 5), (3, 3), 2)
     with pytest.raises(TypeError):
         F.conv2d(x, "w")
+
+
+
+_HUGE_SCRATCH = """
+import lamina, lamina.nn.functional as F
+lamina.set_num_threads({threads})
+# Padding and dilation of 2**40 columns leave a (1, 2, 1, 1) output, but the depthwise kernel's
+# padded row would take 2**41 floats per thread: the scratch allocation fails inside the tasks.
+P = 1 << 40
+x = lamina.randn(1, 2, 1, 1, requires_grad=True)
+w = lamina.randn(2, 1, 1, 2)
+for name, f in [("conv2d", F.conv2d), ("conv_transpose2d", F.conv_transpose2d)]:
+    try:
+        f(x, w, padding=(0, P), dilation=(1, 2 * P), groups=2)  # conv_transpose2d: the input-grad kernel
+        print(name, "no error")
+    except MemoryError:
+        print(name, "MemoryError")
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_scratch_allocation_failure_raises_memory_error(threads):
+    # In a child process: before the fix a bad_alloc on a worker thread terminated the process.
+    import subprocess
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run([sys.executable, "-c", _HUGE_SCRATCH.format(threads=threads)], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["conv2d", "MemoryError", "conv_transpose2d", "MemoryError"]
 
 
 def test_empty_batch_and_zero_size():

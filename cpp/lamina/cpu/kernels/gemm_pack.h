@@ -3,6 +3,8 @@
 // whole-matrix copy) and the store of a finished tile into C with alpha, beta, bias and activation.
 #pragma once
 
+#include <type_traits>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -209,6 +211,23 @@ void pack_b(const T* b, int64_t rs, int64_t cs, int64_t kc, int64_t nc, T* dst) 
     const T* src = b + q0 * cs;
     if (rs == 1) {  // columns contiguous: a small transpose, 8 columns at a time
       int64_t j = 0;
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float> && NR % 16 == 0) {
+        // 16 columns x 16 k steps per register transpose; the k tail element by element.
+        for (; j + 16 <= nr; j += 16) {
+          const T* c = src + j * cs;
+          int64_t p0 = 0;
+          for (; p0 + 16 <= kc; p0 += 16) {
+            __m512 r[16], out[16];
+            for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(c + i * cs + p0);
+            transpose16_f32(r, out);
+            for (int p = 0; p < 16; ++p) _mm512_storeu_ps(dst + (p0 + p) * NR + j, out[p]);
+          }
+          for (int64_t p = p0; p < kc; ++p)
+            for (int jj = 0; jj < 16; ++jj) dst[p * NR + j + jj] = c[jj * cs + p];
+        }
+      }
+#endif
       for (; j + 8 <= nr; j += 8) {
         const T* c = src + j * cs;
         for (int64_t p = 0; p < kc; ++p)
@@ -297,5 +316,12 @@ void gemm_store_tile(const GemmStore<T>& s, const T* tile, int64_t ldt, int64_t 
     }
   }
 }
+
+// ---- B packed by a caller's callback (gemm.cpp; used by conv.cpp) --------------------------------
+// Serial C = alpha A @ B (+ epilogue), batch 1, where pack_slice(ctx, p0, kcur, dst) writes rows
+// [p0, p0 + kcur) of B, all n columns, in pack_b's layout (NR-column panels kcur * NR apart, the
+// columns past n zero). The same k slices, micro-kernel and stores as `gemm`'s packed path.
+template <class T>
+void gemm_packed_b_from(const GemmArgs& g, void (*pack_slice)(void* ctx, int64_t p0, int64_t kcur, T* dst), void* ctx);
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS
