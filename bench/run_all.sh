@@ -18,3 +18,7 @@ export PYTHONPATH=python
 python bench/compare_torch.py | tee "$OUT/compare_torch.txt"
 python bench/contention.py | tee "$OUT/contention.txt"
 python bench/anomaly_overhead.py | tee "$OUT/anomaly_overhead.txt"
+# PyTorch's OpenMP workers spin after each op and take the second core from lamina's next run in
+# the interleaved comparison; the same 2-thread sections with torch's workers sleeping instead:
+OMP_WAIT_POLICY=PASSIVE python bench/compare_torch.py --only conv --threads 2 > "$OUT/compare_torch_conv_2t_passive.txt"
+OMP_WAIT_POLICY=PASSIVE python bench/compare_torch.py --only training --threads 2 > "$OUT/compare_torch_training_2t_passive.txt"
