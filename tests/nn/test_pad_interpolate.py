@@ -337,3 +337,17 @@ def test_huge_pads_raise():
         F.pad(x, (2**40, 0))
     with pytest.raises((RuntimeError, MemoryError)):
         F.pad(x, (2**40, 0), mode="replicate")
+
+
+def test_interpolate_huge_size_on_empty_batch_allocates_nothing():
+    # Regression: the per-axis tables were sized by the requested output even for an empty batch
+    # (tens of GB for scale_factor=1e9), which got the process OOM-killed instead of returning.
+    x = lamina.randn(0, 2, 3, 1)
+    out = F.interpolate(x, scale_factor=1e9, mode="bilinear")
+    assert out.shape == (0, 2, 3_000_000_000, 1_000_000_000)
+
+
+def test_interpolate_impossible_output_raises_before_building_tables():
+    x = lamina.randn(1, 1, 2, 2)
+    with pytest.raises((MemoryError, RuntimeError)):
+        F.interpolate(x, size=(2**40, 2**40), mode="nearest")

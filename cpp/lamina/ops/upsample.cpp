@@ -3,6 +3,8 @@
 // PyTorch's CPU index formulas (in the tensor's precision). The kernels apply
 // the map and its adjoint (pooling::PlaneMap), which gives every derivative order.
 #include <cmath>
+#include <functional>
+#include <mutex>
 
 #include "lamina/ops/elementwise.h"
 
@@ -77,8 +79,17 @@ AxisTable unit_axis() {
   return t;
 }
 
+// Built on first use, inside the map, i.e. after the output was allocated: a huge requested size
+// fails in that allocation (MemoryError) before tables of that size exist, and an empty output
+// never builds them.
 struct Tables {
   AxisTable h, w;
+  std::function<void(Tables&)> build;
+  std::once_flag built;
+  const Tables& get() {
+    std::call_once(built, [this] { build(*this); });
+    return *this;
+  }
 };
 
 }  // namespace
@@ -105,18 +116,21 @@ Tensor upsample(const Tensor& x, const std::string& mode_name, const IntList& ou
   LAMINA_CHECK(positive, op, ": input and output sizes should be greater than 0, but got input ", str(s),
                " and output size ", shape_string(Shape(output_size.begin(), output_size.end())));
   auto tables = std::make_shared<Tables>();
-  bool is_double = x.dtype() == DType::Float64;
-  for (int i = 0; i < nd; ++i) {
-    int64_t in = s[size_t(2 + i)], out = output_size[size_t(i)];
-    double scale = scales.empty() ? 0.0 : scales[size_t(i)].value_or(0.0);
-    const bool exact = mode == Mode::NearestExact;
-    AxisTable t = mode != Mode::Linear ? (is_double ? nearest_axis<double>(in, out, scale, exact, nd == 2)
-                                                    : nearest_axis<float>(in, out, scale, exact, nd == 2))
-                  : is_double ? linear_axis<double>(in, out, scale, align_corners)
-                              : linear_axis<float>(in, out, scale, align_corners);
-    (nd == 2 && i == 0 ? tables->h : tables->w) = std::move(t);
-  }
-  if (nd == 1) tables->h = unit_axis();
+  const bool is_double = x.dtype() == DType::Float64;
+  const Shape in_shape = s;
+  tables->build = [=](Tables& t) {
+    for (int i = 0; i < nd; ++i) {
+      int64_t in = in_shape[size_t(2 + i)], out = output_size[size_t(i)];
+      double scale = scales.empty() ? 0.0 : scales[size_t(i)].value_or(0.0);
+      const bool exact = mode == Mode::NearestExact;
+      AxisTable axis = mode != Mode::Linear ? (is_double ? nearest_axis<double>(in, out, scale, exact, nd == 2)
+                                                         : nearest_axis<float>(in, out, scale, exact, nd == 2))
+                       : is_double ? linear_axis<double>(in, out, scale, align_corners)
+                                   : linear_axis<float>(in, out, scale, align_corners);
+      (nd == 2 && i == 0 ? t.h : t.w) = std::move(axis);
+    }
+    if (nd == 1) t.h = unit_axis();
+  };
   auto map = std::make_shared<pooling::PlaneMap>();
   const char* names[3][2] = {{"UpsampleNearest1DBackward0", "UpsampleNearest2DBackward0"},
                              {"UpsampleNearestExact1DBackward0", "UpsampleNearestExact2DBackward0"},
@@ -126,10 +140,12 @@ Tensor upsample(const Tensor& x, const std::string& mode_name, const IntList& ou
   map->H = nd == 2 ? s[2] : 1, map->W = s.back();
   map->OH = nd == 2 ? output_size[0] : 1, map->OW = output_size.back();
   map->forward = [tables, op](const Tensor& out, const Tensor& in) {
-    LAMINA_KERNEL(in.device(), resample2d, op.c_str())(out, in, tables->h.view(), tables->w.view());
+    const Tables& t = tables->get();
+    LAMINA_KERNEL(in.device(), resample2d, op.c_str())(out, in, t.h.view(), t.w.view());
   };
   map->adjoint = [tables, op](const Tensor& gi, const Tensor& go) {
-    LAMINA_KERNEL(go.device(), resample2d_backward, op.c_str())(gi, go, tables->h.view(), tables->w.view());
+    const Tables& t = tables->get();
+    LAMINA_KERNEL(go.device(), resample2d_backward, op.c_str())(gi, go, t.h.view(), t.w.view());
   };
   return pooling::apply_plane_map(map, x, false);
 }
