@@ -96,6 +96,13 @@ class _ConvNd(Module):
             return tuple(left for left, _ in self._pads), False
         return (0,) * len(self._pads), True
 
+    def _conv_forward(self, input, conv):
+        """conv (F.conv1d or F.conv2d) of the input, padded first where F.conv cannot pad."""
+        padding, pad_first = self._conv_padding()
+        if pad_first:
+            input = self._pad_input(input)
+        return conv(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
     def extra_repr(self):
         s = "{in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}"
         n = len(self.kernel_size)
@@ -125,10 +132,7 @@ class Conv1d(_ConvNd):
                          padding_mode, device, dtype)
 
     def forward(self, input):
-        padding, pad_first = self._conv_padding()
-        if pad_first:
-            input = self._pad_input(input)
-        return F.conv1d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+        return self._conv_forward(input, F.conv1d)
 
 
 class Conv2d(_ConvNd):
@@ -140,10 +144,7 @@ class Conv2d(_ConvNd):
                          padding_mode, device, dtype)
 
     def forward(self, input):
-        padding, pad_first = self._conv_padding()
-        if pad_first:
-            input = self._pad_input(input)
-        return F.conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+        return self._conv_forward(input, F.conv2d)
 
 
 class ConvTranspose2d(_ConvNd):
