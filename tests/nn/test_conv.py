@@ -118,7 +118,7 @@ def T(a, requires_grad=False):
 def close(actual, expected, dtype):
     tol = 1e-10 if dtype == "float64" else 2e-5
     scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
-    np.testing.assert_allclose(actual.numpy().astype(np.float64), expected, rtol=tol * 10, atol=tol * scale * 10)
+    np.testing.assert_allclose(actual.detach().numpy().astype(np.float64), expected, rtol=tol * 10, atol=tol * scale * 10)
 
 
 # ---- forward against the references ------------------------------------------------------------
@@ -376,9 +376,9 @@ def test_conv2d_weight_gradient_with_several_images_per_gemm():
 @pytest.mark.parametrize("padding,dilation,groups,kernel", [
     (1, 1, 1, (3, 3)), (0, 1, 1, (3, 3)), (2, 2, 2, (3, 3)), ("same", 1, 1, (3, 2)), ("same", (2, 1), 1, (2, 4)),
     ((0, 1), 1, 2, (1, 3)), (3, 1, 1, (5, 5))])
-def test_conv2d_stride1_from_padded_copy(padding, dilation, groups, kernel, isa):
-    # Stride-1 shapes with >= 16 channels per group, >= 4 (image, group) tasks and wide rows take
-    # the path that reads the taps from a padded copy of the image; the bias rides in the gemm.
+def test_conv2d_stride1_wide_rows(padding, dilation, groups, kernel, isa):
+    # Stride-1 shapes with 16 channels per group and rows wider than a panel: the implicit GEMM
+    # packs whole output rows (or images) per run; the bias rides in the tile stores.
     rng = np.random.default_rng(21)
     x = rng.standard_normal((4, 16 * groups, 17, 33))
     w = rng.standard_normal((8 * groups, 16, *kernel))
@@ -389,11 +389,84 @@ def test_conv2d_stride1_from_padded_copy(padding, dilation, groups, kernel, isa)
         close(y, ref, name)
 
 
+# ---- implicit GEMM (AVX-512: k = C_in / groups * kH * kW >= 64, unit column stride) ---------------
+
+# (N, C_in, H, W, C_out, kH, kW, stride, padding, dilation, groups): flat runs need stride 1,
+# in_w == out_w and H_out * W_out a multiple of 16; the others pack output row by output row.
+IMPLICIT_CASES = [
+    (2, 8, 8, 8, 16, 3, 3, 1, 1, 1, 1),               # flat, one k slice
+    (1, 96, 8, 8, 16, 3, 3, 1, 1, 1, 1),              # flat, two k slices (k = 864)
+    (3, 80, 6, 6, 24, 3, 3, 1, 1, 1, 1),              # rows (L = 36), k = 720: one slice
+    (2, 8, 9, 11, 10, 3, 3, 1, 0, 1, 1),              # rows (in_w != out_w); 10 channels: 14-row tiles
+    (2, 8, 9, 10, 8, 3, 3, (2, 1), 1, 1, 1),          # stride 2 down the rows
+    (2, 16, 10, 12, 12, 3, 3, 1, 2, 2, 2),            # dilation 2, groups 2
+    (2, 8, 7, 9, 6, 4, 2, 1, "same", (1, 2), 1),      # even kernel, 'same' (asymmetric padding)
+    (1, 8, 4, 80, 8, 3, 3, 1, 1, 1, 1),               # flat, long rows (20 vectors per image row)
+    (1, 8, 3, 100, 9, 3, 3, 1, 1, 1, 1),              # rows of 100 columns
+    (5, 8, 7, 5, 8, 5, 5, 1, 2, 1, 1),                # blocks across images, N not a panel multiple
+    (2, 8, 6, 6, 8, 3, 3, 1, 3, 1, 1),                # padding wider than the kernel: empty taps
+]
+
+
+def ref_conv2d_grads(x, w, g, stride=1, padding=0, dilation=1, groups=1):
+    """Input and weight gradients of ref_conv2d for the output gradient g: every tap's strided
+    window of the padded input meets g (weight) and scatters g back (input)."""
+    stride, dilation = _pair(stride), _pair(dilation)
+    pt, pb, pl, pr = _pads(padding, w.shape, dilation)
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    gxp, gw = np.zeros_like(xp), np.zeros_like(w)
+    o, cg, kh, kw = w.shape
+    ho, wo = g.shape[2:]
+    og = o // groups
+    for gi in range(groups):
+        cs, os_ = slice(gi * cg, (gi + 1) * cg), slice(gi * og, (gi + 1) * og)
+        for a in range(kh):
+            for c in range(kw):
+                r0, c0 = a * dilation[0], c * dilation[1]
+                rows, cols = slice(r0, r0 + stride[0] * (ho - 1) + 1, stride[0]), slice(c0, c0 + stride[1] * (wo - 1) + 1, stride[1])
+                gw[os_, :, a, c] = np.einsum("nchw,nohw->oc", xp[:, cs, rows, cols], g[:, os_])
+                gxp[:, cs, rows, cols] += np.einsum("nohw,oc->nchw", g[:, os_], w[os_, :, a, c])
+    return gxp[:, :, pt:pt + x.shape[2], pl:pl + x.shape[3]], gw
+
+
+@pytest.mark.parametrize("case", IMPLICIT_CASES, ids=str)
+def test_conv2d_implicit_gemm_forward_and_gradients(case, isa):
+    """Forward, input gradient (stride 1: itself a convolution on the same path) and weight
+    gradient of shapes that the implicit GEMM takes, in float64 and float32, on every ISA."""
+    n, c, h, w, o, kh, kw, stride, padding, dilation, groups = case
+    rng = np.random.default_rng(30)
+    xa = rng.standard_normal((n, c, h, w))
+    wa = rng.standard_normal((o, c // groups, kh, kw)) / np.sqrt(c // groups * kh * kw)
+    ba = rng.standard_normal(o)
+    ref = ref_conv2d(xa, wa, ba, stride, padding, dilation, groups)
+    g = rng.standard_normal(ref.shape)
+    gx, gw = ref_conv2d_grads(xa, wa, g, stride, padding, dilation, groups)
+    for dtype in ("float64", "float32"):
+        x, wt, b = T(xa.astype(dtype), True), T(wa.astype(dtype), True), T(ba.astype(dtype), True)
+        y = F.conv2d(x, wt, b, stride, padding, dilation, groups)
+        close(y, ref, dtype)
+        y.backward(T(g.astype(dtype)))
+        close(x.grad, gx, dtype)
+        close(wt.grad, gw, dtype)
+        close(b.grad, g.sum(axis=(0, 2, 3)), dtype)
+
+
+def test_conv_transpose2d_stride1_output_padding_on_the_implicit_path():
+    # conv_transpose2d runs the input-gradient kernel; with stride 1 and output_padding < dilation
+    # the flipped conv has one more output row and column than its padding gives.
+    rng = np.random.default_rng(31)
+    x, w, b = rng.standard_normal((2, 16, 7, 6)), rng.standard_normal((16, 6, 3, 3)), rng.standard_normal(6)
+    for dtype in ("float64", "float32"):
+        y = F.conv_transpose2d(T(x.astype(dtype)), T(w.astype(dtype)), T(b.astype(dtype)), 1, 1, 1, 1, 2)
+        close(y, ref_conv_transpose2d(x, w, b, 1, 1, 1, 1, 2), dtype)
+
+
 # ---- determinism ------------------------------------------------------------------------------
 
 DET_CASES = [((4, 16, 20, 20), (24, 16, 3, 3), 1, 1, 1), ((1, 8, 37, 29), (8, 8, 3, 3), 1, 1, 1),
              ((3, 12, 15, 15), (12, 1, 3, 3), 2, 1, 12), ((2, 32, 12, 12), (48, 32, 1, 1), 1, 0, 1),
-             ((2, 16, 14, 14), (32, 16, 1, 1), 2, 0, 1), ((8, 128, 4, 4), (128, 128, 3, 3), 1, 1, 1)]
+             ((2, 16, 14, 14), (32, 16, 1, 1), 2, 0, 1), ((8, 128, 4, 4), (128, 128, 3, 3), 1, 1, 1),
+             ((3, 96, 8, 8), (20, 96, 3, 3), 1, 1, 1), ((5, 8, 7, 9), (10, 8, 3, 3), (2, 1), 1, 1)]
 
 
 @pytest.mark.parametrize("case", DET_CASES, ids=str)

@@ -1,17 +1,19 @@
-// Convolution kernels (ConvArgs in core/kernel_table.h) built on the `gemm` table entry. im2col and
-// col2im work on column blocks of bounded size (never the whole batch); 1x1 stride-1 convs hand
-// the input to gemm directly; depthwise convs use a direct kernel. The weight gradient sums gemms
-// with beta = 1 over images and column blocks in a fixed order, per fixed batch chunk, and adds the
-// chunks' partial sums in chunk order. Tasks, chunks and block sizes depend only on shapes, so the
-// bits never depend on the thread count.
+// Convolution kernels (ConvArgs in core/kernel_table.h). Kernels with several taps and k =
+// C_in / groups * kH * kW >= 64 run as an implicit GEMM (conv_implicit_gemm.cpp), forward and,
+// with stride 1, the input gradient too (a convolution with the flipped weights). The rest are
+// built on the `gemm` table entry: im2col and col2im work on column blocks of bounded size (never
+// the whole batch); 1x1 stride-1 convs hand the input to gemm directly; depthwise convs use a
+// direct kernel. The weight gradient sums gemms with beta = 1 over images and column blocks in a
+// fixed order, per fixed batch chunk, and adds the chunks' partial sums in chunk order. Tasks,
+// chunks and block sizes depend only on shapes, so the bits never depend on the thread count.
 #include <algorithm>
 #include <cstring>
 #include <new>
 #include <vector>
 
 #include "lamina/core/kernel_table.h"
-#include "lamina/cpu/kernels/gemm_micro.h"
-#include "lamina/cpu/kernels/gemm_pack.h"
+#include "lamina/cpu/kernels/conv_implicit_gemm.h"
+#include "lamina/cpu/kernels/scratch.h"
 #include "lamina/cpu/kernels/task_guard.h"
 #include "lamina/cpu/parallel.h"
 
@@ -45,17 +47,6 @@ int64_t block_cols(int64_t rows, size_t size, int64_t L) {
   // Equal blocks (a multiple of 16) rather than full ones and a short tail.
   int64_t nb = ceil_div(L, lb);
   return std::min(L, ceil_div(ceil_div(L, nb), 16) * 16);
-}
-
-// A per-thread scratch buffer of n elements, reused across calls (no page faults per block). It
-// may throw std::bad_alloc, so every task that calls it runs under guarded_parallel_for.
-template <class T, int Slot = 0>
-T* scratch(int64_t n) {
-  thread_local std::vector<double> buf;
-  size_t words = (size_t(n) * sizeof(T) + sizeof(double) - 1) / sizeof(double);
-  if (n < 0 || words > buf.max_size() / 2) throw std::bad_alloc();
-  if (buf.size() < words) buf.resize(words);
-  return reinterpret_cast<T*>(buf.data());
 }
 
 // The output columns [lo, hi) of a kernel column whose input column is ow * stride + off lies in
@@ -310,102 +301,12 @@ void depthwise_weight_grad(const Geo& g, const T* x, const T* gy, T* gw) {
 
 // ---- gemm-based paths --------------------------------------------------------------------------
 
-// ---- stride 1: taps read from a padded copy of the image (no im2col) ---------------------------
-// With the planes copied once into zero-padded rows of Wp columns, tap (c, ka, kb) over the
-// output computed on rows of Wp columns (the last Wp - out_w of each row dropped afterwards) is
-// one contiguous run of the copy, from c * plane + ka * dil_h * Wp + kb * dil_w: gemm packs its B
-// panels straight from the copy.
-template <class T>
-struct ShiftedB {
-  const T* xp;  // padded planes of the group's channels
-  int64_t plane, Wp, k_w, kk, dil_h, dil_w, j0, n;
-};
-
-template <class T>
-void pack_shifted(void* ctx, int64_t p0, int64_t kcur, T* dst) {
-  constexpr int64_t NR = kGemmNR<T>;
-  const auto* s = static_cast<const ShiftedB<T>*>(ctx);
-  const int64_t full = s->n / NR * NR, rest = s->n - full;
-  for (int64_t p = p0; p < p0 + kcur; ++p) {
-    const int64_t c = p / s->kk, t = p % s->kk, ka = t / s->k_w, kb = t % s->k_w;
-    const T* row = s->xp + c * s->plane + ka * s->dil_h * s->Wp + kb * s->dil_w + s->j0;
-    T* d = dst + (p - p0) * NR;
-    for (int64_t q0 = 0; q0 < full; q0 += NR) std::memcpy(d + q0 * kcur, row + q0, sizeof(T) * NR);
-    if (rest > 0) {
-      T* dt = d + full * kcur;
-      for (int64_t j = 0; j < rest; ++j) dt[j] = row[full + j];
-      for (int64_t j = rest; j < NR; ++j) dt[j] = T(0);
-    }
-  }
-}
-
-template <class T>
-void conv_forward_shifted(const Geo& g, const T* x, const T* w, const T* bias, T* y) {
-  const ConvArgs& a = g.a;
-  constexpr int64_t NR = kGemmNR<T>;
-  const int64_t K = g.cig * g.kk, L = g.L;
-  // pad_w zeros in front; behind, zeros up to the last tap of the last output column (an output
-  // size may leave less padding behind than in front).
-  const int64_t Wp = std::max(a.pad_w + a.in_w, a.out_w + (a.k_w - 1) * a.dil_w),
-                Hp = std::max(a.pad_h + a.in_h, a.out_h + (a.k_h - 1) * a.dil_h), plane = Hp * Wp;
-  const int64_t np = (a.out_h - 1) * Wp + a.out_w;  // computed columns (output rows Wp apart)
-  // Column blocks of equal size (whole panels, no short tail block) whose packed B slice (up to
-  // 256 rows of k) takes at most 384 KiB, about a third of a 1 MiB L2 (measured best on 32x32 and
-  // 16x16 images: larger blocks spill, smaller ones repack A more often).
-  const int64_t budget = std::max<int64_t>(NR, (int64_t(384) << 10) / (std::min<int64_t>(K, 256) * int64_t(sizeof(T))));
-  const int64_t cb = ceil_div(ceil_div(np, ceil_div(np, budget)), NR) * NR;
-  guarded_parallel_for(0, a.batch * a.groups, 1, [&](int64_t begin, int64_t end) {
-    T* xp = scratch<T, 0>(g.cig * plane);
-    T* cbuf = scratch<T, 1>(g.cog * cb);
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t n = t / a.groups, gi = t % a.groups;
-      const T* xg = x + (n * a.c_in + gi * g.cig) * g.HW;
-      for (int64_t c = 0; c < g.cig; ++c) {
-        T* dp = xp + c * plane;
-        std::fill(dp, dp + a.pad_h * Wp, T(0));
-        for (int64_t ih = 0; ih < a.in_h; ++ih) {
-          T* d = dp + (ih + a.pad_h) * Wp;
-          std::fill(d, d + a.pad_w, T(0));
-          std::memcpy(d + a.pad_w, xg + c * g.HW + ih * a.in_w, sizeof(T) * a.in_w);
-          std::fill(d + a.pad_w + a.in_w, d + Wp, T(0));
-        }
-        std::fill(dp + (a.pad_h + a.in_h) * Wp, dp + plane, T(0));
-      }
-      T* yg = y + (n * a.c_out + gi * g.cog) * L;
-      for (int64_t j0 = 0; j0 < np; j0 += cb) {
-        const int64_t ncur = std::min(cb, np - j0);
-        ShiftedB<T> sb{xp, plane, Wp, a.k_w, g.kk, a.dil_h, a.dil_w, j0, ncur};
-        GemmArgs ga = gemm_args<T>(g.cog, ncur, K, {w + gi * g.cog * K, K, 1, 0}, {xp, 0, 1, 0}, {cbuf, ncur, 1, 0}, 0.0);
-        if (bias) ga.epilogue = GemmEpilogue{bias + gi * g.cog, 1, 0, Activation::None};
-        gemm_packed_b_from<T>(ga, pack_shifted<T>, &sb);
-        // Columns j0 + j of the computed rows are output (oh, ow) = divmod(j0 + j, Wp), kept for ow < out_w.
-        for (int64_t o = 0; o < g.cog; ++o) {
-          const T* cr = cbuf + o * ncur;
-          T* yo = yg + o * L;
-          for (int64_t j = j0; j < j0 + ncur;) {
-            const int64_t oh = j / Wp, ow = j % Wp, run = std::min(Wp - ow, j0 + ncur - j);
-            const int64_t keep = std::max<int64_t>(0, std::min(run, a.out_w - ow));
-            if (keep > 0) std::memcpy(yo + oh * a.out_w + ow, cr + (j - j0), sizeof(T) * keep);
-            j += run;
-          }
-        }
-      }
-    }
-  });
-}
-
 // y[n] (c_out, L) = w (c_out, K) @ col[n] (K, L) + bias, per group, per column block.
 template <class T>
 void conv_forward(const ConvArgs& args, const T* x, const T* w, const T* bias, T* y) {
   const Geo g(args);
   if (g.depthwise()) return depthwise_forward(g, x, w, bias, y);
-  // Stride 1 with enough (image, group) tasks for a few threads, few dropped columns (at most an
-  // eighth more work) and K long enough to pay for the copy (measured: 3->64 is slower, 8x8
-  // images are slower): a choice from shapes only.
-  const int64_t wp = std::max(args.pad_w + args.in_w, args.out_w + (args.k_w - 1) * args.dil_w);
-  if (g.kk > 1 && args.stride_h == 1 && args.stride_w == 1 && args.batch * args.groups >= 4 && g.L > 0 &&
-      g.cig >= 16 && (wp - args.out_w) * 8 <= args.out_w)
-    return conv_forward_shifted(g, x, w, bias, y);
+  if (!g.pointwise() && conv_implicit_suits(args)) return conv_forward_implicit(args, x, w, bias, y);
   const auto gemm = active_gemm();
   const int64_t K = g.cig * g.kk, L = g.L;
   const bool pw = g.pointwise();
@@ -437,6 +338,27 @@ template <class T>
 void conv_input_grad(const ConvArgs& args, const T* gy, const T* w, T* gx) {
   const Geo g(args);
   if (g.depthwise()) return depthwise_input_grad(g, gy, w, gx);
+  if (!g.pointwise() && args.stride_h == 1 && args.stride_w == 1) {
+    // With stride 1 the input gradient is itself a convolution: of gy with the weights flipped
+    // in both kernel axes and their in/out channels swapped, padded by dil * (k - 1) - pad.
+    ConvArgs t = args;
+    std::swap(t.c_in, t.c_out);
+    t.in_h = args.out_h;
+    t.in_w = args.out_w;
+    t.out_h = args.in_h;
+    t.out_w = args.in_w;
+    t.pad_h = args.dil_h * (args.k_h - 1) - args.pad_h;
+    t.pad_w = args.dil_w * (args.k_w - 1) - args.pad_w;
+    if (t.pad_h >= 0 && t.pad_w >= 0 && conv_implicit_suits(t)) {
+      std::vector<T> wf(size_t(args.c_in * g.cog * g.kk));
+      for (int64_t gi = 0; gi < args.groups; ++gi)
+        for (int64_t o = 0; o < g.cog; ++o)
+          for (int64_t c = 0; c < g.cig; ++c)
+            for (int64_t r = 0; r < g.kk; ++r)
+              wf[size_t(((gi * g.cig + c) * g.cog + o) * g.kk + g.kk - 1 - r)] = w[((gi * g.cog + o) * g.cig + c) * g.kk + r];
+      return conv_forward_implicit(t, gy, wf.data(), static_cast<const T*>(nullptr), gx);
+    }
+  }
   const auto gemm = active_gemm();
   const int64_t K = g.cig * g.kk, L = g.L;
   // w^T per group, (K, c_out / groups) row-major, so gemm packs its A operand from contiguous rows.

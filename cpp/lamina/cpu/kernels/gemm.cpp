@@ -16,6 +16,7 @@
 #include "lamina/core/kernel_table.h"
 #include "lamina/cpu/kernels/gemm_micro.h"
 #include "lamina/cpu/kernels/gemm_pack.h"
+#include "lamina/cpu/kernels/scratch.h"
 #include "lamina/cpu/kernels/task_guard.h"
 #include "lamina/cpu/parallel.h"
 
@@ -70,24 +71,6 @@ void gemm_reference(const GemmArgs& g) {
 }
 
 // ---- per-thread buffers -----------------------------------------------------------------------
-struct AlignedBuffer {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  ~AlignedBuffer() { std::free(ptr); }
-  template <class T>
-  T* get(int64_t count) {
-    size_t need = (size_t(count) * sizeof(T) + 63) / 64 * 64;
-    if (need > bytes) {
-      std::free(ptr);
-      bytes = 0;
-      ptr = std::aligned_alloc(64, need);
-      // The tasks run under guarded_parallel_for: this reaches the caller as MemoryError.
-      if (!ptr) throw std::bad_alloc();
-      bytes = need;
-    }
-    return static_cast<T*>(ptr);
-  }
-};
 struct GemmBuffers {
   AlignedBuffer a, b, tile, vec;
 };
@@ -414,49 +397,6 @@ void gemm_reference_kernel(const GemmArgs& g) {
 }
 
 }  // namespace
-
-template <class T>
-void gemm_packed_b_from(const GemmArgs& g, void (*pack_slice)(void*, int64_t, int64_t, T*), void* ctx) {
-  constexpr int64_t MR = kGemmMR<T>, NR = kGemmNR<T>;
-  const int64_t m = g.m, n = g.n, k = g.k;
-  if (m <= 0 || n <= 0 || k <= 0) return;
-  const Blocking bl = cache_blocking<T>(m, k);
-  const int64_t kb = ceil_div(k, bl.kc), kc = ceil_div(k, kb), npad = ceil_div(n, NR) * NR;
-  // Row blocks as gemm_packed's for one task over all rows (the row split never changes a bit).
-  const int64_t rows = ceil_div(m, MR) * MR;
-  const int64_t mc_cap = m <= bl.mc ? bl.mc : std::clamp<int64_t>(cache_sizes().l2 / 2 / (npad * int64_t(sizeof(T))), MR, bl.mc);
-  const int64_t mc = ceil_div(ceil_div(rows, ceil_div(rows, mc_cap)), MR) * MR;
-  GemmBuffers& buf = thread_buffers();
-  T* pa = buf.a.get<T>(mc * kc);
-  T* pb = buf.b.get<T>(kc * npad);
-  T* tile = buf.tile.get<T>(MR * NR);
-  const T* A = static_cast<const T*>(g.a.data);
-  const GemmStore<T> st = make_store<T>(g);
-  for (int64_t i0 = 0; i0 < m; i0 += mc) {
-    const int64_t mcur = std::min(mc, m - i0);
-    for (int64_t s = 0; s < kb; ++s) {
-      const int64_t p0 = s * kc, kcur = std::min(kc, k - p0);
-      pack_slice(ctx, p0, kcur, pb);
-      pack_a<T, MR>(A + i0 * g.a.rows + p0 * g.a.cols, g.a.rows, g.a.cols, mcur, kcur, pa);
-      for (int64_t jr = 0; jr < n; jr += NR) {
-        const T* bpanel = pb + jr * kcur;
-        for (int64_t ir = 0; ir < mcur; ir += MR) {
-          const int64_t mr = std::min(MR, mcur - ir), nr = std::min(NR, n - jr);
-          T* ct = st.c + (i0 + ir) * g.c.rows + jr * g.c.cols;
-          for (int64_t r = 0; r < mr; ++r) {
-            __builtin_prefetch(ct + r * g.c.rows, 1, 2);
-            __builtin_prefetch(ct + r * g.c.rows + (nr - 1) * g.c.cols, 1, 2);
-          }
-          gemm_micro_kernel<T>(kcur, pa + ir * kcur, bpanel, tile);
-          gemm_store_tile(st, tile, NR, i0 + ir, jr, mr, nr, s == 0, s == kb - 1);
-        }
-      }
-    }
-  }
-}
-
-template void gemm_packed_b_from<float>(const GemmArgs&, void (*)(void*, int64_t, int64_t, float*), void*);
-template void gemm_packed_b_from<double>(const GemmArgs&, void (*)(void*, int64_t, int64_t, double*), void*);
 
 void register_gemm(KernelTable& table) { table.gemm = gemm_kernel; }
 

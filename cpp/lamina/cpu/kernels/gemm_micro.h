@@ -90,9 +90,11 @@ constexpr int kGemmNV = 2;
 template <class T>
 constexpr int kGemmNR = kGemmNV<T> * Simd<T>::kLanes;
 
-// tile[i * NR + j] = sum_p a[p * MR + i] * b[p * NR + j] for p < kc (tile 64-byte aligned).
+// tile[i * NR + j] = sum_p a[p * MR + i] * b[p * ldb + j] for p < kc (tile 64-byte aligned, ldb
+// a multiple of the vector width; packed panels have ldb = NR).
 template <class T, int MR = kGemmMR<T>, int NV = kGemmNV<T>>
-inline void gemm_micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict tile) {
+inline void gemm_micro_kernel_ldb(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb,
+                                  T* __restrict tile) {
   using S = Simd<T>;
   using V = typename S::V;
   constexpr int L = S::kLanes, NR = NV * L;
@@ -112,12 +114,17 @@ inline void gemm_micro_kernel(int64_t kc, const T* __restrict a, const T* __rest
       for (int v = 0; v < NV; ++v) acc[i][v] = S::fma(ai, bv[v], acc[i][v]);
     }
     a += MR;
-    b += NR;
+    b += ldb;
   }
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) S::store(tile + i * NR + v * L, acc[i][v]);
+}
+
+template <class T, int MR = kGemmMR<T>, int NV = kGemmNV<T>>
+inline void gemm_micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict tile) {
+  gemm_micro_kernel_ldb<T, MR, NV>(kc, a, b, NV * Simd<T>::kLanes, tile);
 }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS

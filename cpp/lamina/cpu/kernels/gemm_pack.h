@@ -317,11 +317,4 @@ void gemm_store_tile(const GemmStore<T>& s, const T* tile, int64_t ldt, int64_t 
   }
 }
 
-// ---- B packed by a caller's callback (gemm.cpp; used by conv.cpp) --------------------------------
-// Serial C = alpha A @ B (+ epilogue), batch 1, where pack_slice(ctx, p0, kcur, dst) writes rows
-// [p0, p0 + kcur) of B, all n columns, in pack_b's layout (NR-column panels kcur * NR apart, the
-// columns past n zero). The same k slices, micro-kernel and stores as `gemm`'s packed path.
-template <class T>
-void gemm_packed_b_from(const GemmArgs& g, void (*pack_slice)(void* ctx, int64_t p0, int64_t kcur, T* dst), void* ctx);
-
 }  // namespace lamina::cpu::LAMINA_ISA_NS
