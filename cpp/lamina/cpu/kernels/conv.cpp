@@ -412,6 +412,7 @@ void conv_weight_grad(const ConvArgs& args, const T* x, const T* gy, T* gw) {
   const auto gemm = active_gemm();
   const int64_t K = g.cig * g.kk, L = g.L, size = args.c_out * K;
   if (args.batch == 0 || L == 0) return std::fill(gw, gw + size, T(0));
+  if (conv_implicit_suits(args)) return conv_weight_grad_implicit(args, x, gy, gw);
   const bool pw = g.pointwise();
   const int64_t lb = pw ? L : block_cols(K, sizeof(T), L);
   // When gw_g is too big to stay in cache (over half an L2) and several images' columns fit the

@@ -189,7 +189,7 @@ struct Block {
       const int64_t n = j / L, l = j % L, jb = j - j0, q = jb / NR, piece = std::min({j1 - j, L - l, (q + 1) * NR - jb});
       if (q == int64_t(first.size())) first.push_back({int64_t(segs.size())});
       Segment<T> sg{y + (n * a.c_out + gi * cog) * L + l, jb - q * NR, piece, ceil_div(piece, W), {0, 0, 0, 0}};
-      if (masked)
+      if (masked && sg.chunks <= kMaxChunks)  // the forward's panels; wider segments store no masks
         for (int64_t c = 0; c < sg.chunks; ++c) sg.store[c] = lane_mask(0, std::min(W, piece - c * W));
       segs.push_back(sg);
       j += piece;
@@ -383,6 +383,92 @@ void forward(const ConvArgs& a, const T* x, const T* w, const T* bias, T* y) {
   });
 }
 
+// ---- weight gradient ---------------------------------------------------------------------------
+// gw_g (cog x K) = gy_g (cog x N) @ col_g^T, computed transposed: gwT (K x cog) = col (K x N) @
+// gy^T (N x cog), so that the long sum over the columns is the GEMM's k. Per block of columns,
+// gy^T is packed into NR-channel panels once, and each MR rows of col are copied from the images
+// (as in the forward) and read in place by the micro-kernel. The columns are split into nq
+// chunks fixed by the shape: chunk q sums its blocks in order into its own gwT, and the chunks
+// are added in order at the end, so the bits never depend on the thread count.
+template <class T, int MR, int NV>
+void weight_grad(const ConvArgs& a, const T* x, const T* gy, T* gw) {
+  constexpr int64_t NR = NV * Simd<T>::kLanes, sz = sizeof(T), W = 64 / sz;
+  const int64_t cig = a.c_in / a.groups, cog = a.c_out / a.groups, K = cig * a.k_h * a.k_w;
+  const int64_t L = a.out_h * a.out_w, N = a.batch * L;
+  const bool masked = kMasked && a.stride_w == 1;
+  const bool flat = masked && flat_shape(a, W);
+  const FlatTaps taps = flat ? flat_taps(a, W) : FlatTaps{};
+  const int64_t cpad = ceil_div(cog, NR) * NR, npan = cpad / NR;
+  // Columns per block: gy^T's block (nc x cpad) within half of L2, where it stays while the rows
+  // of col stream past it; a multiple of W so that flat runs start on whole vectors.
+  const int64_t nc = std::clamp<int64_t>(cache_sizes().l2 / 2 / (cpad * sz) / W * W, 4 * W, 2048);
+  // Four tasks for a few threads, fixed by the shape: a long sum (N >= 4 K) is split into 4
+  // chunks of whole vectors whose partial sums are added at the end (while those take at most
+  // 64 MiB); otherwise the rows of gwT are split into 4 ranges (each task then packs gy^T for
+  // itself, which costs less than the partial sums would).
+  const int64_t part = K * cpad;
+  const bool split_sum = N >= 4 * K && a.groups * 4 * part * sz <= (int64_t(64) << 20);
+  int64_t nq = split_sum ? std::min<int64_t>(4, ceil_div(N, nc)) : 1;
+  const int64_t per = ceil_div(ceil_div(N, nq), W) * W;
+  nq = ceil_div(N, per);
+  const int64_t kr = split_sum ? ceil_div(K, MR) * MR : ceil_div(ceil_div(K, 4), MR) * MR, nr = ceil_div(K, kr);
+  AlignedBuffer partials;
+  T* partial = partials.get<T>(a.groups * nq * part);
+  guarded_parallel_for(0, a.groups * nq * nr, 1, [&](int64_t t0, int64_t t1) {
+    const int64_t ldr = ceil_div(nc, W) * W;
+    T* rows = scratch<T, 0>(MR * ldr);
+    T* gyt = scratch<T, 1>(cpad * nc);
+    T* tile = scratch<T, 2>(MR * NR);
+    static thread_local Block<T> blk;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t gi = t / (nq * nr), q = t / nr % nq, r0 = t % nr * kr, r1 = std::min(K, r0 + kr);
+      const int64_t c0 = q * per, c1 = std::min(N, c0 + per);
+      T* out = partial + (gi * nq + q) * part;
+      for (int64_t j0 = c0; j0 < c1; j0 += nc) {
+        const int64_t j1 = std::min(c1, j0 + nc), cols = j1 - j0;
+        // One panel as wide as the block: the segments are the block's pieces of gy's images
+        // (read only here).
+        blk.build(a, gi, cols, W, masked, flat, j0, j1, x, const_cast<T*>(gy));
+        prefetch_block(a, blk);
+        for (const Segment<T>& sg : blk.segs)
+          for (int64_t op = 0; op < npan; ++op)
+            pack_b<T, NR>(sg.y + op * NR * L, 1, L, sg.len, std::min(NR, cog - op * NR), gyt + op * NR * cols + sg.j * NR);
+        const bool first = j0 == c0;
+        for (int64_t i0 = r0; i0 < r1; i0 += MR) {
+          const int64_t mr = std::min<int64_t>(MR, r1 - i0);
+          pack_block(a, masked, flat ? &taps : nullptr, blk, cols, ldr, i0, mr, rows);
+          if (mr < MR) std::fill(rows + mr * ldr, rows + MR * ldr, T(0));
+          for (int64_t op = 0; op < npan; ++op) {
+            gemm_micro_kernel_ldb<T, MR, NV, true>(cols, rows, gyt + op * NR * cols, NR, tile, ldr);
+            for (int64_t i = 0; i < mr; ++i) {
+              T* o = out + (i0 + i) * cpad + op * NR;
+              const T* tt = tile + i * NR;
+              if (first) {
+                for (int64_t j = 0; j < NR; ++j) o[j] = tt[j];
+              } else {
+                for (int64_t j = 0; j < NR; ++j) o[j] += tt[j];
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+  // gw[g][o][p] = sum over chunks, in order, of gwT_q[p][o].
+  guarded_parallel_for(0, a.groups * K, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t gi = r / K, p = r % K;
+      const T* src = partial + gi * nq * part + p * cpad;
+      T* dst = gw + gi * cog * K + p;
+      for (int64_t o = 0; o < cog; ++o) {
+        T s = src[o];
+        for (int64_t q = 1; q < nq; ++q) s += src[q * part + o];
+        dst[o * K] = s;
+      }
+    }
+  });
+}
+
 }  // namespace
 
 bool conv_implicit_suits(const ConvArgs& a) {
@@ -404,7 +490,19 @@ void conv_forward_implicit(const ConvArgs& a, const T* x, const T* w, const T* b
   forward<T, kGemmMR<T>, kGemmNV<T>>(a, x, w, bias, y);
 }
 
+template <class T>
+void conv_weight_grad_implicit(const ConvArgs& a, const T* x, const T* gy, T* gw) {
+#if defined(__AVX512F__)
+  // 6 rows of col x 4 vectors of channels: 64 for float, 32 for double.
+  weight_grad<T, 6, 4>(a, x, gy, gw);
+#else
+  weight_grad<T, kGemmMR<T>, kGemmNV<T>>(a, x, gy, gw);
+#endif
+}
+
 template void conv_forward_implicit<float>(const ConvArgs&, const float*, const float*, const float*, float*);
 template void conv_forward_implicit<double>(const ConvArgs&, const double*, const double*, const double*, double*);
+template void conv_weight_grad_implicit<float>(const ConvArgs&, const float*, const float*, float*);
+template void conv_weight_grad_implicit<double>(const ConvArgs&, const double*, const double*, double*);
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS

@@ -15,4 +15,9 @@ bool conv_implicit_suits(const ConvArgs& a);
 template <class T>
 void conv_forward_implicit(const ConvArgs& a, const T* x, const T* w, const T* bias, T* y);
 
+// gw (c_out, c_in / groups, k_h, k_w) = the weight gradient of that convolution for the output
+// gradient gy, same shapes; batch * out_h * out_w > 0.
+template <class T>
+void conv_weight_grad_implicit(const ConvArgs& a, const T* x, const T* gy, T* gw);
+
 }  // namespace lamina::cpu::LAMINA_ISA_NS

@@ -90,11 +90,12 @@ constexpr int kGemmNV = 2;
 template <class T>
 constexpr int kGemmNR = kGemmNV<T> * Simd<T>::kLanes;
 
-// tile[i * NR + j] = sum_p a[p * MR + i] * b[p * ldb + j] for p < kc (tile 64-byte aligned, ldb
-// a multiple of the vector width; packed panels have ldb = NR).
-template <class T, int MR = kGemmMR<T>, int NV = kGemmNV<T>>
+// tile[i * NR + j] = sum_p A(i, p) * b[p * ldb + j] for p < kc (tile 64-byte aligned, ldb a
+// multiple of the vector width; packed panels have ldb = NR). A(i, p) is a[p * MR + i] (a packed
+// panel) or, with RowsA, a[i * lda + p] (MR rows read in place).
+template <class T, int MR = kGemmMR<T>, int NV = kGemmNV<T>, bool RowsA = false>
 inline void gemm_micro_kernel_ldb(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb,
-                                  T* __restrict tile) {
+                                  T* __restrict tile, int64_t lda = 0) {
   using S = Simd<T>;
   using V = typename S::V;
   constexpr int L = S::kLanes, NR = NV * L;
@@ -109,11 +110,11 @@ inline void gemm_micro_kernel_ldb(int64_t kc, const T* __restrict a, const T* __
     for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      V ai = S::bcast(a + i);
+      V ai = S::bcast(RowsA ? a + i * lda : a + i);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = S::fma(ai, bv[v], acc[i][v]);
     }
-    a += MR;
+    a += RowsA ? 1 : MR;
     b += ldb;
   }
 #pragma GCC unroll 16
