@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "lamina/core/kernel_table.h"
+#include "lamina/core/storage.h"
 #include "lamina/cpu/kernels/conv_implicit_gemm.h"
 #include "lamina/cpu/kernels/scratch.h"
 #include "lamina/cpu/kernels/task_guard.h"
@@ -350,13 +351,15 @@ void conv_input_grad(const ConvArgs& args, const T* gy, const T* w, T* gx) {
     t.pad_h = args.dil_h * (args.k_h - 1) - args.pad_h;
     t.pad_w = args.dil_w * (args.k_w - 1) - args.pad_w;
     if (t.pad_h >= 0 && t.pad_w >= 0 && conv_implicit_suits(t)) {
-      std::vector<T> wf(size_t(args.c_in * g.cog * g.kk));
+      // From the tensor allocator's cache: a fresh multi-MiB block per call would page-fault.
+      const auto flipped = Storage::allocate(size_t(args.c_in * g.cog * g.kk) * sizeof(T), Device{});
+      T* wf = static_cast<T*>(flipped->data());
       for (int64_t gi = 0; gi < args.groups; ++gi)
         for (int64_t o = 0; o < g.cog; ++o)
           for (int64_t c = 0; c < g.cig; ++c)
             for (int64_t r = 0; r < g.kk; ++r)
-              wf[size_t(((gi * g.cig + c) * g.cog + o) * g.kk + g.kk - 1 - r)] = w[((gi * g.cog + o) * g.cig + c) * g.kk + r];
-      return conv_forward_implicit(t, gy, wf.data(), static_cast<const T*>(nullptr), gx);
+              wf[((gi * g.cig + c) * g.cog + o) * g.kk + g.kk - 1 - r] = w[((gi * g.cog + o) * g.cig + c) * g.kk + r];
+      return conv_forward_implicit(t, gy, static_cast<const T*>(wf), static_cast<const T*>(nullptr), gx);
     }
   }
   const auto gemm = active_gemm();

@@ -10,12 +10,15 @@
 #include "lamina/cpu/kernels/conv_implicit_gemm.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <memory>
 #include <vector>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
 
+#include "lamina/core/storage.h"
 #include "lamina/cpu/kernels/gemm_micro.h"
 #include "lamina/cpu/kernels/gemm_pack.h"
 #include "lamina/cpu/kernels/scratch.h"
@@ -27,6 +30,13 @@ namespace lamina::cpu::LAMINA_ISA_NS {
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// n values shared by one call's tasks, from the tensor allocator and its cache of freed blocks (64-byte
+// aligned; a fresh multi-MiB allocation per call would page-fault on every call).
+template <class T>
+std::shared_ptr<Storage> call_buffer(int64_t n) {
+  return Storage::allocate(size_t(n) * sizeof(T), Device{});
+}
 
 // dst[i] = row[iw0 + i * sw] where that column lies in [0, in_w), else 0, for i < len.
 template <class T>
@@ -219,8 +229,14 @@ template <class T>
 void pack_block(const ConvArgs& a, bool masked, const FlatTaps* flat, const Block<T>& blk, int64_t cols, int64_t ldb,
                 int64_t p0, int64_t kcur, T* dst) {
   const int64_t kk = a.k_h * a.k_w, HW = a.in_h * a.in_w;
-  for (int64_t p = p0; p < p0 + kcur; ++p) {
-    const int64_t c = p / kk, t = p % kk, ka = t / a.k_w, kb = t % a.k_w;
+  // Row p is tap t = (ka, kb) of channel c, stepped along with p: divisions per row would cost
+  // more than copying a short row.
+  int64_t c = p0 / kk, t = p0 % kk, ka = t / a.k_w, kb = t % a.k_w;
+  for (int64_t p = p0; p < p0 + kcur; ++p, ++t, ++kb) {
+    if (kb == a.k_w) {
+      kb = 0;
+      if (++ka == a.k_h) ka = 0, t = 0, ++c;
+    }
     const int64_t dh = ka * a.dil_h, dw = kb * a.dil_w;
     T* d = dst + (p - p0) * ldb;
 #if defined(__AVX512F__)
@@ -326,19 +342,22 @@ void forward(const ConvArgs& a, const T* x, const T* w, const T* bias, T* y) {
   // channels: smaller slices store the output more often, larger ones spill).
   const int64_t kc_max = std::clamp<int64_t>(cs.l2 * 3 / 4 / (mpad * sz), 256, 768);
   const int64_t nk = ceil_div(K, kc_max), kc = ceil_div(K, nk);
-  // Columns per block: 8 panels (measured; the block's slice of B stays within L2).
-  const int64_t nc_max = 8 * NR;
-  int64_t nb = ceil_div(N, nc_max);
-  // Enough tasks for the threads, balanced (the split never changes a bit).
-  const int64_t threads = get_num_threads(), max_nb = ceil_div(N, NR);
-  while (nb < max_nb && (a.groups * nb < threads || ((a.groups * nb) % threads != 0 && a.groups * nb < 8 * threads))) ++nb;
-  const int64_t nc = ceil_div(ceil_div(N, nb), NR) * NR;
-  nb = ceil_div(N, nc);
+  // Blocks of about 16 panels (measured best of 4 to 24 on 8x8 to 32x32 images), as many as make
+  // the tasks balance over the threads, all of the same number of panels give or take one (the
+  // split never changes a bit).
+  const int64_t panels = ceil_div(N, NR), threads = get_num_threads();
+  int64_t nb = ceil_div(panels, 16);
+  while (nb < panels && (a.groups * nb < threads || ((a.groups * nb) % threads != 0 && a.groups * nb < 8 * threads))) ++nb;
+  auto block_cols = [&](int64_t b, int64_t& j0, int64_t& j1) {
+    j0 = b * panels / nb * NR;
+    j1 = std::min(N, (b + 1) * panels / nb * NR);
+  };
+  const int64_t nc = ceil_div(panels, nb) * NR;  // the widest block
 
   // The weights of every group and k slice in MR-row panels: slice s of group g at
   // ap + g * mpad * K + s * kc * mpad, its panel i at + i * MR * kcur.
-  AlignedBuffer apack;
-  T* ap = apack.get<T>(a.groups * mpad * K);
+  const auto apack = call_buffer<T>(a.groups * mpad * K);
+  T* ap = static_cast<T*>(apack->data());
   guarded_parallel_for(0, a.groups * nk, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t gi = t / nk, p0 = t % nk * kc, kcur = std::min(kc, K - p0);
@@ -354,16 +373,19 @@ void forward(const ConvArgs& a, const T* x, const T* w, const T* bias, T* y) {
     T* pb = scratch<T, 0>(kc * ldb);
     T* tile = scratch<T, 1>(MR * NR);
     static thread_local Block<T> blocks[2];
-    auto build = [&](int64_t t, Block<T>& b) {
-      const int64_t j0 = t % nb * nc;
-      b.build(a, t / nb, NR, W, masked, flat, j0, std::min(N, j0 + nc), x, y);
-      prefetch_block(a, b);
+    auto build = [&](int64_t t) {
+      int64_t j0, j1;
+      block_cols(t % nb, j0, j1);
+      blocks[t % 2].build(a, t / nb, NR, W, masked, flat, j0, j1, x, y);
+      prefetch_block(a, blocks[t % 2]);
     };
-    build(t0, blocks[t0 % 2]);
+    build(t0);
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t gi = t / nb, j0 = t % nb * nc, j1 = std::min(N, j0 + nc);
+      const int64_t gi = t / nb;
+      int64_t j0, j1;
+      block_cols(t % nb, j0, j1);
       const Block<T>& blk = blocks[t % 2];
-      if (t + 1 < t1) build(t + 1, blocks[(t + 1) % 2]);
+      if (t + 1 < t1) build(t + 1);
       const int64_t npanels = ceil_div(j1 - j0, NR);
       const T* bg = bias ? bias + gi * cog : nullptr;
       for (int64_t s = 0; s < nk; ++s) {
@@ -412,8 +434,8 @@ void weight_grad(const ConvArgs& a, const T* x, const T* gy, T* gw) {
   const int64_t per = ceil_div(ceil_div(N, nq), W) * W;
   nq = ceil_div(N, per);
   const int64_t kr = split_sum ? ceil_div(K, MR) * MR : ceil_div(ceil_div(K, 4), MR) * MR, nr = ceil_div(K, kr);
-  AlignedBuffer partials;
-  T* partial = partials.get<T>(a.groups * nq * part);
+  const auto partials = call_buffer<T>(a.groups * nq * part);
+  T* partial = static_cast<T*>(partials->data());
   guarded_parallel_for(0, a.groups * nq * nr, 1, [&](int64_t t0, int64_t t1) {
     const int64_t ldr = ceil_div(nc, W) * W;
     T* rows = scratch<T, 0>(MR * ldr);
@@ -473,10 +495,11 @@ void weight_grad(const ConvArgs& a, const T* x, const T* gy, T* gw) {
 
 bool conv_implicit_suits(const ConvArgs& a) {
   // Measured against im2col + gemm on AVX-512 and AVX2: faster or level for every kernel with
-  // more than one tap once k >= 64, except the 3-channel stem (k = 27), where the tile stores of
-  // such short k slices cost more than the columns.
+  // more than one tap once k >= 64 and there are 8 or more output channels per group. Below
+  // that, the 3-channel stem (k = 27) spends more on tile stores than on columns, and its input
+  // gradient (a conv with 3 output channels) would fill 3 of 8 rows of every tile.
   const int64_t kk = a.k_h * a.k_w;
-  return kk > 1 && a.c_in / a.groups * kk >= 64;
+  return kk > 1 && a.c_in / a.groups * kk >= 64 && a.c_out / a.groups >= 8;
 }
 
 template <class T>
