@@ -97,7 +97,6 @@ struct Run {
   int64_t l0;        // flat runs: the first column within the image
   int64_t j, len, chunks, mask0;
   uint32_t tail;
-  int64_t xlo, xhi;  // the part of each input plane that the run reads
 };
 
 // The columns [j, j + len) of a panel that lie in one image: they go to y (channel 0 of the
@@ -168,7 +167,6 @@ struct Block {
   void build(const ConvArgs& a, int64_t gi, int64_t NR, int64_t W, bool masked, bool flat, int64_t j0, int64_t j1,
              const T* x, T* y) {
     const int64_t L = a.out_h * a.out_w, cig = a.c_in / a.groups, cog = a.c_out / a.groups, HW = a.in_h * a.in_w;
-    const int64_t reach = (a.k_h - 1) * a.dil_h;  // input rows below an output row's first tap row
     runs.clear();
     segs.clear();
     first.clear();
@@ -177,10 +175,7 @@ struct Block {
       const int64_t n = j / L, l = j % L, oh = l / a.out_w, ow = l % a.out_w;
       const int64_t len = flat ? std::min(j1 - j, L - l) : std::min(j1 - j, a.out_w - ow);
       Run<T> r{x + (n * a.c_in + gi * cig) * HW, oh * a.stride_h - a.pad_h, ow * a.stride_w - a.pad_w, l,
-               j - j0, len, ceil_div(len, W), 0, 0u, 0, 0};
-      const int64_t last_ih0 = (l + len - 1) / a.out_w * a.stride_h - a.pad_h;
-      r.xlo = std::clamp<int64_t>(r.ih0, 0, a.in_h) * a.in_w;
-      r.xhi = std::clamp<int64_t>(last_ih0 + reach + 1, 0, a.in_h) * a.in_w;
+               j - j0, len, ceil_div(len, W), 0, 0u};
       if (masked) {
         r.tail = lane_mask(0, len - (r.chunks - 1) * W);
         if (!flat) {
@@ -207,21 +202,6 @@ struct Block {
     first.push_back({int64_t(segs.size())});
   }
 };
-
-// Asks for the parts of the input planes that the block reads ahead of the packing: its loop
-// visits them channel by channel, a few lines at a time, which the hardware prefetchers do not
-// foresee, so without this each first touch waits on memory.
-template <class T>
-void prefetch_block(const ConvArgs& a, const Block<T>& blk) {
-  const int64_t cig = a.c_in / a.groups, HW = a.in_h * a.in_w, line = 64 / int64_t(sizeof(T));
-  const Run<T>* prev = nullptr;
-  for (const Run<T>& run : blk.runs) {
-    const int64_t lo = prev && prev->x == run.x ? std::max(run.xlo, prev->xhi) : run.xlo;
-    prev = &run;
-    for (int64_t c = 0; c < cig; ++c)
-      for (int64_t i = lo; i < run.xhi; i += line) __builtin_prefetch(run.x + c * HW + i, 0, 2);
-  }
-}
 
 // Rows [p0, p0 + kcur) of the block's column matrix, row p at dst + (p - p0) * ldb; the columns
 // from `cols` to ldb are zero.
@@ -365,27 +345,16 @@ void forward(const ConvArgs& a, const T* x, const T* w, const T* bias, T* y) {
     }
   });
 
-  // A few contiguous ranges of blocks per thread (claimed dynamically, for a loaded machine):
-  // within a range, the next block's input is prefetched while the current one computes.
-  const int64_t tasks = a.groups * nb, grain = ceil_div(tasks, std::min(tasks, 4 * threads));
-  guarded_parallel_for(0, tasks, grain, [&](int64_t t0, int64_t t1) {
+  guarded_parallel_for(0, a.groups * nb, 1, [&](int64_t t0, int64_t t1) {
     const int64_t ldb = ceil_div(nc, NR) * NR;
     T* pb = scratch<T, 0>(kc * ldb);
     T* tile = scratch<T, 1>(MR * NR);
-    static thread_local Block<T> blocks[2];
-    auto build = [&](int64_t t) {
-      int64_t j0, j1;
-      block_cols(t % nb, j0, j1);
-      blocks[t % 2].build(a, t / nb, NR, W, masked, flat, j0, j1, x, y);
-      prefetch_block(a, blocks[t % 2]);
-    };
-    build(t0);
+    static thread_local Block<T> blk;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t gi = t / nb;
       int64_t j0, j1;
       block_cols(t % nb, j0, j1);
-      const Block<T>& blk = blocks[t % 2];
-      if (t + 1 < t1) build(t + 1);
+      blk.build(a, gi, NR, W, masked, flat, j0, j1, x, y);
       const int64_t npanels = ceil_div(j1 - j0, NR);
       const T* bg = bias ? bias + gi * cog : nullptr;
       for (int64_t s = 0; s < nk; ++s) {
@@ -451,7 +420,6 @@ void weight_grad(const ConvArgs& a, const T* x, const T* gy, T* gw) {
         // One panel as wide as the block: the segments are the block's pieces of gy's images
         // (read only here).
         blk.build(a, gi, cols, W, masked, flat, j0, j1, x, const_cast<T*>(gy));
-        prefetch_block(a, blk);
         for (const Segment<T>& sg : blk.segs)
           for (int64_t op = 0; op < npan; ++op)
             pack_b<T, NR>(sg.y + op * NR * L, 1, L, sg.len, std::min(NR, cog - op * NR), gyt + op * NR * cols + sg.j * NR);
