@@ -393,16 +393,17 @@ void weight_grad(const ConvArgs& a, const T* x, const T* gy, T* gw) {
   // Columns per block: gy^T's block (nc x cpad) within half of L2, where it stays while the rows
   // of col stream past it; a multiple of W so that flat runs start on whole vectors.
   const int64_t nc = std::clamp<int64_t>(cache_sizes().l2 / 2 / (cpad * sz) / W * W, 4 * W, 2048);
-  // Four tasks for a few threads, fixed by the shape: a long sum (N >= 4 K) is split into 4
-  // chunks of whole vectors whose partial sums are added at the end (while those take at most
-  // 64 MiB); otherwise the rows of gwT are split into 4 ranges (each task then packs gy^T for
-  // itself, which costs less than the partial sums would).
+  // Tasks: a long sum (N >= 4 K) is split into 4 chunks of whole vectors, fixed by the shape,
+  // whose partial sums are added at the end (while those take at most 64 MiB); the rows of gwT
+  // are split into as many ranges as the threads need. Each output is summed within one task
+  // either way, so the row split may follow the thread count (each range packs gy^T itself).
   const int64_t part = K * cpad;
   const bool split_sum = N >= 4 * K && a.groups * 4 * part * sz <= (int64_t(64) << 20);
   int64_t nq = split_sum ? std::min<int64_t>(4, ceil_div(N, nc)) : 1;
   const int64_t per = ceil_div(ceil_div(N, nq), W) * W;
   nq = ceil_div(N, per);
-  const int64_t kr = split_sum ? ceil_div(K, MR) * MR : ceil_div(ceil_div(K, 4), MR) * MR, nr = ceil_div(K, kr);
+  const int64_t ranges = std::min(ceil_div(K, MR), ceil_div(get_num_threads(), a.groups * nq));
+  const int64_t kr = ceil_div(ceil_div(K, ranges), MR) * MR, nr = ceil_div(K, kr);
   const auto partials = call_buffer<T>(a.groups * nq * part);
   T* partial = static_cast<T*>(partials->data());
   guarded_parallel_for(0, a.groups * nq * nr, 1, [&](int64_t t0, int64_t t1) {
@@ -444,16 +445,21 @@ void weight_grad(const ConvArgs& a, const T* x, const T* gy, T* gw) {
       }
     }
   });
-  // gw[g][o][p] = sum over chunks, in order, of gwT_q[p][o].
-  guarded_parallel_for(0, a.groups * K, 64, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t gi = r / K, p = r % K;
-      const T* src = partial + gi * nq * part + p * cpad;
-      T* dst = gw + gi * cog * K + p;
+  // gw[g][o][p] = sum over chunks, in order, of gwT_q[p][o], 16 values of p at a time (a
+  // transpose by single values would write one cache line per value).
+  constexpr int64_t PB = 16;
+  const int64_t pblocks = ceil_div(K, PB);
+  guarded_parallel_for(0, a.groups * pblocks, 8, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t gi = b / pblocks, p0 = b % pblocks * PB, p1 = std::min(K, p0 + PB);
+      const T* src = partial + gi * nq * part;
       for (int64_t o = 0; o < cog; ++o) {
-        T s = src[o];
-        for (int64_t q = 1; q < nq; ++q) s += src[q * part + o];
-        dst[o * K] = s;
+        T* dst = gw + (gi * cog + o) * K;
+        for (int64_t p = p0; p < p1; ++p) {
+          T v = src[p * cpad + o];
+          for (int64_t q = 1; q < nq; ++q) v += src[q * part + p * cpad + o];
+          dst[p] = v;
+        }
       }
     }
   });
