@@ -105,3 +105,58 @@ def index_items():
 def test_indexing_never_crashes(t, index, value):
     call(t.__getitem__, (index,), {})
     call(t.__setitem__, (index, value), {})
+
+
+# ---- convolutions: random geometry through every conv kernel path ------------------------------
+# Channels and kernels are drawn so that k = C_in / groups * kH * kW and C_out / groups often
+# reach the implicit-GEMM paths (k >= 64, >= 8 output channels), besides im2col, 1x1 and
+# depthwise; the forward and both gradients are checked against unfold (im2col) + matmul, a
+# separate kernel, so a wrong index shows up here as well as under the sanitizers.
+
+@st.composite
+def conv_geometries(draw):
+    groups = draw(st.sampled_from([1, 1, 2, 8]))
+    cig = draw(st.sampled_from([1, 3, 8, 16]))
+    cog = draw(st.sampled_from([1, 3, 8, 10, 16]))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 4)), draw(st.integers(0, 4)))
+    n, h, w = draw(st.integers(1, 3)), draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    dtype = draw(st.sampled_from(["float32", "float64"]))
+    seed = draw(st.integers(0, 2**16))
+    return n, groups * cig, h, w, groups * cog, kh, kw, stride, padding, dilation, groups, dtype, seed
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(case=conv_geometries())
+def test_conv2d_paths_match_unfold(case):
+    import lamina.nn.functional as F
+    n, c, h, w, o, kh, kw, stride, padding, dilation, groups, dtype, seed = case
+    ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    rng = np.random.default_rng(seed)
+    x = lamina.tensor(rng.standard_normal((n, c, h, w))).to(getattr(lamina, dtype)).requires_grad_()
+    wt = lamina.tensor(rng.standard_normal((o, c // groups, kh, kw))).to(getattr(lamina, dtype)).requires_grad_()
+    if ho <= 0 or wo <= 0:
+        try:
+            F.conv2d(x, wt, None, stride, padding, dilation, groups)
+        except ALLOWED:
+            return
+        raise AssertionError("conv2d accepted an empty output")
+    y = F.conv2d(x, wt, None, stride, padding, dilation, groups)
+    g = lamina.tensor(rng.standard_normal(tuple(y.shape))).to(getattr(lamina, dtype))
+    y.backward(g)
+    # Reference: per group, y = w @ unfold(x), gw = g @ unfold(x)^T, gx = fold(w^T @ g).
+    cols = F.unfold(x.detach(), (kh, kw), dilation, padding, stride).numpy().astype(np.float64)
+    cols = cols.reshape(n, groups, c // groups * kh * kw, ho * wo)
+    wm = wt.detach().numpy().astype(np.float64).reshape(groups, o // groups, -1)
+    gm = g.numpy().astype(np.float64).reshape(n, groups, o // groups, ho * wo)
+    y_ref = np.einsum("gok,ngkl->ngol", wm, cols).reshape(n, o, ho, wo)
+    gw_ref = np.einsum("ngol,ngkl->gok", gm, cols).reshape(o, c // groups, kh, kw)
+    gcols = np.einsum("gok,ngol->ngkl", wm, gm).reshape(n, -1, ho * wo)
+    gx_ref = F.fold(lamina.tensor(gcols), (h, w), (kh, kw), dilation, padding, stride).numpy()
+    tol = 1e-9 if dtype == "float64" else 2e-4
+    for got, ref in ((y.detach(), y_ref), (wt.grad, gw_ref), (x.grad, gx_ref)):
+        scale = max(1.0, float(np.abs(ref).max(initial=0.0)))
+        np.testing.assert_allclose(got.numpy().astype(np.float64), ref, rtol=tol, atol=tol * scale)
