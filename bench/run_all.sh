@@ -22,3 +22,4 @@ python bench/anomaly_overhead.py | tee "$OUT/anomaly_overhead.txt"
 # the interleaved comparison; the same 2-thread sections with torch's workers sleeping instead:
 OMP_WAIT_POLICY=PASSIVE python bench/compare_torch.py --only conv --threads 2 > "$OUT/compare_torch_conv_2t_passive.txt"
 OMP_WAIT_POLICY=PASSIVE python bench/compare_torch.py --only training --threads 2 > "$OUT/compare_torch_training_2t_passive.txt"
+OMP_WAIT_POLICY=PASSIVE python bench/compare_torch.py --only gemm --threads 2 > "$OUT/compare_torch_gemm_2t_passive.txt"
