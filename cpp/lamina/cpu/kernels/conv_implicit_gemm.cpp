@@ -155,9 +155,10 @@ FlatTaps flat_taps(const ConvArgs& a, int64_t W) {
   for (int64_t t = 0; t < kk; ++t) {
     const int64_t dh = t / a.k_w * a.dil_h - a.pad_h, dw = t % a.k_w * a.dil_w - a.pad_w;
     f.shift[size_t(t)].i = dh * a.in_w + dw;
-    for (int64_t l = 0; l < L; ++l) {
-      const int64_t ih = l / a.out_w + dh, iw = l % a.out_w + dw;
-      if (ih >= 0 && ih < a.in_h && iw >= 0 && iw < a.in_w) f.mask[size_t(t * f.chunks + l / W)].bits |= 1u << (l % W);
+    for (int64_t oh = 0, l = 0; oh < a.out_h; ++oh) {
+      const bool row_inside = oh + dh >= 0 && oh + dh < a.in_h;
+      for (int64_t ow = 0; ow < a.out_w; ++ow, ++l)
+        if (row_inside && ow + dw >= 0 && ow + dw < a.in_w) f.mask[size_t(t * f.chunks + l / W)].bits |= 1u << (l % W);
     }
   }
   return f;
