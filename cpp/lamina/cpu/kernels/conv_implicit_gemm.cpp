@@ -319,7 +319,8 @@ void forward(const ConvArgs& a, const T* x, const T* w, const T* bias, T* y) {
   const int64_t cig = a.c_in / a.groups, cog = a.c_out / a.groups, K = cig * a.k_h * a.k_w;
   const int64_t L = a.out_h * a.out_w, N = a.batch * L;
   if (N == 0 || cog == 0) return;
-  // Masked vectors pack and store whole runs (at most kMaxChunks of them per run).
+  // Masked vectors (AVX-512, unit column stride) copy the runs and store the tiles: a panel's
+  // segment takes at most NV <= kMaxChunks of them.
   constexpr int64_t W = 64 / sz;
   const bool masked = kMasked && a.stride_w == 1 && NR <= kMaxChunks * W;
   const bool flat = masked && flat_shape(a, W);
