@@ -63,6 +63,23 @@ inline V lerp(V a, V b, T w, bool small_weight) {
   return b - (b - a) * splat<V>(T(1) - w);
 }
 
+// The moments of Adam, NAdam and RAdam: m = lerp(m, grad, 1 - beta1) and
+// v = beta2 v + (1 - beta2) grad^2, stored back and returned.
+template <class T>
+struct Moments {
+  T w1, beta2, w2;
+  bool small;
+  explicit Moments(const OptimHyper& h)
+      : w1(T(1 - h.beta1)), beta2(T(h.beta2)), w2(T(1 - h.beta2)), small(std::fabs(w1) < T(0.5)) {}
+  template <class V>
+  void update(T* m, T* v, int64_t i, V grad, V& mi, V& vi) const {
+    mi = lerp(ld<V>(m + i), grad, w1, small);
+    vi = ld<V>(v + i) * splat<V>(beta2) + splat<V>(w2) * (grad * grad);
+    st(m + i, mi);
+    st(v + i, vi);
+  }
+};
+
 template <class T, class F>
 inline void lanes(int64_t begin, int64_t end, const F& f) {
   int64_t i = begin;
@@ -107,18 +124,15 @@ void adam(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   T* p = static_cast<T*>(s.param);
   const T* g = static_cast<const T*>(s.grad);
   T *m = static_cast<T*>(s.state[0]), *v = static_cast<T*>(s.state[1]), *vmax = static_cast<T*>(s.state[2]);
-  const T w1 = T(1 - h.beta1), beta2 = T(h.beta2), w2 = T(1 - h.beta2), eps = T(h.eps);
-  const T decay = T(1 - h.lr * h.weight_decay), neg_step = T(-s.coef[0]), bc2_sqrt = T(s.coef[1]);
-  const bool small = std::fabs(w1) < T(0.5), decoupled = h.weight_decay != 0 && h.decoupled_weight_decay;
+  const Moments<T> moments(h);
+  const T eps = T(h.eps), decay = T(1 - h.lr * h.weight_decay), neg_step = T(-s.coef[0]), bc2_sqrt = T(s.coef[1]);
+  const bool decoupled = h.weight_decay != 0 && h.decoupled_weight_decay;
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
     V pv = ld<V>(p + i);
     if (decoupled) pv = pv * splat<V>(decay);
-    V grad = effective_grad<V>(h, g, pv, i);
-    V mi = lerp(ld<V>(m + i), grad, w1, small);
-    V vi = ld<V>(v + i) * splat<V>(beta2) + splat<V>(w2) * (grad * grad);
-    st(m + i, mi);
-    st(v + i, vi);
+    V grad = effective_grad<V>(h, g, pv, i), mi, vi;
+    moments.update(m, v, i, grad, mi, vi);
     if (h.amsgrad) {
       vi = vmaximum(ld<V>(vmax + i), vi);
       st(vmax + i, vi);
@@ -223,18 +237,16 @@ void nadam(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   T* p = static_cast<T*>(s.param);
   const T* g = static_cast<const T*>(s.grad);
   T *m = static_cast<T*>(s.state[0]), *v = static_cast<T*>(s.state[1]);
-  const T w1 = T(1 - h.beta1), beta2 = T(h.beta2), w2 = T(1 - h.beta2), eps = T(h.eps);
-  const T decay = T(1 - h.lr * h.weight_decay), c_grad = T(s.coef[0]), c_avg = T(s.coef[1]), bc2 = T(s.coef[2]);
-  const bool small = std::fabs(w1) < T(0.5), decoupled = h.weight_decay != 0 && h.decoupled_weight_decay;
+  const Moments<T> moments(h);
+  const T eps = T(h.eps), decay = T(1 - h.lr * h.weight_decay), c_grad = T(s.coef[0]), c_avg = T(s.coef[1]);
+  const T bc2 = T(s.coef[2]);
+  const bool decoupled = h.weight_decay != 0 && h.decoupled_weight_decay;
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
     V pv = ld<V>(p + i);
     if (decoupled) pv = pv * splat<V>(decay);
-    V grad = effective_grad<V>(h, g, pv, i);
-    V mi = lerp(ld<V>(m + i), grad, w1, small);
-    V vi = ld<V>(v + i) * splat<V>(beta2) + splat<V>(w2) * (grad * grad);
-    st(m + i, mi);
-    st(v + i, vi);
+    V grad = effective_grad<V>(h, g, pv, i), mi, vi;
+    moments.update(m, v, i, grad, mi, vi);
     V denom = vsqrt(vi / splat<V>(bc2)) + splat<V>(eps);
     pv = pv + splat<V>(c_grad) * (grad / denom);
     st(p + i, pv + splat<V>(c_avg) * (mi / denom));
@@ -247,19 +259,16 @@ void radam(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   T* p = static_cast<T*>(s.param);
   const T* g = static_cast<const T*>(s.grad);
   T *m = static_cast<T*>(s.state[0]), *v = static_cast<T*>(s.state[1]);
-  const T w1 = T(1 - h.beta1), beta2 = T(h.beta2), w2 = T(1 - h.beta2), eps = T(h.eps), lr = T(h.lr);
-  const T decay = T(1 - h.lr * h.weight_decay), bc1 = T(s.coef[0]), bc2_sqrt = T(s.coef[1]), rect = T(s.coef[2]);
-  const bool small = std::fabs(w1) < T(0.5), decoupled = h.weight_decay != 0 && h.decoupled_weight_decay;
-  const bool rectified = s.coef[3] != 0;
+  const Moments<T> moments(h);
+  const T eps = T(h.eps), lr = T(h.lr), decay = T(1 - h.lr * h.weight_decay), bc1 = T(s.coef[0]);
+  const T bc2_sqrt = T(s.coef[1]), rect = T(s.coef[2]);
+  const bool decoupled = h.weight_decay != 0 && h.decoupled_weight_decay, rectified = s.coef[3] != 0;
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
     V pv = ld<V>(p + i);
     if (decoupled) pv = pv * splat<V>(decay);
-    V grad = effective_grad<V>(h, g, pv, i);
-    V mi = lerp(ld<V>(m + i), grad, w1, small);
-    V vi = ld<V>(v + i) * splat<V>(beta2) + splat<V>(w2) * (grad * grad);
-    st(m + i, mi);
-    st(v + i, vi);
+    V grad = effective_grad<V>(h, g, pv, i), mi, vi;
+    moments.update(m, v, i, grad, mi, vi);
     V update = mi / splat<V>(bc1) * splat<V>(lr);
     if (rectified) update = update * (splat<V>(bc2_sqrt) / (vsqrt(vi) + splat<V>(eps))) * splat<V>(rect);
     st(p + i, pv + splat<V>(T(-1)) * update);
