@@ -4,6 +4,8 @@
 #include "lamina/optim/fused.h"
 
 #include <cmath>
+#include <initializer_list>
+#include <utility>
 
 #include "lamina/core/kernel_table.h"
 #include "lamina/ops/copy.h"
@@ -123,6 +125,38 @@ class Launch {
   TensorList written_, held_;
 };
 
+// A per-parameter state list of a fused step: its name in errors and the list (null when the
+// configuration does not use it; its slot index is kept either way).
+using StateList = std::pair<const char*, const TensorList*>;
+
+// Every fused step but SGD's: checks params, grads, the state lists (each like params) and the
+// step counters, then runs the kernel once over a slot per non-empty parameter with its states
+// at their list positions. coefs(slot, i, step) runs for every parameter, after its step counter
+// is incremented, with slot null for an empty parameter.
+template <class Coefs>
+void fused_step(const char* op, OptimAlgo algo, const OptimHyper& h, const TensorList& params, const TensorList& grads,
+                std::initializer_list<StateList> states, const TensorList& steps, const Coefs& coefs) {
+  check_params(op, params, grads);
+  check_like(op, "grads", grads, params, false);
+  for (const auto& [name, list] : states)
+    if (list) check_like(op, name, *list, params, true);
+  check_counters(op, "steps", steps, params.size());
+  Launch launch(op, algo, h);
+  launch.reserve(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const double step = increment_step(steps[i]);
+    OptimSlot* s = launch.add(params[i], grads[i]);
+    coefs(s, i, step);
+    if (!s) continue;
+    int k = 0;
+    for (const auto& [name, list] : states) {
+      if (list) s->state[k] = launch.inout((*list)[i]);
+      ++k;
+    }
+  }
+  launch.run();
+}
+
 }  // namespace
 
 TensorList fused_sgd(const TensorList& params, const TensorList& grads, const TensorList& momentum_buffers,
@@ -158,171 +192,86 @@ void fused_adam(const TensorList& params, const TensorList& grads, const TensorL
                 const TensorList& exp_avg_sqs, const TensorList& max_exp_avg_sqs, const TensorList& steps,
                 const OptimHyper& h) {
   const char* op = h.decoupled_weight_decay ? "_fused_adamw" : "_fused_adam";
-  check_params(op, params, grads);
-  check_like(op, "grads", grads, params, false);
-  check_like(op, "exp_avgs", exp_avgs, params, true);
-  check_like(op, "exp_avg_sqs", exp_avg_sqs, params, true);
-  if (h.amsgrad) check_like(op, "max_exp_avg_sqs", max_exp_avg_sqs, params, true);
-  else check_count(op, "max_exp_avg_sqs without amsgrad", max_exp_avg_sqs, 0);
-  check_counters(op, "steps", steps, params.size());
-  Launch launch(op, OptimAlgo::Adam, h);
-  launch.reserve(params.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    double step = increment_step(steps[i]);
-    OptimSlot* s = launch.add(params[i], grads[i]);
-    if (!s) continue;
-    s->state[0] = launch.inout(exp_avgs[i]);
-    s->state[1] = launch.inout(exp_avg_sqs[i]);
-    if (h.amsgrad) s->state[2] = launch.inout(max_exp_avg_sqs[i]);
-    s->coef[0] = h.lr / (1 - std::pow(h.beta1, step));
-    s->coef[1] = std::pow(1 - std::pow(h.beta2, step), 0.5);
-  }
-  launch.run();
+  if (!h.amsgrad) check_count(op, "max_exp_avg_sqs without amsgrad", max_exp_avg_sqs, 0);
+  fused_step(op, OptimAlgo::Adam, h, params, grads,
+             {{"exp_avgs", &exp_avgs}, {"exp_avg_sqs", &exp_avg_sqs}, {"max_exp_avg_sqs", h.amsgrad ? &max_exp_avg_sqs : nullptr}},
+             steps, [&](OptimSlot* s, size_t, double step) {
+               if (!s) return;
+               s->coef[0] = h.lr / (1 - std::pow(h.beta1, step));
+               s->coef[1] = std::pow(1 - std::pow(h.beta2, step), 0.5);
+             });
 }
 
 void fused_rmsprop(const TensorList& params, const TensorList& grads, const TensorList& square_avgs,
                    const TensorList& grad_avgs, const TensorList& momentum_buffers, const TensorList& steps,
                    const OptimHyper& h) {
   const char* op = "_fused_rmsprop";
-  check_params(op, params, grads);
-  check_like(op, "grads", grads, params, false);
-  check_like(op, "square_avgs", square_avgs, params, true);
-  if (h.centered) check_like(op, "grad_avgs", grad_avgs, params, true);
-  else check_count(op, "grad_avgs without centered", grad_avgs, 0);
-  if (h.momentum > 0) check_like(op, "momentum_buffers", momentum_buffers, params, true);
-  else check_count(op, "momentum_buffers without momentum", momentum_buffers, 0);
-  check_counters(op, "steps", steps, params.size());
-  Launch launch(op, OptimAlgo::RMSprop, h);
-  launch.reserve(params.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    increment_step(steps[i]);
-    OptimSlot* s = launch.add(params[i], grads[i]);
-    if (!s) continue;
-    s->state[0] = launch.inout(square_avgs[i]);
-    if (h.centered) s->state[1] = launch.inout(grad_avgs[i]);
-    if (h.momentum > 0) s->state[2] = launch.inout(momentum_buffers[i]);
-  }
-  launch.run();
+  if (!h.centered) check_count(op, "grad_avgs without centered", grad_avgs, 0);
+  if (!(h.momentum > 0)) check_count(op, "momentum_buffers without momentum", momentum_buffers, 0);
+  fused_step(op, OptimAlgo::RMSprop, h, params, grads,
+             {{"square_avgs", &square_avgs},
+              {"grad_avgs", h.centered ? &grad_avgs : nullptr},
+              {"momentum_buffers", h.momentum > 0 ? &momentum_buffers : nullptr}},
+             steps, [](OptimSlot*, size_t, double) {});
 }
 
 void fused_adagrad(const TensorList& params, const TensorList& grads, const TensorList& sums, const TensorList& steps,
                    const OptimHyper& h, double lr_decay) {
-  const char* op = "_fused_adagrad";
-  check_params(op, params, grads);
-  check_like(op, "grads", grads, params, false);
-  check_like(op, "sums", sums, params, true);
-  check_counters(op, "steps", steps, params.size());
-  Launch launch(op, OptimAlgo::Adagrad, h);
-  launch.reserve(params.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    double step = increment_step(steps[i]);
-    OptimSlot* s = launch.add(params[i], grads[i]);
-    if (!s) continue;
-    s->state[0] = launch.inout(sums[i]);
-    s->coef[0] = h.lr / (1 + (step - 1) * lr_decay);
-  }
-  launch.run();
+  fused_step("_fused_adagrad", OptimAlgo::Adagrad, h, params, grads, {{"sums", &sums}}, steps,
+             [&](OptimSlot* s, size_t, double step) {
+               if (s) s->coef[0] = h.lr / (1 + (step - 1) * lr_decay);
+             });
 }
 
 void fused_adadelta(const TensorList& params, const TensorList& grads, const TensorList& square_avgs,
                     const TensorList& acc_deltas, const TensorList& steps, const OptimHyper& h) {
-  const char* op = "_fused_adadelta";
-  check_params(op, params, grads);
-  check_like(op, "grads", grads, params, false);
-  check_like(op, "square_avgs", square_avgs, params, true);
-  check_like(op, "acc_deltas", acc_deltas, params, true);
-  check_counters(op, "steps", steps, params.size());
-  Launch launch(op, OptimAlgo::Adadelta, h);
-  launch.reserve(params.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    increment_step(steps[i]);
-    OptimSlot* s = launch.add(params[i], grads[i]);
-    if (!s) continue;
-    s->state[0] = launch.inout(square_avgs[i]);
-    s->state[1] = launch.inout(acc_deltas[i]);
-  }
-  launch.run();
+  fused_step("_fused_adadelta", OptimAlgo::Adadelta, h, params, grads,
+             {{"square_avgs", &square_avgs}, {"acc_deltas", &acc_deltas}}, steps, [](OptimSlot*, size_t, double) {});
 }
 
 void fused_adamax(const TensorList& params, const TensorList& grads, const TensorList& exp_avgs,
                   const TensorList& exp_infs, const TensorList& steps, const OptimHyper& h) {
-  const char* op = "_fused_adamax";
-  check_params(op, params, grads);
-  check_like(op, "grads", grads, params, false);
-  check_like(op, "exp_avgs", exp_avgs, params, true);
-  check_like(op, "exp_infs", exp_infs, params, true);
-  check_counters(op, "steps", steps, params.size());
-  Launch launch(op, OptimAlgo::Adamax, h);
-  launch.reserve(params.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    double step = increment_step(steps[i]);
-    OptimSlot* s = launch.add(params[i], grads[i]);
-    if (!s) continue;
-    s->state[0] = launch.inout(exp_avgs[i]);
-    s->state[1] = launch.inout(exp_infs[i]);
-    s->coef[0] = h.lr / (1 - std::pow(h.beta1, step));
-  }
-  launch.run();
+  fused_step("_fused_adamax", OptimAlgo::Adamax, h, params, grads, {{"exp_avgs", &exp_avgs}, {"exp_infs", &exp_infs}},
+             steps, [&](OptimSlot* s, size_t, double step) {
+               if (s) s->coef[0] = h.lr / (1 - std::pow(h.beta1, step));
+             });
 }
 
 void fused_nadam(const TensorList& params, const TensorList& grads, const TensorList& exp_avgs,
                  const TensorList& exp_avg_sqs, const TensorList& mu_products, const TensorList& steps,
                  const OptimHyper& h, double momentum_decay) {
   const char* op = "_fused_nadam";
-  check_params(op, params, grads);
-  check_like(op, "grads", grads, params, false);
-  check_like(op, "exp_avgs", exp_avgs, params, true);
-  check_like(op, "exp_avg_sqs", exp_avg_sqs, params, true);
   check_counters(op, "mu_products", mu_products, params.size());
-  check_counters(op, "steps", steps, params.size());
-  Launch launch(op, OptimAlgo::NAdam, h);
-  launch.reserve(params.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    double step = increment_step(steps[i]);
-    double mu = h.beta1 * (1.0 - 0.5 * std::pow(0.96, step * momentum_decay));
-    double mu_next = h.beta1 * (1.0 - 0.5 * std::pow(0.96, (step + 1) * momentum_decay));
-    // PyTorch multiplies the counter tensor in its own dtype: the factor is rounded to it first.
-    const Tensor& mp = mu_products[i];
-    double mu_cast = mp.dtype() == DType::Float32 ? double(float(mu)) : mu;
-    double mu_product = write_counter(mp, read_counter(mp) * mu_cast);
-    OptimSlot* s = launch.add(params[i], grads[i]);
-    if (!s) continue;
-    s->state[0] = launch.inout(exp_avgs[i]);
-    s->state[1] = launch.inout(exp_avg_sqs[i]);
-    s->coef[0] = -h.lr * (1.0 - mu) / (1.0 - mu_product);
-    s->coef[1] = (-h.lr * mu_next) / (1.0 - mu_product * mu_next);
-    s->coef[2] = 1 - std::pow(h.beta2, step);
-  }
-  launch.run();
+  fused_step(op, OptimAlgo::NAdam, h, params, grads, {{"exp_avgs", &exp_avgs}, {"exp_avg_sqs", &exp_avg_sqs}}, steps,
+             [&](OptimSlot* s, size_t i, double step) {
+               double mu = h.beta1 * (1.0 - 0.5 * std::pow(0.96, step * momentum_decay));
+               double mu_next = h.beta1 * (1.0 - 0.5 * std::pow(0.96, (step + 1) * momentum_decay));
+               // PyTorch multiplies the counter tensor in its own dtype: the factor is rounded to it first.
+               const Tensor& mp = mu_products[i];
+               double mu_cast = mp.dtype() == DType::Float32 ? double(float(mu)) : mu;
+               double mu_product = write_counter(mp, read_counter(mp) * mu_cast);
+               if (!s) return;
+               s->coef[0] = -h.lr * (1.0 - mu) / (1.0 - mu_product);
+               s->coef[1] = (-h.lr * mu_next) / (1.0 - mu_product * mu_next);
+               s->coef[2] = 1 - std::pow(h.beta2, step);
+             });
 }
 
 void fused_radam(const TensorList& params, const TensorList& grads, const TensorList& exp_avgs,
                  const TensorList& exp_avg_sqs, const TensorList& steps, const OptimHyper& h) {
-  const char* op = "_fused_radam";
-  check_params(op, params, grads);
-  check_like(op, "grads", grads, params, false);
-  check_like(op, "exp_avgs", exp_avgs, params, true);
-  check_like(op, "exp_avg_sqs", exp_avg_sqs, params, true);
-  check_counters(op, "steps", steps, params.size());
-  Launch launch(op, OptimAlgo::RAdam, h);
-  launch.reserve(params.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    double step = increment_step(steps[i]);
-    OptimSlot* s = launch.add(params[i], grads[i]);
-    if (!s) continue;
-    s->state[0] = launch.inout(exp_avgs[i]);
-    s->state[1] = launch.inout(exp_avg_sqs[i]);
-    double bc1 = 1 - std::pow(h.beta1, step), bc2 = 1 - std::pow(h.beta2, step);
-    double rho_inf = 2 / (1 - h.beta2) - 1;
-    double rho_t = rho_inf - 2 * step * std::pow(h.beta2, step) / bc2;
-    s->coef[0] = bc1;
-    s->coef[1] = std::pow(bc2, 0.5);
-    if (rho_t > 5.0) {
-      s->coef[2] = std::pow((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t), 0.5);
-      s->coef[3] = 1;
-    }
-  }
-  launch.run();
+  fused_step("_fused_radam", OptimAlgo::RAdam, h, params, grads, {{"exp_avgs", &exp_avgs}, {"exp_avg_sqs", &exp_avg_sqs}},
+             steps, [&](OptimSlot* s, size_t, double step) {
+               if (!s) return;
+               double bc1 = 1 - std::pow(h.beta1, step), bc2 = 1 - std::pow(h.beta2, step);
+               double rho_inf = 2 / (1 - h.beta2) - 1;
+               double rho_t = rho_inf - 2 * step * std::pow(h.beta2, step) / bc2;
+               s->coef[0] = bc1;
+               s->coef[1] = std::pow(bc2, 0.5);
+               if (rho_t > 5.0) {
+                 s->coef[2] = std::pow((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t), 0.5);
+                 s->coef[3] = 1;
+               }
+             });
 }
 
 }  // namespace lamina::optim
