@@ -58,11 +58,28 @@ std::vector<int64_t> all_but(int64_t ndim, int64_t keep) {
 }
 
 // ---------------------------------------------------------------------------------------------
-struct LayerNormBackward : Node {
+// What the backward of layer_norm and group_norm keeps: the input, the weight and the per-row
+// statistics of the forward (never exposed).
+struct RowNormBackward : Node {
   SavedTensor self_, weight_;
-  Tensor mean_, rstd_;  // (M,), computed by the forward, never exposed
-  Shape normalized_shape;
+  Tensor mean_, rstd_;
   double eps = 1e-5;
+};
+
+// Fills the node from the forward's input, weight and statistics and makes it out's grad_fn.
+template <class N>
+void record_row_norm(const std::shared_ptr<N>& node, const Tensor& out, const Tensor& x, const Tensor& weight,
+                     const Tensor& mean, const Tensor& rstd, double eps) {
+  node->mean_ = mean;
+  node->rstd_ = rstd;
+  node->eps = eps;
+  node->save(node->self_, x);
+  if (weight.defined()) node->save(node->weight_, weight);
+  autograd::set_history(out, node);
+}
+
+struct LayerNormBackward : RowNormBackward {
+  Shape normalized_shape;
   std::string name() const override { return "NativeLayerNormBackward0"; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     Tensor x = unpack(self_), w = weight_.defined() ? unpack(weight_) : Tensor(), g = grads[0];
@@ -114,13 +131,8 @@ Tensor layer_norm(const Tensor& x, const std::vector<int64_t>& normalized_shape,
      eps);
   }
   if (auto node = autograd::make_node<LayerNormBackward>(x, weight, bias)) {
-    node->mean_ = mu;
-    node->rstd_ = rstd;
     node->normalized_shape = normalized_shape;
-    node->eps = eps;
-    node->save(node->self_, x);
-    if (weight.defined()) node->save(node->weight_, weight);
-    autograd::set_history(out, node);
+    record_row_norm(node, out, x, weight, mu, rstd, eps);
   }
   return out;
 }
@@ -252,11 +264,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 // ---------------------------------------------------------------------------------------------
 namespace {
 
-struct GroupNormBackward : Node {
-  SavedTensor self_, weight_;
-  Tensor mean_, rstd_, xhat_;  // (N * G,) statistics; xhat (N, C, S) only with an affine map
+struct GroupNormBackward : RowNormBackward {
+  Tensor xhat_;  // (N, C, S), only with an affine map; the statistics are (N * G,)
   int64_t groups = 1;
-  double eps = 1e-5;
   std::string name() const override { return "NativeGroupNormBackward0"; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     Tensor x = unpack(self_), w = weight_.defined() ? unpack(weight_) : Tensor(), g = grads[0];
@@ -331,14 +341,9 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
     }
   }
   if (auto node = autograd::make_node<GroupNormBackward>(x, weight, bias)) {
-    node->mean_ = mu;
-    node->rstd_ = rstd;
     if (affine) node->xhat_ = xhat;
     node->groups = num_groups;
-    node->eps = eps;
-    node->save(node->self_, x);
-    if (weight.defined()) node->save(node->weight_, weight);
-    autograd::set_history(out, node);
+    record_row_norm(node, out, x, weight, mu, rstd, eps);
   }
   return out;
 }
