@@ -25,11 +25,25 @@ void gather_typed(const Tensor& out, const Tensor& src, const Tensor& offset) {
     if (s[2] == 0) {  // one offset for the whole run: a plain (strided) copy
       const char* from = p[1] + *reinterpret_cast<const int64_t*>(p[2]) * size;
       if (s[0] == size && s[1] == size) {
-        std::memcpy(p[0], from, size_t(n * size));
+        if (n * size <= 256) {  // short rows (index_select along a middle dim): a loop beats memcpy's call
+          T* to = reinterpret_cast<T*>(p[0]);
+          const T* src = reinterpret_cast<const T*>(from);
+          for (int64_t i = 0; i < n; ++i) to[i] = src[i];
+        } else {
+          std::memcpy(p[0], from, size_t(n * size));
+        }
       } else {
         for (int64_t i = 0; i < n; ++i)
           *reinterpret_cast<T*>(p[0] + i * s[0]) = *reinterpret_cast<const T*>(from + i * s[1]);
       }
+      return;
+    }
+    if (s[0] == size && s[1] == 0 && s[2] == int64_t(sizeof(int64_t))) {
+      // index_select along the last dim: a gather from one row (vectorisable as such)
+      T* to = reinterpret_cast<T*>(p[0]);
+      const T* row = reinterpret_cast<const T*>(p[1]);
+      const int64_t* off = reinterpret_cast<const int64_t*>(p[2]);
+      for (int64_t i = 0; i < n; ++i) to[i] = row[off[i]];
       return;
     }
     for (int64_t i = 0; i < n; ++i) {
