@@ -12,6 +12,7 @@
 #include <functional>
 #include <vector>
 
+#include "bench_timing.h"
 #include "lamina/autograd/engine.h"
 #include "lamina/autograd/grad_mode.h"
 #include "lamina/cpu/isa.h"
@@ -22,23 +23,6 @@ using namespace lamina;
 
 namespace {
 
-struct Timing {
-  double median, best;
-};
-
-// Median and best seconds of `reps` runs after one warm-up run.
-Timing time_it(const std::function<void()>& fn, int reps) {
-  fn();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(t.begin(), t.end());
-  return {t[t.size() / 2], t[0]};
-}
-
 struct Layer {
   const char* name;
   int64_t c_in, hw, c_out, k, stride, pad;
@@ -47,9 +31,7 @@ struct Layer {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<int> thread_counts;
-  for (int i = 1; i < argc; ++i) thread_counts.push_back(std::atoi(argv[i]));
-  if (thread_counts.empty()) thread_counts = {1, 2};
+  const std::vector<int> thread_counts = bench::thread_counts(argc, argv);
   cpu::init_kernels();
   const int64_t batch = 32;
   const std::vector<Layer> layers = {
@@ -73,11 +55,11 @@ int main(int argc, char** argv) {
       const double flops = 2.0 * batch * l.c_out * out_hw * out_hw * l.c_in * l.k * l.k;
       Tensor gy = randn({batch, l.c_out, out_hw, out_hw});
       const int reps = flops > 2e9 ? 7 : 15;
-      Timing fwd = time_it([&] {
+      bench::RunTimes fwd = bench::repeat_timed([&] {
         autograd::GradModeGuard no_grad(false);
         conv2d(x, w, b, IntList{l.stride}, IntList{l.pad}, IntList{1}, 1);
       }, reps);
-      Timing both = time_it([&] {
+      bench::RunTimes both = bench::repeat_timed([&] {
         Tensor y = conv2d(x, w, b, IntList{l.stride}, IntList{l.pad}, IntList{1}, 1);
         autograd::grad({y}, {x, w, b}, {gy}, false, false, false);
       }, reps);

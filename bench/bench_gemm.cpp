@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_timing.h"
 #include "lamina/core/kernel_table.h"
 #include "lamina/cpu/isa.h"
 #include "lamina/cpu/parallel.h"
@@ -173,9 +174,7 @@ void report(const char* what, const Shape3& s, double peak, int threads) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<int> thread_counts;
-  for (int i = 1; i < argc; ++i) thread_counts.push_back(std::atoi(argv[i]));
-  if (thread_counts.empty()) thread_counts = {1, 2};
+  const std::vector<int> thread_counts = bench::thread_counts(argc, argv);
   cpu::init_kernels();
   const bool skip_big_dgemm = std::getenv("LAMINA_BENCH_DGEMM_4096") == nullptr;
 

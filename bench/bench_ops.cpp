@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_timing.h"
 #include "lamina/cpu/isa.h"
 #include "lamina/cpu/parallel.h"
 #include "lamina/ops/ops.h"
@@ -23,20 +24,6 @@ namespace {
 
 constexpr int64_t kN = 10'000'000;
 
-// Median seconds of `reps` runs after two warm-up runs.
-double median_seconds(const std::function<void()>& fn, int reps = 15) {
-  fn();
-  fn();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
 struct Case {
   const char* name;
   double bytes;  // bytes read + written
@@ -46,9 +33,7 @@ struct Case {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<int> thread_counts;
-  for (int i = 1; i < argc; ++i) thread_counts.push_back(std::atoi(argv[i]));
-  if (thread_counts.empty()) thread_counts = {1, 2};
+  const std::vector<int> thread_counts = bench::thread_counts(argc, argv);
   cpu::init_kernels();
 
   Tensor a = randn({kN}), b = randn({kN}), pos = rand({kN}) + 0.5, m = randn({3162, 3162});
@@ -75,12 +60,12 @@ int main(int argc, char** argv) {
   std::printf("lamina bench_ops: %lld float32 elements, ISA %s\n", (long long)kN, cpu::isa_name(cpu::active_isa()));
   for (int threads : thread_counts) {
     cpu::set_num_threads(threads);
-    double copy_s = median_seconds([&] { std::memcpy(dst.data(), src.data(), src.size()); });
+    double copy_s = bench::repeat_timed([&] { std::memcpy(dst.data(), src.data(), src.size()); }, 15, 2).median;
     double copy_gbs = 2 * f / copy_s / 1e9;
     std::printf("\nthreads=%d  memcpy: %.2f GB/s (%.3f ms)\n", threads, copy_gbs, copy_s * 1e3);
     std::printf("%-30s %10s %10s %12s\n", "op", "ms", "GB/s", "% of memcpy");
     for (auto& c : cases) {
-      double s = median_seconds([&] { c.run(); });
+      double s = bench::repeat_timed([&] { c.run(); }, 15, 2).median;
       double gbs = c.bytes / s / 1e9;
       std::printf("%-30s %10.3f %10.2f %11.0f%%\n", c.name, s * 1e3, gbs, 100 * gbs / copy_gbs);
     }

@@ -1,7 +1,7 @@
 """Adadelta with weight decay (PyTorch's update rule)."""
 
 from .. import _C
-from .optimizer import Optimizer, _check_range, _check_unsupported, _new_counter, _number
+from .optimizer import Optimizer, _check_range, _check_unsupported, _number
 
 
 class Adadelta(Optimizer):
@@ -23,7 +23,7 @@ class Adadelta(Optimizer):
         params, grads = self._params_with_grad(group)
         if not params:
             return
-        steps = self._state_list(params, "step", lambda p: _new_counter(0))
+        steps = self._step_counters(params)
         square_avgs = self._state_list(params, "square_avg", _C.zeros_like)
         acc_deltas = self._state_list(params, "acc_delta", _C.zeros_like)
         _C._fused_adadelta(params, grads, square_avgs, acc_deltas, steps, lr=_number(group["lr"]),

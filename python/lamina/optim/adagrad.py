@@ -31,7 +31,7 @@ class Adagrad(Optimizer):
         if not params:
             return
         init = float(group["initial_accumulator_value"])
-        steps = self._state_list(params, "step", lambda p: _new_counter(0))
+        steps = self._step_counters(params)
         sums = self._state_list(params, "sum", lambda p: _C.full_like(p, init))
         _C._fused_adagrad(params, grads, sums, steps, lr=_number(group["lr"]), lr_decay=float(group["lr_decay"]),
                           weight_decay=float(group["weight_decay"]), eps=float(group["eps"]),

@@ -1,7 +1,7 @@
 """Adam (and, with decoupled_weight_decay, AdamW) with amsgrad and maximize (PyTorch's rule)."""
 
 from .. import _C
-from .optimizer import Optimizer, _check_range, _check_unsupported, _new_counter, _number
+from .optimizer import Optimizer, _check_range, _check_unsupported, _number
 
 
 def _check_betas(betas):
@@ -32,7 +32,7 @@ class Adam(Optimizer):
         if not params:
             return
         amsgrad = bool(group["amsgrad"])
-        steps = self._state_list(params, "step", lambda p: _new_counter(0))
+        steps = self._step_counters(params)
         exp_avgs = self._state_list(params, "exp_avg", _C.zeros_like)
         exp_avg_sqs = self._state_list(params, "exp_avg_sq", _C.zeros_like)
         max_sqs = self._state_list(params, "max_exp_avg_sq", _C.zeros_like) if amsgrad else []

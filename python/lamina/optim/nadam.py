@@ -29,7 +29,7 @@ class NAdam(Optimizer):
         params, grads = self._params_with_grad(group)
         if not params:
             return
-        steps = self._state_list(params, "step", lambda p: _new_counter(0))
+        steps = self._step_counters(params)
         mu_products = self._state_list(params, "mu_product", lambda p: _new_counter(1))
         exp_avgs = self._state_list(params, "exp_avg", _C.zeros_like)
         exp_avg_sqs = self._state_list(params, "exp_avg_sq", _C.zeros_like)

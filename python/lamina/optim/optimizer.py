@@ -159,6 +159,10 @@ class Optimizer:
             out.append(value)
         return out
 
+    def _step_counters(self, params):
+        """state[p]['step'] for each parameter: the step count the fused update increments."""
+        return self._state_list(params, "step", lambda p: _new_counter(0))
+
     # ---- state dicts ------------------------------------------------------------------------
     def state_dict(self):
         """{'state': {index: {...}}, 'param_groups': [{..., 'params': [indices]}]} (tensors shared)."""

@@ -2,7 +2,7 @@
 
 from .. import _C
 from .adam import _check_betas
-from .optimizer import Optimizer, _check_range, _check_unsupported, _new_counter, _number
+from .optimizer import Optimizer, _check_range, _check_unsupported, _number
 
 
 class RAdam(Optimizer):
@@ -27,7 +27,7 @@ class RAdam(Optimizer):
         params, grads = self._params_with_grad(group)
         if not params:
             return
-        steps = self._state_list(params, "step", lambda p: _new_counter(0))
+        steps = self._step_counters(params)
         exp_avgs = self._state_list(params, "exp_avg", _C.zeros_like)
         exp_avg_sqs = self._state_list(params, "exp_avg_sq", _C.zeros_like)
         beta1, beta2 = group["betas"]

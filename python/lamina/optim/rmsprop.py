@@ -1,7 +1,7 @@
 """RMSprop with momentum, centering and weight decay (PyTorch's update rule)."""
 
 from .. import _C
-from .optimizer import Optimizer, _check_range, _check_unsupported, _new_counter, _number
+from .optimizer import Optimizer, _check_range, _check_unsupported, _number
 
 
 class RMSprop(Optimizer):
@@ -27,7 +27,7 @@ class RMSprop(Optimizer):
         if not params:
             return
         momentum, centered = float(group["momentum"]), bool(group["centered"])
-        steps = self._state_list(params, "step", lambda p: _new_counter(0))
+        steps = self._step_counters(params)
         square_avgs = self._state_list(params, "square_avg", _C.zeros_like)
         bufs = self._state_list(params, "momentum_buffer", _C.zeros_like) if momentum > 0 else []
         grad_avgs = self._state_list(params, "grad_avg", _C.zeros_like) if centered else []
