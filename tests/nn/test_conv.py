@@ -275,6 +275,8 @@ GRAD_CASES = [  # (x shape, w shape, stride, padding, dilation, groups, bias)
     ((1, 3, 5, 4), (6, 1, 3, 3), 1, 1, 1, 3, True),      # depthwise, multiplier 2
     ((2, 3, 3, 3), (2, 3, 1, 1), 1, 0, 1, 1, True),      # 1x1
     ((1, 2, 4, 4), (2, 2, 2, 3), 1, "same", 1, 1, True),
+    ((1, 8, 4, 4), (8, 8, 3, 3), 1, 1, 1, 1, True),              # implicit GEMM, flat runs
+    ((1, 16, 5, 6), (16, 8, 3, 3), (2, 1), 1, (1, 2), 2, False),  # implicit GEMM, row runs, groups
 ]
 
 
@@ -298,6 +300,10 @@ def test_conv2d_gradgradcheck():
     assert gradgradcheck(lambda x, w, b: F.conv2d(x, w, b, (2, 1), 1, 1, 2), (x, w, b))
     y = F.conv2d(x, w, b, 1, 1, 1, 2)
     assert y.grad_fn.name() == "ConvolutionBackward0"
+    # A shape on the implicit-GEMM path (k = 72, 8 output channels), stride 1: the input
+    # gradient is itself the flipped conv there.
+    x, w = T(rng.standard_normal((1, 8, 4, 4)), True), T(rng.standard_normal((8, 8, 3, 3)), True)
+    assert gradgradcheck(lambda x, w: F.conv2d(x, w, None, 1, 1), (x, w))
 
 
 def test_conv_transpose_gradcheck():
