@@ -480,7 +480,7 @@ void weight_grad(const ConvArgs& a, const T* x, const T* gy, T* gw) {
 bool conv_implicit_suits(const ConvArgs& a) {
   // Measured against im2col + gemm on AVX-512 and AVX2: faster or level for every kernel with
   // more than one tap once k >= 64 and there are 8 or more output channels per group (grouped
-  // 3x3 convs with 8 to 64 channels per group: 1.2-2.3x faster on AVX-512). Below
+  // 3x3 convs with 8 to 64 channels per group included). Below
   // that, the 3-channel stem (k = 27) spends more on tile stores than on columns, and its input
   // gradient (a conv with 3 output channels) would fill 3 of 8 rows of every tile.
   const int64_t kk = a.k_h * a.k_w;
