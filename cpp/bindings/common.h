@@ -82,6 +82,16 @@ decltype(auto) nogil_if(bool big, F&& f) {
   return f();
 }
 
+// False once the interpreter is finalizing: releasing a Python object then would crash, so storage
+// deleters that hold one leak it instead.
+inline bool python_alive() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsInitialized() && !Py_IsFinalizing();
+#else
+  return Py_IsInitialized() && !_Py_IsFinalizing();
+#endif
+}
+
 // A Tensor or Python number as an op operand (numbers become wrapped 0-d tensors on `device`).
 Tensor to_operand(py::handle obj, Device device, const char* op);
 bool is_tensor(py::handle obj);

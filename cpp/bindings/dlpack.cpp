@@ -165,14 +165,6 @@ DType lamina_dtype(const DLDataType& t) {
                               "; lamina supports float32, float64, int32, int64 and bool"));
 }
 
-bool python_alive() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsInitialized() && !Py_IsFinalizing();
-#else
-  return Py_IsInitialized() && !_Py_IsFinalizing();
-#endif
-}
-
 // Calls the producer's deleter once, with the GIL (numpy's deleter touches Python objects).
 template <class M>
 std::function<void()> release_managed(M* managed) {

@@ -27,14 +27,6 @@ std::optional<DType> from_numpy_dtype(const py::dtype& dt) {
   return std::nullopt;
 }
 
-bool python_alive() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsInitialized() && !Py_IsFinalizing();
-#else
-  return Py_IsInitialized() && !_Py_IsFinalizing();
-#endif
-}
-
 // Keeps `owner` alive as long as the storage; the release may run on any thread.
 std::function<void()> release_python(py::object owner) {
   PyObject* raw = owner.release().ptr();

@@ -7,7 +7,7 @@ namespace lamina::bindings {
 namespace {
 
 // An int or a sequence of ints; None (and an empty sequence) give {}.
-IntList int_list(py::handle obj, const char* op, const char* what) {
+IntList window_arg(py::handle obj, const char* op, const char* what) {
   if (obj.is_none()) return {};
   if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {
     IntList out;
@@ -28,8 +28,8 @@ void init_pool(py::module_& m) {
     return [nd, with_indices](const Tensor& x, py::handle k, py::handle s, py::handle p, py::handle d,
                               bool ceil_mode) -> py::object {
       const char* op = nd == 2 ? "max_pool2d" : "max_pool1d";
-      IntList kk = int_list(k, op, "kernel_size"), ss = int_list(s, op, "stride"), pp = int_list(p, op, "padding"),
-              dd = int_list(d, op, "dilation");
+      IntList kk = window_arg(k, op, "kernel_size"), ss = window_arg(s, op, "stride"), pp = window_arg(p, op, "padding"),
+              dd = window_arg(d, op, "dilation");
       auto r = nogil([&] {
         return nd == 2 ? max_pool2d_with_indices(x, kk, ss, pp, dd, ceil_mode)
                        : max_pool1d_with_indices(x, kk, ss, pp, dd, ceil_mode);
@@ -50,14 +50,14 @@ void init_pool(py::module_& m) {
 
   m.def("avg_pool1d", [](const Tensor& x, py::handle k, py::handle s, py::handle p, bool ceil_mode, bool include_pad) {
     const char* op = "avg_pool1d";
-    IntList kk = int_list(k, op, "kernel_size"), ss = int_list(s, op, "stride"), pp = int_list(p, op, "padding");
+    IntList kk = window_arg(k, op, "kernel_size"), ss = window_arg(s, op, "stride"), pp = window_arg(p, op, "padding");
     return nogil([&] { return avg_pool1d(x, kk, ss, pp, ceil_mode, include_pad); });
   }, arg("input"), arg("kernel_size"), arg("stride") = py::tuple(), arg("padding") = 0, arg("ceil_mode") = false,
      arg("count_include_pad") = true, "Average pooling over the last dim of (N, C, L) or (C, L).");
   m.def("avg_pool2d", [](const Tensor& x, py::handle k, py::handle s, py::handle p, bool ceil_mode, bool include_pad,
                          std::optional<int64_t> divisor) {
     const char* op = "avg_pool2d";
-    IntList kk = int_list(k, op, "kernel_size"), ss = int_list(s, op, "stride"), pp = int_list(p, op, "padding");
+    IntList kk = window_arg(k, op, "kernel_size"), ss = window_arg(s, op, "stride"), pp = window_arg(p, op, "padding");
     return nogil([&] { return avg_pool2d(x, kk, ss, pp, ceil_mode, include_pad, divisor); });
   }, arg("input"), arg("kernel_size"), arg("stride") = py::tuple(), arg("padding") = 0, arg("ceil_mode") = false,
      arg("count_include_pad") = true, arg("divisor_override") = py::none(),
@@ -65,7 +65,7 @@ void init_pool(py::module_& m) {
 
   auto adaptive = [](auto fn, const char* op) {
     return [fn, op](const Tensor& x, py::handle size) {
-      IntList s = int_list(size, op, "output_size");
+      IntList s = window_arg(size, op, "output_size");
       return nogil([&] { return fn(x, s); });
     };
   };
@@ -74,20 +74,20 @@ void init_pool(py::module_& m) {
   m.def("adaptive_avg_pool2d", adaptive([](const Tensor& x, const IntList& s) { return adaptive_avg_pool2d(x, s); },
                                         "adaptive_avg_pool2d"), arg("input"), arg("output_size"));
   m.def("adaptive_max_pool1d", [](const Tensor& x, py::handle size) {
-    IntList s = int_list(size, "adaptive_max_pool1d", "output_size");
+    IntList s = window_arg(size, "adaptive_max_pool1d", "output_size");
     return pair(nogil([&] { return adaptive_max_pool1d(x, s); }));
   }, arg("input"), arg("output_size"), "(values, indices) of adaptive max pooling over the last dim.");
   m.def("adaptive_max_pool2d", [](const Tensor& x, py::handle size) {
-    IntList s = int_list(size, "adaptive_max_pool2d", "output_size");
+    IntList s = window_arg(size, "adaptive_max_pool2d", "output_size");
     return pair(nogil([&] { return adaptive_max_pool2d(x, s); }));
   }, arg("input"), arg("output_size"), "(values, indices) of adaptive max pooling over the last two dims.");
 
   m.def("constant_pad_nd", [](const Tensor& x, py::handle p, double value) {
-    IntList pp = int_list(p, "constant_pad_nd", "pad");
+    IntList pp = window_arg(p, "constant_pad_nd", "pad");
     return nogil([&] { return pad(x, pp, "constant", value); });
   }, arg("input"), arg("pad"), arg("value") = 0.0, "Pads (or crops, for negative entries) the last dims with a value.");
   m.def("_pad", [](const Tensor& x, py::handle p, const std::string& mode, std::optional<double> value) {
-    IntList pp = int_list(p, "pad", "pad");
+    IntList pp = window_arg(p, "pad", "pad");
     return nogil([&] { return pad(x, pp, mode, value); });
   }, arg("input"), arg("pad"), arg("mode") = "constant", arg("value") = py::none());
   m.def("_upsample", [](const Tensor& x, const std::string& mode, const IntList& size,

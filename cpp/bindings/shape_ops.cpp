@@ -8,7 +8,7 @@ namespace lamina::bindings {
 namespace {
 
 // An int or a sequence of ints (shifts=1 or shifts=(1, 2)).
-std::vector<int64_t> int_list(py::handle obj, const char* op, const char* what) {
+std::vector<int64_t> int_or_ints(py::handle obj, const char* op, const char* what) {
   if (PyLong_Check(obj.ptr())) return {obj.cast<int64_t>()};
   LAMINA_CHECK_TYPE(!obj.is_none(), op, "(): argument '", what, "' must be an int or a tuple of ints, not None");
   return parse_shape_obj(obj, op);
@@ -26,7 +26,7 @@ using DimsFn = Tensor (*)(const Tensor&, const std::vector<int64_t>&);
 void def_list_op(py::module_& m, TensorClass& cls, const char* name, const char* what, DimsFn f, bool module_fn) {
   if (module_fn) {
     m.def(name, [f, name, what](const Tensor& x, py::handle list) {
-      std::vector<int64_t> v = int_list(list, name, what);
+      std::vector<int64_t> v = int_or_ints(list, name, what);
       return nogil([&] { return f(x, v); });
     }, py::arg("input"), py::arg(what));
   }
@@ -37,8 +37,8 @@ void def_list_op(py::module_& m, TensorClass& cls, const char* name, const char*
 }
 
 Tensor roll_any(const Tensor& x, py::handle shifts, py::handle dims) {
-  std::vector<int64_t> s = int_list(shifts, "roll", "shifts");
-  std::vector<int64_t> d = dims.is_none() ? std::vector<int64_t>{} : int_list(dims, "roll", "dims");
+  std::vector<int64_t> s = int_or_ints(shifts, "roll", "shifts");
+  std::vector<int64_t> d = dims.is_none() ? std::vector<int64_t>{} : int_or_ints(dims, "roll", "dims");
   return nogil([&] { return roll(x, s, d); });
 }
 
