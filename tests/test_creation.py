@@ -206,3 +206,29 @@ HUGE = [("zeros", lambda: L.zeros(2**40, 2**40)), ("ones", lambda: L.ones(2**40,
 def test_impossible_sizes_raise(name, make):
     with pytest.raises((RuntimeError, MemoryError), match=name):
         make()
+
+
+# ---- Python numbers into integer tensors are range-checked (regression: wrapped silently) --------
+
+@pytest.mark.parametrize("data,dtype", [([2**40], L.int32), ([-(2**31) - 1], L.int32), ([float("nan")], L.int64),
+                                        ([float("inf")], L.int32), ([1.0, -float("inf")], L.int64),
+                                        ([3e9], L.int32), ([2.0**63], L.int64), ([[1], [2**31]], L.int32)])
+def test_tensor_out_of_range_for_integer_dtype_raises(data, dtype):
+    with pytest.raises(RuntimeError, match="tensor: value cannot be converted to type .* without overflow"):
+        L.tensor(data, dtype=dtype)
+
+
+def test_tensor_integer_range_edges_convert():
+    assert L.tensor([2**31 - 1, -(2**31)], dtype=L.int32).tolist() == [2**31 - 1, -(2**31)]
+    assert L.tensor([2**63 - 1, -(2**63)]).tolist() == [2**63 - 1, -(2**63)]
+    assert L.tensor([1.9, -1.9], dtype=L.int64).tolist() == [1, -1]  # truncation, as in PyTorch
+    assert L.tensor([2**40, 0], dtype=L.float32).dtype == L.float32
+
+
+def test_tensor_int_beyond_int64_becomes_float_when_data_is_float():
+    t = L.tensor([2**63, 1.5])
+    assert t.dtype == L.float32
+    np.testing.assert_allclose(t.numpy(), [2.0**63, 1.5])
+    assert L.tensor([2**70], dtype=L.float64).tolist() == [2.0**70]
+    with pytest.raises(RuntimeError, match="Overflow"):
+        L.tensor([2**63])

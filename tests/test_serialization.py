@@ -266,3 +266,194 @@ def test_structure_cannot_smuggle_objects(tmp_path):
     header["__metadata__"]["lamina.header_sha256"] = serialization._header_digest(header)
     with pytest.raises(CheckpointError, match="unexpected node"):
         _load_bytes(tmp_path, _with_header(raw, header))
+
+
+# ---- crafted headers: every problem is a CheckpointError, never an error from deeper code ------
+
+def _file(header, data=b""):
+    """A safetensors file made by hand: 8-byte little-endian header length, header, data."""
+    text = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + bytes(data)
+
+
+def _x(**changes):
+    """A header with one tensor 'x' (F32, 2 elements, 8 bytes), with `changes` to its entry."""
+    return {"x": dict({"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, **changes)}
+
+
+_BIG = 2 ** 62
+_BAD_FILES = {
+    # shapes: too large (even when empty), too many dims, negative or non-integer dims
+    "zero_in_huge_shape": (_x(shape=[_BIG, _BIG, 0], data_offsets=[0, 0]), b"",
+                           r"'x': shape \(4611686018427387904, 4611686018427387904, 0\) of F32 is too large"),
+    "zero_first_in_huge_shape": (_x(shape=[0, _BIG, _BIG], data_offsets=[0, 0]), b"", "'x'.*too large"),
+    "dim_beyond_int64": (_x(shape=[2 ** 64, 0], data_offsets=[0, 0]), b"", "'x'.*too large"),
+    "dims_overflow_int64": (_x(shape=[2 ** 32, 2 ** 32], data_offsets=[0, 2 ** 66]), b"", "'x'.*too large"),
+    "bytes_overflow_int64": (_x(dtype="F64", shape=[2 ** 61], data_offsets=[0, 2 ** 64]), b"",
+                             "'x'.*too large"),
+    "26_dims": (_x(shape=[1] * 26, data_offsets=[0, 4]), bytes(4), "'x': shape has 26 dims; .* at most 25"),
+    "65_dims": (_x(shape=[1] * 65, data_offsets=[0, 4]), bytes(4), "'x': shape has 65 dims"),
+    "100k_dims": (_x(shape=[0] * 100_000, data_offsets=[0, 0]), b"", "'x': shape has 100000 dims"),
+    "negative_dim": (_x(shape=[-2]), bytes(8), r"'x': bad shape \[-2\]"),
+    "negative_dims_with_right_size": (_x(shape=[-1, -2]), bytes(8), r"'x': bad shape \[-1, -2\]"),
+    "float_dim": (_x(shape=[2.0]), bytes(8), "'x': bad shape"),
+    "nan_dim": (_x(shape=[float("nan")]), bytes(8), "'x': bad shape"),
+    "string_dim": (_x(shape=["2"]), bytes(8), "'x': bad shape"),
+    "bool_dims": (_x(shape=[True, True], data_offsets=[0, 4]), bytes(4), "'x': bad shape"),
+    "null_dim": (_x(shape=[None]), bytes(8), "'x': bad shape"),
+    "list_dim": (_x(shape=[[2]]), bytes(8), "'x': bad shape"),
+    "shape_string": (_x(shape="2"), bytes(8), "'x': bad shape"),
+    "shape_dict": (_x(shape={"0": 2}), bytes(8), "'x': bad shape"),
+    "shape_int": (_x(shape=2), bytes(8), "'x': bad shape"),
+    # data_offsets: wrong type, inconsistent with the shape, beyond the file, overlapping, gaps
+    "offsets_vs_shape": (_x(data_offsets=[0, 4]), bytes(4), r"'x': data_offsets \[0, 4\] hold 4 bytes but "
+                                                           r"shape \(2,\) of F32 needs 8"),
+    "offsets_vs_empty_shape": (_x(shape=[2, 0]), bytes(8), "'x': data_offsets .* needs 0"),
+    "offsets_beyond_file": (_x(data_offsets=[2 ** 70, 2 ** 70 + 8]), bytes(8),
+                            "truncated: tensor 'x' ends at file offset"),
+    "data_shorter_than_offsets": (_x(), bytes(4), "truncated: tensor 'x' ends at file offset"),
+    "offsets_reversed": (_x(data_offsets=[8, 0]), bytes(8), "'x': bad data_offsets"),
+    "offsets_negative": (_x(data_offsets=[-8, 0]), bytes(8), "'x': bad data_offsets"),
+    "offsets_float": (_x(data_offsets=[0.0, 8.0]), bytes(8), "'x': bad data_offsets"),
+    "offsets_bool": (_x(shape=[0], data_offsets=[False, False]), b"", "'x': bad data_offsets"),
+    "offsets_three": (_x(data_offsets=[0, 8, 8]), bytes(8), "'x': bad data_offsets"),
+    "offsets_string": (_x(data_offsets="0-8"), bytes(8), "'x': bad data_offsets"),
+    "offsets_dict": (_x(data_offsets={"0": 0}), bytes(8), "'x': bad data_offsets"),
+    "offsets_null": (_x(data_offsets=None), bytes(8), "'x': bad data_offsets"),
+    "overlap": ({**_x(), "y": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, bytes(12),
+                "tensors 'x' and 'y' overlap"),
+    "empty_tensor_inside_another": ({**_x(), "y": {"dtype": "F32", "shape": [0], "data_offsets": [4, 4]}},
+                                    bytes(8), "tensors 'x' and 'y' overlap"),
+    "gap": ({**_x(), "y": {"dtype": "F32", "shape": [2], "data_offsets": [12, 20]}}, bytes(20),
+            "gap of 4 unused bytes"),
+    "trailing_bytes": (_x(), bytes(9), "1 unexpected bytes after the tensor data"),
+    # dtypes: unknown names and values that are not strings (a list or dict is unhashable)
+    "dtype_F16": (_x(dtype="F16", data_offsets=[0, 4]), bytes(4), "'x': unsupported dtype 'F16'"),
+    "dtype_lowercase": (_x(dtype="f32"), bytes(8), "'x': unsupported dtype 'f32'"),
+    "dtype_empty": (_x(dtype=""), bytes(8), "'x': unsupported dtype ''"),
+    "dtype_list": (_x(dtype=["F32"]), bytes(8), r"'x': unsupported dtype \['F32'\]"),
+    "dtype_dict": (_x(dtype={"F32": 1}), bytes(8), "'x': unsupported dtype {'F32': 1}"),
+    "dtype_null": (_x(dtype=None), bytes(8), "'x': unsupported dtype None"),
+    "dtype_int": (_x(dtype=4), bytes(8), "'x': unsupported dtype 4"),
+    # tensor entries and __metadata__ of the wrong shape or type
+    "entry_list": ({"x": ["F32", [2], [0, 8]]}, bytes(8), "'x': header entry must have exactly"),
+    "entry_string": ({"x": "F32"}, bytes(8), "'x': header entry must have exactly"),
+    "entry_missing_key": ({"x": {"dtype": "F32", "shape": [2]}}, bytes(8), "'x': header entry"),
+    "entry_extra_key": (_x(offsets=[0, 8]), bytes(8), "'x': header entry"),
+    "metadata_list": ({"__metadata__": ["format", "pt"]}, b"", "__metadata__ must map strings to strings"),
+    "metadata_string": ({"__metadata__": "pt"}, b"", "__metadata__ must map strings to strings"),
+    "metadata_list_value": ({"__metadata__": {"format": ["pt"]}}, b"", "__metadata__ must map strings"),
+    "metadata_dict_value": ({"__metadata__": {"format": {"pt": 1}}}, b"", "__metadata__ must map strings"),
+    "metadata_int_value": ({"__metadata__": {"format": 1}}, b"", "__metadata__ must map strings"),
+    # the header itself: not a JSON object, not UTF-8, not JSON, unreadable numbers, too deep
+    "header_list": (b"[]", b"", r"header \(offset 8\) is not a JSON object"),
+    "header_string": (b'"x"', b"", "not a JSON object"),
+    "header_number": (b"1", b"", "not a JSON object"),
+    "header_null": (b"null", b"", "not a JSON object"),
+    "header_not_utf8": (b'{"\xff": 1}', b"", "header is not UTF-8 at offset 10"),
+    "header_not_json": (b'{"x": }', b"", "header is not valid JSON at offset 14"),
+    "header_bom": (b"\xef\xbb\xbf{}", b"", "header is not valid JSON"),
+    "header_5000_digit_int": (b'{"x": {"dtype": "F32", "shape": [' + b"9" * 5000 + b'], "data_offsets": [0, 8]}}',
+                              bytes(8), "header JSON has an unreadable value"),
+    "header_inf_dim": (b'{"x": {"dtype": "F32", "shape": [1e400], "data_offsets": [0, 8]}}', bytes(8),
+                       "'x': bad shape"),
+    "header_nested_deeply": (b"[" * 100_000, b"", "nested too deeply"),
+}
+
+
+@pytest.mark.parametrize("case", list(_BAD_FILES))
+def test_crafted_header_is_a_checkpoint_error(tmp_path, case):
+    header, data, match = _BAD_FILES[case]
+    path = tmp_path / "crafted.safetensors"
+    path.write_bytes(_file(header, data))
+    with pytest.raises(CheckpointError, match=match) as info:
+        lamina.load(path)
+    assert str(info.value).startswith(f"lamina.load: {path}: ")
+    assert isinstance(info.value, ValueError)
+
+
+def test_header_length_beyond_the_file(tmp_path):
+    for n in [3, 100, 2 ** 20, 2 ** 64 - 1]:
+        with pytest.raises(CheckpointError, match=f"(truncated: header length at offset 0 says {n} bytes"
+                                                  f"|bad header length {n})"):
+            _load_bytes(tmp_path, struct.pack("<Q", n) + b"{}")
+    with pytest.raises(CheckpointError, match="truncated: 0 bytes"):
+        _load_bytes(tmp_path, b"")
+
+
+def _signed(tmp_path, **meta):
+    """A file `save` wrote (tensors 'w' and 'b'), its __metadata__ changed and the header re-signed,
+    so that load gets past the header checksum to the crafted values."""
+    _, raw = _saved(tmp_path)
+    _, header = _header(raw)
+    header["__metadata__"].update(meta)
+    header["__metadata__"]["lamina.header_sha256"] = serialization._header_digest(header)
+    return _with_header(raw, header)
+
+
+@pytest.mark.parametrize("structure, match", [
+    ({"t": "tensor", "k": ["w"]}, r"refers to a missing tensor \['w'\]"),
+    ({"t": "tensor", "k": {"w": 1}}, "refers to a missing tensor {'w': 1}"),
+    ({"t": "tensor", "k": 3}, "refers to a missing tensor 3"),
+    ({"t": ["tensor"], "k": "w"}, "unexpected node"),
+    ({"t": {"tensor": 1}}, "unexpected node"),
+    ({"t": "dict", "v": [[["a"], 1]]}, "unexpected value"),
+    ({"t": "dict", "v": [[{"t": "tuple", "v": [1]}, 1]]}, "dict key of type tuple"),
+    ({"t": "dict", "v": [[{"t": "dict", "v": []}, 1]]}, "dict key of type dict"),
+    ({"t": "dict", "v": [[{"t": "tensor", "k": ["w"]}, 1]]}, "missing tensor"),
+    ({"t": "dict", "v": {"a": 1}}, "unexpected node"),
+    ([1, 2], "unexpected value"),
+])
+def test_crafted_structure_is_a_checkpoint_error(tmp_path, structure, match):
+    data = _signed(tmp_path, **{"lamina.structure": json.dumps(structure)})
+    with pytest.raises(CheckpointError, match="'lamina.structure' .*" + match):
+        _load_bytes(tmp_path, data)
+
+
+@pytest.mark.parametrize("meta, match", [
+    ({"lamina.structure": "[" * 100_000}, "'lamina.structure' is nested too deeply"),
+    ({"lamina.structure": "9" * 5000}, "'lamina.structure' is not valid JSON"),
+    ({"lamina.sha256": "[" * 100_000}, "'lamina.sha256' is missing or not valid JSON"),
+    ({"lamina.sha256": "9" * 5000}, "'lamina.sha256' is missing or not valid JSON"),
+    ({"lamina.sha256": '["w", "b"]'}, "'lamina.sha256' does not list exactly the stored tensors"),
+    ({"lamina.sha256": '{"w": ["x"], "b": {"y": 1}}'}, "checksum mismatch in tensor"),
+    ({"lamina.format": "lamina-0"}, "unknown lamina format 'lamina-0'"),
+])
+def test_crafted_lamina_metadata_is_a_checkpoint_error(tmp_path, meta, match):
+    with pytest.raises(CheckpointError, match=match):
+        _load_bytes(tmp_path, _signed(tmp_path, **meta))
+
+
+def test_hand_made_valid_files_load(tmp_path):
+    """0-d, empty (even with huge dims), 25-dim and 0/1 bool tensors in a plain safetensors file."""
+    header = {
+        "__metadata__": {"format": "pt"},
+        "scalar": {"dtype": "I64", "shape": [], "data_offsets": [0, 8]},
+        "mask": {"dtype": "BOOL", "shape": [2, 2], "data_offsets": [8, 12]},
+        "empty": {"dtype": "F32", "shape": [0], "data_offsets": [12, 12]},
+        "empty3d": {"dtype": "F64", "shape": [2, 0, 3], "data_offsets": [12, 12]},
+        "empty_bool": {"dtype": "BOOL", "shape": [0], "data_offsets": [12, 12]},
+        "empty_wide": {"dtype": "F32", "shape": [2 ** 40, 0], "data_offsets": [12, 12]},
+        "deep": {"dtype": "F32", "shape": [1] * 25, "data_offsets": [12, 16]},
+    }
+    data = struct.pack("<q", -7) + bytes([1, 0, 0, 1]) + struct.pack("<f", 1.5)
+    out = _load_bytes(tmp_path, _file(header, data))
+    assert out["scalar"].dtype == lamina.int64 and out["scalar"].shape == () and out["scalar"].item() == -7
+    assert out["mask"].dtype == lamina.bool and out["mask"].tolist() == [[True, False], [False, True]]
+    assert out["mask"].sum().item() == 2 and (~out["mask"]).tolist() == [[False, True], [True, False]]
+    assert out["empty"].shape == (0,) and out["empty"].dtype == lamina.float32
+    assert out["empty3d"].shape == (2, 0, 3) and out["empty3d"].dtype == lamina.float64
+    assert out["empty_bool"].shape == (0,) and out["empty_bool"].dtype == lamina.bool
+    assert out["empty_wide"].shape == (2 ** 40, 0)
+    assert out["deep"].shape == (1,) * 25 and out["deep"].sum().item() == 1.5
+
+
+def test_bool_bytes_other_than_0_and_1_read_as_true(tmp_path):
+    # As PyTorch reads them: any nonzero byte is True, and the tensor is consistent afterwards.
+    header = {"m": {"dtype": "BOOL", "shape": [2, 3], "data_offsets": [0, 6]}}
+    m = _load_bytes(tmp_path, _file(header, bytes([0, 1, 2, 255, 128, 0])))["m"]
+    assert m.tolist() == [[False, True, True], [True, True, False]]
+    assert m.sum().item() == 4 and m.int().sum().item() == 4
+    assert (~m).tolist() == [[True, False, False], [False, False, True]]
+    assert m.numpy().view(np.uint8).tolist() == [[0, 1, 1], [1, 1, 0]]
+    assert (m == lamina.tensor([[False, True, True], [True, True, False]])).all().item()

@@ -15,14 +15,6 @@ using autograd::SavedTensor;
 
 namespace {
 
-bool python_alive() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsInitialized() && !Py_IsFinalizing();
-#else
-  return Py_IsInitialized() && !_Py_IsFinalizing();
-#endif
-}
-
 // A Python object owned from C++ that may be destroyed on any thread: takes the GIL to let go.
 class PyRef {
  public:
@@ -98,18 +90,36 @@ struct FunctionCtx {
   bool materialize_grads = true;
 };
 
+// What backward receives for one output of forward: the node's gradient for a differentiable
+// tensor, zeros (or None without materialize_grads) for another tensor, None for a non-tensor.
+struct OutputSlot {
+  int node_output = -1;  // index among the node's outputs, -1 when not differentiable
+  bool is_tensor = false;
+  Shape shape;
+  DType dtype = DType::Float32;
+  Device device;
+};
+
 class PyNode : public Node {
  public:
   PyNode(py::object ctx, py::object backward, std::string name, std::vector<bool> is_tensor_arg)
       : ctx_(std::move(ctx)), backward_(std::move(backward)), name_(std::move(name)),
         is_tensor_arg_(std::move(is_tensor_arg)) {}
   std::string name() const override { return name_; }
+  std::vector<OutputSlot> slots;  // one per output of forward, in order
+  py::handle ctx() const { return ctx_.get(); }
 
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     py::gil_scoped_acquire gil;
-    py::tuple args(grads.size() + 1);
+    const bool materialize = ctx_.get().cast<FunctionCtx&>().materialize_grads;
+    py::tuple args(slots.size() + 1);  // backward takes one gradient per output of forward
     args[0] = ctx_.get();
-    for (size_t i = 0; i < grads.size(); ++i) args[i + 1] = py::cast(grads[i]);
+    for (size_t i = 0; i < slots.size(); ++i) {
+      const OutputSlot& s = slots[i];
+      Tensor g = s.node_output >= 0 ? grads[size_t(s.node_output)] : Tensor();
+      if (!g.defined() && s.is_tensor && materialize) g = zeros(s.shape, {s.dtype, s.device});
+      args[i + 1] = py::cast(g);
+    }
     py::object result = backward_.get()(*args);
     py::tuple out = py::isinstance<py::tuple>(result) ? py::reinterpret_borrow<py::tuple>(result) : py::make_tuple(result);
     LAMINA_CHECK(out.size() == is_tensor_arg_.size(), "function ", name_,
@@ -128,6 +138,29 @@ class PyNode : public Node {
   std::string name_;
   std::vector<bool> is_tensor_arg_;
 };
+
+// Python's cycle collector cannot see through C++: `ctx.out = out` in a custom Function makes
+// ctx -> out -> TensorImpl -> PyNode -> ctx, which it would never free. A tensor therefore reports
+// its grad_fn's ctx as one of its references, when it is the only owner of its impl and that impl
+// the only owner of the node (as PyTorch does): then the reference is really the tensor's, and the
+// collector's counts stay exact.
+int tensor_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  if (PyObject** dict = _PyObject_GetDictPtr(self)) Py_VISIT(*dict);
+  auto* inst = reinterpret_cast<py::detail::instance*>(self);
+  py::detail::value_and_holder vh = inst->get_value_and_holder();
+  if (!vh.holder_constructed()) return 0;
+  const auto& impl = vh.holder<std::shared_ptr<TensorImpl>>();
+  autograd::AutogradMeta* meta = impl ? impl->autograd() : nullptr;
+  if (impl.use_count() != 1 || !meta || meta->grad_fn.use_count() != 1) return 0;
+  if (auto* node = dynamic_cast<PyNode*>(meta->grad_fn.get())) Py_VISIT(node->ctx().ptr());
+  return 0;
+}
+
+int tensor_clear(PyObject* self) {
+  if (PyObject** dict = _PyObject_GetDictPtr(self)) Py_CLEAR(*dict);
+  return 0;
+}
 
 // Called by Function.apply after forward ran under no_grad: wires outputs into the graph.
 py::object function_finish(py::object ctx_obj, py::object backward, const std::string& name, py::tuple args,
@@ -150,7 +183,9 @@ py::object function_finish(py::object ctx_obj, py::object backward, const std::s
   }
   py::list result;
   std::vector<Tensor> out_tensors;
+  std::vector<OutputSlot> slots;
   for (auto o : outs) {
+    slots.emplace_back();
     if (!is_tensor(o)) {
       result.append(o);
       continue;
@@ -161,8 +196,11 @@ py::object function_finish(py::object ctx_obj, py::object backward, const std::s
       if (in.is_same(t)) t = make_view(t, t.shape(), t.strides(), t.offset());
     bool differentiable = t.is_floating_point();
     for (const Tensor& nd : ctx.non_differentiable) differentiable = differentiable && !nd.is_same(t);
+    OutputSlot& slot = slots.back();
+    slot.is_tensor = true, slot.shape = t.shape(), slot.dtype = t.dtype(), slot.device = t.device();
     if (pynode && differentiable) {
       t.impl()->clear_autograd();
+      slot.node_output = int(pynode->output_meta.size());
       autograd::set_history(t, pynode);
     }
     out_tensors.push_back(t);
@@ -182,6 +220,7 @@ py::object function_finish(py::object ctx_obj, py::object backward, const std::s
     if (pynode) pynode->save(ctx.saved[i], s, is_output);
     else ctx.saved[i].save(s, false);
   }
+  if (pynode) pynode->slots = std::move(slots);
   ctx.to_save.clear();
   ctx.saved_set = true;
   ctx.node = pynode;
@@ -190,6 +229,13 @@ py::object function_finish(py::object ctx_obj, py::object backward, const std::s
 }
 
 }  // namespace
+
+void setup_tensor_gc(PyHeapTypeObject* heap_type) {
+  PyTypeObject* type = &heap_type->ht_type;
+  type->tp_flags |= Py_TPFLAGS_HAVE_GC;
+  type->tp_traverse = tensor_traverse;
+  type->tp_clear = tensor_clear;
+}
 
 void init_autograd(py::module_& m, TensorClass& cls) {
   py::class_<Node, std::shared_ptr<Node>>(m, "Node", "A backward function in the autograd graph (Tensor.grad_fn).")

@@ -108,6 +108,8 @@ std::optional<DType> parse_optional_dtype(py::handle obj);
 Device parse_device(py::handle obj);
 // Builds a tensor from Python data (lists, numbers, numpy arrays, tensors): lamina.tensor().
 Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, Device device);
+// nonzero(x, as_tuple): a tensor of index rows, or a tuple of one index tensor per dim.
+py::object nonzero_any(const Tensor& x, bool as_tuple);
 // The Python class Size (a tuple subclass), registered by lamina/__init__.py.
 py::object make_size(const Shape& shape);
 
@@ -117,6 +119,9 @@ void def_op(py::module_& m, TensorClass& cls, const char* name, F&& f, const Ext
   m.def(name, f, py::arg("input"), extra...);
   cls.def(name, std::forward<F>(f), extra...);
 }
+
+// Makes the Tensor type visible to Python's cycle collector through custom Functions' ctx.
+void setup_tensor_gc(PyHeapTypeObject* heap_type);
 
 void init_dtype_device(py::module_& m);
 void init_tensor(py::module_& m, TensorClass& cls);

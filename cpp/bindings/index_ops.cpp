@@ -58,6 +58,8 @@ Tensor scatter_any(Tensor& x, int64_t dim, const Tensor& index, py::handle src, 
   });
 }
 
+}  // namespace
+
 py::object nonzero_any(const Tensor& x, bool as_tuple) {
   if (!as_tuple) return py::cast(nogil([&] { return nonzero(x); }));
   // A 0-d input counts as 1-d here, as in PyTorch.
@@ -66,8 +68,6 @@ py::object nonzero_any(const Tensor& x, bool as_tuple) {
   for (int64_t j = 0; j < nz.shape()[1]; ++j) out[size_t(j)] = py::cast(select(nz, 1, j));
   return out;
 }
-
-}  // namespace
 
 void init_index_ops(py::module_& m, TensorClass& cls) {
   def_op(m, cls, "gather", [](const Tensor& x, int64_t dim, const Tensor& index, bool /*sparse_grad*/) {

@@ -176,6 +176,24 @@ struct DataWalk {
   }
 };
 
+// PyTorch converts each Python number to an integer dtype with a range check: tensor([2**40],
+// dtype=int32) and tensor([nan], dtype=int64) raise instead of wrapping.
+void check_int_range(const py::module_& np, const py::array& arr, DType target) {
+  py::object info = np.attr("iinfo")(numpy_dtype(target));
+  py::object lo = info.attr("min"), hi = info.attr("max"), bad;
+  if (arr.dtype().kind() == 'f') {  // [lo, hi + 1) in floats: hi + 1 is a power of two, exact
+    py::object limit = py::float_(hi.cast<double>() + 1.0);
+    bad = np.attr("logical_not")(np.attr("isfinite")(arr)) | np.attr("less")(arr, py::float_(lo.cast<double>())) |
+          np.attr("greater_equal")(arr, limit);
+  } else if (arr.dtype().kind() == 'i' || arr.dtype().kind() == 'u') {
+    bad = np.attr("less")(arr, lo) | np.attr("greater")(arr, hi);
+  } else {
+    return;
+  }
+  LAMINA_CHECK(!np.attr("any")(bad).cast<bool>(), "tensor: value cannot be converted to type ", dtype_name(target),
+               " without overflow");
+}
+
 }  // namespace
 
 Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, Device device) {
@@ -186,12 +204,15 @@ Tensor tensor_from_data(py::handle data, std::optional<DType> dtype, Device devi
   DataWalk walk;
   walk.visit(data, 0);
   DType target = dtype.value_or(walk.dtype.value_or(default_float_dtype()));
-  LAMINA_CHECK_VALUE(!walk.int_overflow, "tensor: Overflow when unpacking long long (an int does not fit in int64)");
+  // An int beyond int64 is fine on its way to a float tensor (tensor([2**63, 1.5])), as in PyTorch.
+  LAMINA_CHECK(!walk.int_overflow || is_floating_point(target),
+               "tensor: Overflow when unpacking long long (an int does not fit in int64)");
   check_shape(walk.shape, itemsize(target), "tensor");
   // numpy converts the nested data in C; lamina's copy kernel then casts straight to the target
   // (so tensor([0.1], dtype=float64) never passes through float32).
   py::module_ np = py::module_::import("numpy");
-  py::array arr = np.attr("asarray")(data);
+  py::array arr = walk.int_overflow ? np.attr("asarray")(data, "float64") : np.attr("asarray")(data);
+  if (is_integral(target, false) && !py::isinstance<py::array>(data)) check_int_range(np, arr, target);
   auto wide = widened_dtype(arr.dtype());
   LAMINA_CHECK_TYPE(wide.has_value(), "tensor: could not convert data of type ", std::string(py::str(arr.dtype())));
   if (!from_numpy_dtype(arr.dtype())) arr = py::array(arr.attr("astype")(numpy_dtype(*wide)));

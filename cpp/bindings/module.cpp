@@ -30,7 +30,8 @@ PYBIND11_MODULE(_C, m) {
   lamina::cpu::init_kernels();
   init_errors();
   init_dtype_device(m);
-  TensorClass cls(m, "Tensor", py::dynamic_attr(), "A multi-dimensional array with autograd support.");
+  TensorClass cls(m, "Tensor", py::dynamic_attr(), py::custom_type_setup(&setup_tensor_gc),
+                  "A multi-dimensional array with autograd support.");
   init_tensor(m, cls);
   init_ops(m, cls);
   init_indexing(m, cls);

@@ -155,6 +155,10 @@ void init_ops(py::module_& m, TensorClass& cls) {
   def_op(m, cls, "softplus", [](const Tensor& x, double beta, double threshold) {
     return nogil([&] { return softplus(x, beta, threshold); });
   }, py::arg("beta") = 1.0, py::arg("threshold") = 20.0);
+  m.def("hardtanh", [](const Tensor& x, Scalar min, Scalar max) { return nogil([&] { return hardtanh(x, min, max); }); },
+        py::arg("input"), py::arg("min_val") = -1.0, py::arg("max_val") = 1.0);
+  m.def("hardsigmoid", [](const Tensor& x) { return nogil([&] { return hardsigmoid(x); }); }, py::arg("input"));
+  m.def("hardswish", [](const Tensor& x) { return nogil([&] { return hardswish(x); }); }, py::arg("input"));
   def_op(m, cls, "clamp", &clamp_any, py::arg("min") = py::none(), py::arg("max") = py::none());
   def_op(m, cls, "clip", &clamp_any, py::arg("min") = py::none(), py::arg("max") = py::none());
 
@@ -283,10 +287,11 @@ void init_ops(py::module_& m, TensorClass& cls) {
                       "tensors, got ", dtype_name(a.dtype()));
     return nogil([&] { return a.dtype() == DType::Bool ? logical_not(a) : bitwise_not(a); });
   });
-  m.def("where", [](const Tensor& cond, py::handle a, py::handle b) {
+  m.def("where", [](const Tensor& cond, py::handle a, py::handle b) -> py::object {
+    if (a.is_none() && b.is_none()) return nonzero_any(cond, true);  // where(condition), as in PyTorch
     Tensor x = to_operand(a, cond.device(), "where"), y = to_operand(b, cond.device(), "where");
-    return nogil([&] { return where(cond, x, y); });
-  }, py::arg("condition"), py::arg("input"), py::arg("other"));
+    return py::cast(nogil([&] { return where(cond, x, y); }));
+  }, py::arg("condition"), py::arg("input") = py::none(), py::arg("other") = py::none());
   cls.def("where", [](const Tensor& self, const Tensor& cond, py::handle b) {
     Tensor y = to_operand(b, self.device(), "where");
     return nogil([&] { return where(cond, self, y); });

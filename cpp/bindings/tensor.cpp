@@ -98,11 +98,10 @@ void init_tensor(py::module_& m, TensorClass& cls) {
       .def_property_readonly("mT", &mT)
       .def("size", [](const Tensor& t, py::object dim) -> py::object {
         if (dim.is_none()) return make_size(t.shape());
-        return py::int_(t.dim() == 0 ? (wrap_dim(dim.cast<int64_t>(), 0, "size"), 1) : t.size(dim.cast<int64_t>()));
+        return py::int_(t.size(dim.cast<int64_t>()));
       }, py::arg("dim") = py::none())
       .def("stride", [](const Tensor& t, py::object dim) -> py::object {
         if (dim.is_none()) return py::cast(std::vector<int64_t>(t.strides()));
-        if (t.dim() == 0) return py::int_((wrap_dim(dim.cast<int64_t>(), 0, "stride"), 1));
         return py::int_(t.stride(dim.cast<int64_t>()));
       }, py::arg("dim") = py::none())
       .def("dim", [](const Tensor& t) { return t.dim(); })
@@ -118,6 +117,7 @@ void init_tensor(py::module_& m, TensorClass& cls) {
       .def("clone", [](const Tensor& t) { return nogil([&] { return clone(t); }); })
       .def("detach", &detach)
       .def("detach_", [](Tensor& t) -> Tensor& {
+        LAMINA_CHECK(!t.impl()->view_base, "detach_: Can't detach views in-place. Use detach() instead.");
         t.impl()->clear_autograd();
         t.impl()->view_base = nullptr;
         return t;

@@ -25,6 +25,8 @@ __all__ = ["CheckpointError", "save", "load"]
 
 _FORMAT = "lamina-1"
 _MAX_HEADER = 100 * 1024 * 1024  # the safetensors package's limit as well
+_MAX_DIMS = 25  # kMaxDims in cpp/lamina/core/shape.h (not exposed to Python)
+_INT64_MAX = 2 ** 63 - 1
 _DTYPES = {  # safetensors name -> (lamina dtype, little-endian numpy dtype)
     "F64": (_C.dtype.float64, np.dtype("<f8")),
     "F32": (_C.dtype.float32, np.dtype("<f4")),
@@ -215,7 +217,7 @@ class _Reader:
 
     def read(self):
         header, start = self._header()
-        entries = self._entries(header, start)
+        entries = self._check_header(header, start)
         meta = header.get("__metadata__") or {}
         if any(key.startswith("lamina.") for key in meta):
             self._verify(header, meta, entries, start)
@@ -263,14 +265,12 @@ class _Reader:
             header = json.loads(text, object_pairs_hook=self._unique_keys)
         except json.JSONDecodeError as e:
             self.fail(f"header is not valid JSON at offset {8 + len(text[:e.pos].encode())}: {e.msg}")
+        except ValueError as e:  # e.g. an integer with more digits than Python converts (4300)
+            self.fail(f"header JSON has an unreadable value ({e})")
         except RecursionError:
             self.fail("header JSON is nested too deeply")
         if not isinstance(header, dict):
             self.fail("header (offset 8) is not a JSON object")
-        meta = header.get("__metadata__")
-        if meta is not None and not (isinstance(meta, dict)
-                                     and all(isinstance(v, str) for v in meta.values())):
-            self.fail("header __metadata__ must map strings to strings")
         return header, 8 + n
 
     def _unique_keys(self, pairs):
@@ -281,26 +281,45 @@ class _Reader:
             self.fail(f"header has the key {duplicate!r} twice")
         return out
 
-    def _entries(self, header, start):
-        """Checks every tensor entry and that the data offsets tile the data section exactly."""
+    def _check_header(self, header, start):
+        """Validates everything in the parsed header that the rest of `load` relies on, so that a
+        crafted header fails here with a CheckpointError rather than deeper down (in numpy, in the
+        C++ core, or as a TypeError on an unhashable value). Returns {name: entry} of the tensors,
+        whose data offsets are checked to tile the data section (from file offset `start`) exactly."""
         data_len = len(self.data) - start
+        meta = header.get("__metadata__")
+        if meta is not None and not (isinstance(meta, dict)
+                                     and all(isinstance(v, str) for v in meta.values())):
+            self.fail("header __metadata__ must map strings to strings")
         entries = {}
-        for name, entry in header.items():
+        for name, entry in header.items():  # JSON object keys are always str
             if name == "__metadata__":
                 continue
             if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
                 self.fail(f"tensor {name!r}: header entry must have exactly dtype, shape, data_offsets")
             dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-            if dtype not in _DTYPES:
+            # isinstance first: `in _DTYPES` raises TypeError for a list or dict.
+            if not isinstance(dtype, str) or dtype not in _DTYPES:
                 self.fail(f"tensor {name!r}: unsupported dtype {dtype!r} (lamina reads "
                           f"{', '.join(_DTYPES)})")
             if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
-                self.fail(f"tensor {name!r}: bad shape {shape!r}")
+                self.fail(f"tensor {name!r}: bad shape {str(shape)[:200]}: expected a list of "
+                          "non-negative integers")
+            if len(shape) > _MAX_DIMS:
+                self.fail(f"tensor {name!r}: shape has {len(shape)} dims; lamina tensors have at most "
+                          f"{_MAX_DIMS}")
+            itemsize = _DTYPES[dtype][1].itemsize
+            # Sizes are int64 in numpy and lamina's C++ core. numpy (like PyTorch) refuses a shape
+            # whose dims multiply past that even when a 0 dim makes it empty, e.g. [2**62, 2**62, 0],
+            # so zeros are skipped here too. Python ints cannot overflow: the product is exact.
+            if math.prod(max(d, 1) for d in shape) * itemsize > _INT64_MAX:
+                self.fail(f"tensor {name!r}: shape {tuple(shape)} of {dtype} is too large "
+                          "(its size overflows int64)")
             if (not isinstance(offsets, list) or len(offsets) != 2 or not all(map(_is_int, offsets))
                     or not 0 <= offsets[0] <= offsets[1]):
-                self.fail(f"tensor {name!r}: bad data_offsets {offsets!r}")
+                self.fail(f"tensor {name!r}: bad data_offsets {str(offsets)[:200]}")
             begin, end = offsets
-            nbytes = math.prod(shape) * _DTYPES[dtype][1].itemsize
+            nbytes = math.prod(shape) * itemsize
             if end - begin != nbytes:
                 self.fail(f"tensor {name!r}: data_offsets {offsets} hold {end - begin} bytes but "
                           f"shape {tuple(shape)} of {dtype} needs {nbytes}")
@@ -328,7 +347,7 @@ class _Reader:
             self.fail(f"header checksum mismatch: the header (file offsets 8 to {start}) is corrupted")
         try:
             digests = json.loads(meta.get("lamina.sha256", ""))
-        except ValueError:
+        except (ValueError, RecursionError):
             self.fail("__metadata__ 'lamina.sha256' is missing or not valid JSON")
         if not isinstance(digests, dict) or set(digests) != set(entries):
             self.fail("__metadata__ 'lamina.sha256' does not list exactly the stored tensors")
@@ -339,10 +358,19 @@ class _Reader:
                           f"{start + end}): the data is corrupted")
 
     def _tensor(self, name, entry, start):
-        lamina_dtype, np_dtype = _DTYPES[entry["dtype"]]
+        np_dtype = _DTYPES[entry["dtype"]][1]
         begin, end = entry["data_offsets"]
-        array = np.frombuffer(self.data[start + begin:start + end], dtype=np_dtype).reshape(entry["shape"])
-        return _C.from_numpy(array.astype(np_dtype.newbyteorder("="), copy=True))
+        raw = self.data[start + begin:start + end]
+        if entry["dtype"] == "BOOL":
+            # A bool byte other than 0/1 (2, 255: written by some other tool, or corrupt) would give
+            # an inconsistent lamina tensor (x and ~x both True, sum counting 255). PyTorch reads any
+            # nonzero bool byte as True (c10::load<bool>; so does numpy), and the safetensors package
+            # passes the bytes through unchecked, so normalise to 0/1 to load such files as PyTorch
+            # does rather than refuse them. `!= 0` also makes the copy that from_numpy needs.
+            array = np.frombuffer(raw, dtype=np.uint8) != 0
+        else:
+            array = np.frombuffer(raw, dtype=np_dtype).astype(np_dtype.newbyteorder("="), copy=True)
+        return _C.from_numpy(array.reshape(entry["shape"]))
 
     def _decode(self, node, tensors, used):
         if node is None or isinstance(node, (bool, int, float, str)):
@@ -352,7 +380,7 @@ class _Reader:
         kind = node["t"]
         if kind == "tensor":
             key = node.get("k")
-            if key not in tensors:
+            if not isinstance(key, str) or key not in tensors:  # a list or dict key is unhashable
                 self.fail(f"__metadata__ 'lamina.structure' refers to a missing tensor {key!r}")
             if key in used:
                 return tensors[key].clone()

@@ -266,3 +266,33 @@ def test_view_of_base_written_through_another_view():
     assert whole.requires_grad
     whole.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [0.0, 5.0, 5.0])
+
+
+# ---- in place on views that autograd cannot follow (regressions: silently wrong gradients) -------
+
+def test_inplace_on_view_created_in_no_grad_raises():
+    x = lamina.ones(3, requires_grad=True)
+    y = x * 1
+    with lamina.no_grad():
+        v = y[:2]
+    with pytest.raises(RuntimeError, match="created in no_grad mode"):
+        v.mul_(2)
+    with lamina.no_grad():
+        w = y[:2]
+    with pytest.raises(RuntimeError, match="created in no_grad mode"):
+        w[:1].add_(1)  # a view of such a view too
+    with lamina.no_grad():
+        v.mul_(2)  # in place inside no_grad is fine
+    z = lamina.ones(3) * 1
+    with lamina.no_grad():
+        u = z[:2]
+    u.mul_(2)  # the base does not require grad: nothing to get wrong
+    np.testing.assert_array_equal(z.numpy(), [2, 2, 1])
+
+
+def test_detach_inplace_on_a_view_raises():
+    y = lamina.ones(3, requires_grad=True) * 1
+    with pytest.raises(RuntimeError, match="Can't detach views in-place"):
+        y[:2].detach_()
+    y.detach_()  # not a view: fine
+    assert not y.requires_grad and y.grad_fn is None

@@ -134,3 +134,60 @@ def test_returning_an_input_creates_an_alias():
     assert y is not x and x.is_leaf
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), np.full(4, 5.0))
+
+
+# ---- backward gets one gradient per output of forward (regression: one per differentiable output)
+
+class MixedOutputs(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.argmax(), x * 2, 3, x > 0, x * 3
+
+    @staticmethod
+    def backward(ctx, g_idx, g_double, g_three, g_mask, g_triple):
+        return g_double * 2 + g_triple * 3
+
+
+def test_backward_receives_one_gradient_per_forward_output():
+    x = lamina.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    idx, double, three, mask, triple = MixedOutputs.apply(x)
+    assert three == 3 and idx.grad_fn is None and mask.grad_fn is None and double.grad_fn is not None
+    seen = {}
+
+    class Probe(MixedOutputs):
+        @staticmethod
+        def backward(ctx, *grads):
+            seen["grads"] = grads
+            return MixedOutputs.backward(ctx, *grads)
+
+    idx, double, three, mask, triple = Probe.apply(x)
+    double.sum().backward()
+    g_idx, g_double, g_three, g_mask, g_triple = seen["grads"]
+    # non-differentiable tensor outputs get zeros of their own dtype and shape (materialize_grads),
+    # unused differentiable outputs zeros too, a non-tensor output None
+    assert g_idx.dtype == lamina.int64 and g_idx.shape == () and int(g_idx) == 0
+    assert g_mask.dtype == lamina.bool and g_mask.shape == (3,) and not g_mask.any()
+    assert g_three is None
+    np.testing.assert_array_equal(g_double.numpy(), [1, 1, 1])
+    np.testing.assert_array_equal(g_triple.numpy(), [0, 0, 0])
+    np.testing.assert_array_equal(x.grad.numpy(), [2, 2, 2])
+
+
+def test_set_materialize_grads_false_passes_none_for_unused_outputs():
+    seen = {}
+
+    class TwoOut(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.set_materialize_grads(False)
+            return x * 2, x.argmax()
+
+        @staticmethod
+        def backward(ctx, g, g_idx):
+            seen["grads"] = (g, g_idx)
+            return g * 2
+
+    x = lamina.ones(3, requires_grad=True)
+    a, _ = TwoOut.apply(x)
+    a.sum().backward()
+    assert seen["grads"][1] is None

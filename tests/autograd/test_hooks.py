@@ -67,3 +67,19 @@ def test_hooks_run_in_autograd_grad():
     y.register_hook(lambda g: g * 0.5)
     (gx,) = lamina.autograd.grad(y.sum(), x)
     np.testing.assert_allclose(gx.numpy(), np.full(3, 1.0))
+
+
+# ---- a hook may not change the gradient's shape or dtype (regression: stored as is) --------------
+
+@pytest.mark.parametrize("replacement,words", [(lambda g: lamina.ones(2, 3, dtype=g.dtype), "size"),
+                                               (lambda g: g.to(lamina.float32), "type")])
+def test_hook_changing_size_or_type_raises(replacement, words):
+    x = leaf()  # float64
+    x.register_hook(replacement)
+    with pytest.raises(RuntimeError, match=f"hook has changed the {words} of value"):
+        (x * 2).sum().backward()
+    assert x.grad is None
+    y = leaf() * 1
+    y.register_hook(replacement)
+    with pytest.raises(RuntimeError, match=f"hook has changed the {words} of value"):
+        (y * 2).sum().backward()

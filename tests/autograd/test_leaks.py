@@ -4,6 +4,8 @@ plain backward, double backward (create_graph) and custom Functions that save th
 
 import gc
 
+import numpy as np
+
 import lamina
 from lamina.autograd import Function
 
@@ -81,3 +83,33 @@ def test_graph_is_freed_when_output_dies():
     gc.collect()
     assert lamina._C._live_nodes() == base  # x's AccumulateGrad is only held by the graph
     del x
+
+
+class KeepOutputOnCtx(lamina.autograd.Function):
+    """Keeps its output as a ctx attribute (not through save_for_backward): ctx -> out -> node -> ctx."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = x * 2
+        ctx.out = out
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2
+
+
+def test_custom_function_keeping_output_on_ctx_is_collected():
+    # regression: the cycle ran through C++ and Python's collector never freed it (~40 KB a call)
+    w = lamina.randn(10_000, requires_grad=True)
+    for _ in range(10):
+        KeepOutputOnCtx.apply(w).sum().backward()
+    gc.collect()
+    tensors, nodes = lamina._C._live_tensors(), lamina._C._live_nodes()
+    for _ in range(200):
+        KeepOutputOnCtx.apply(w).sum().backward()
+        y = KeepOutputOnCtx.apply(w)  # a graph never run backward
+        del y
+    gc.collect()
+    assert lamina._C._live_tensors() <= tensors and lamina._C._live_nodes() <= nodes
+    np.testing.assert_allclose(w.grad.numpy(), np.full(10_000, 2.0 * 210))

@@ -94,7 +94,7 @@ def test_activation_inplace(name):
 
 
 def test_hardtanh_bounds_error():
-    with pytest.raises(ValueError, match="min_val cannot be greater than max_val"):
+    with pytest.raises(ValueError, match=r"min_val \(2\) cannot be greater than max_val \(1\)"):
         F.hardtanh(lamina.randn(3), 2.0, 1.0)
 
 
@@ -107,3 +107,80 @@ def test_normalize(p, dim):
     np.testing.assert_allclose(out.numpy(), x / np.maximum(norm, 1e-12), rtol=1e-12)
     xt = lamina.tensor(np.random.default_rng(3).normal(size=(3, 4))).requires_grad_(True)
     assert gradcheck(lambda a: F.normalize(a, p=p, dim=dim), (xt,))
+
+
+# ---- gradients at masked elements and kinks (regressions from fuzzing against PyTorch) ------------
+
+INF, NAN = float("inf"), float("nan")
+
+
+def grad_of(f, values, dtype=lamina.float64):
+    x = lamina.tensor(values, dtype=dtype, requires_grad=True)
+    f(x).sum().backward()
+    return x.grad.numpy()
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: lamina.sqrt(lamina.relu(x)),                 # relu masks an infinite gradient
+    lambda x: lamina.log(lamina.clamp(x, 0)),              # clamp masks an infinite gradient
+    lambda x: lamina.log(lamina.clamp(x, 0, None)),
+    lambda x: 1 / lamina.maximum(x, lamina.zeros(2, dtype=x.dtype)),
+    lambda x: 1 / lamina.minimum(-x, lamina.zeros(2, dtype=x.dtype)),
+    lambda x: lamina.sqrt(F.relu6(x)),
+    lambda x: lamina.sqrt(F.hardtanh(x, 0.0, 1.0)),
+])
+def test_masked_elements_get_zero_not_nan_from_an_infinite_upstream_gradient(f):
+    # the masks were multiplied in (0 * inf = nan); PyTorch selects
+    g = grad_of(f, [-1.0, 0.5])
+    assert g[0] == 0 and np.isfinite(g[1])
+
+
+def test_relu_passes_gradient_of_nan_input_like_pytorch():
+    np.testing.assert_array_equal(grad_of(lamina.relu, [NAN, 2.0, -1.0]), [1, 1, 0])
+
+
+def test_maximum_minimum_split_ties_and_pass_nan_to_both():
+    a = lamina.tensor([1.0, 2.0, NAN, 3.0], requires_grad=True)
+    b = lamina.tensor([2.0, 2.0, 1.0, NAN], requires_grad=True)
+    lamina.maximum(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [0, 0.5, 1, 1])
+    np.testing.assert_array_equal(b.grad.numpy(), [1, 0.5, 1, 1])
+    a.grad = b.grad = None
+    lamina.minimum(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [1, 0.5, 1, 1])
+    np.testing.assert_array_equal(b.grad.numpy(), [0, 0.5, 1, 1])
+
+
+@pytest.mark.parametrize("f,points,expected", [
+    (F.relu6, [0.0, 6.0, -1.0, 1.0, 7.0, NAN], [0, 0, 0, 1, 0, 1]),
+    (F.hardtanh, [-1.0, 1.0, 0.0, -2.0, NAN], [0, 0, 1, 0, 1]),
+    (lambda x: F.hardtanh(x, -2.0, 3.0), [-2.0, 3.0, 2.5], [0, 0, 1]),
+    (F.hardsigmoid, [-3.0, 3.0, 0.0, NAN], [0, 0, 1 / 6, 0]),
+    (F.hardswish, [-3.0, 3.0, 0.0, -4.0, 4.0, NAN], [0, 1, 0.5, 0, 1, 1]),
+    (lambda x: lamina.clamp(x, 0.0, 6.0), [0.0, 6.0, NAN], [1, 1, 0]),  # clamp keeps inclusive bounds
+])
+def test_gradients_at_kinks_follow_pytorch(f, points, expected):
+    np.testing.assert_allclose(grad_of(f, points), expected)
+
+
+@pytest.mark.parametrize("f", [F.relu6, F.hardtanh, F.hardsigmoid, F.hardswish])
+def test_hard_activations_gradcheck_and_gradgradcheck_away_from_kinks(f):
+    from lamina.autograd import gradgradcheck
+    x = lamina.tensor([-5.0, -2.5, -0.5, 0.3, 0.9, 2.0, 5.5, 8.0], dtype=lamina.float64, requires_grad=True)
+    assert gradcheck(f, (x,))
+    assert gradgradcheck(f, (x,))
+
+
+def test_hard_activations_reject_integer_inputs_and_bad_bounds():
+    with pytest.raises(RuntimeError, match="hardsigmoid"):
+        F.hardsigmoid(lamina.tensor([1, 2]))
+    with pytest.raises(ValueError, match="hardtanh"):
+        F.hardtanh(lamina.zeros(2), 1.0, -1.0)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", [lamina.float32, lamina.float64])
+def test_gelu_of_minus_infinity_is_nan_like_pytorch(approximate, dtype):
+    for n in (1, 37):  # scalar and vector paths
+        y = F.gelu(lamina.tensor([-INF] * n + [INF], dtype=dtype), approximate=approximate).numpy()
+        assert np.isnan(y[:n]).all() and y[n] == INF

@@ -617,3 +617,19 @@ def test_small_cnn_trains_one_step():
         for p in model.parameters():
             p -= 0.1 * p.grad
     assert nn.CrossEntropyLoss()(model(x), y).item() < loss.item()
+
+
+@pytest.mark.parametrize("in_features,out_features,lead", [(0, 4, (2,)), (3, 0, (2,)), (0, 0, (2, 5)), (3, 4, (0,)),
+                                                           (0, 4, ())])
+def test_linear_backward_with_empty_features(in_features, out_features, lead):
+    # regression: backward reshaped with -1 next to a 0 ("shape '(-1, 0)' is invalid")
+    x = lamina.ones(*lead, in_features, requires_grad=True)
+    w = lamina.ones(out_features, in_features, requires_grad=True)
+    b = lamina.ones(out_features, requires_grad=True)
+    y = F.linear(x, w, b)
+    assert y.shape == (*lead, out_features)
+    (y * 2).sum().backward()
+    assert x.grad.shape == x.shape and w.grad.shape == w.shape and b.grad.shape == b.shape
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(x.shape, 2.0 * out_features))
+    np.testing.assert_array_equal(w.grad.numpy(), np.full(w.shape, 2.0 * math.prod(lead)))
+    np.testing.assert_array_equal(b.grad.numpy(), np.full(b.shape, 2.0 * math.prod(lead)))

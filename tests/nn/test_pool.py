@@ -559,3 +559,15 @@ def _divisors(shape, k, s, p, include_pad):
         actual = (min(h1, H) - max(h0, 0)) * (min(w1, W) - max(w0, 0))
         counts[..., oh, ow] = padded if include_pad else actual
     return counts[0]
+
+
+def test_max_pool_window_entirely_in_padding():
+    # regression: with dilation a window can miss the input; its index lies past the plane (as in
+    # PyTorch) and backward must not scatter there (it corrupted the heap)
+    x = lamina.arange(2.0).reshape(1, 1, 1, 2).requires_grad_()
+    y, idx = F.max_pool2d(x, 2, 2, 1, 2, return_indices=True)
+    assert y.item() == -math.inf and idx.item() == 3
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[[[0.0, 0.0]]]])
+    z = lamina.arange(6.0, dtype=lamina.float64).reshape(1, 1, 2, 3).requires_grad_()
+    assert gradcheck(lambda t: F.max_pool2d(t, 2, 2, 1, 2).clamp(-1e3, None), (z,))

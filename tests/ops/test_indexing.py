@@ -334,3 +334,66 @@ def _torch_index(index, torch):
     if isinstance(index, np.ndarray):
         return torch.from_numpy(index)
     return index
+
+
+# ---- setitem with advanced indices on views of non-leaves (regression: RuntimeError) -------------
+
+def _setitem_grad(assign):
+    x = lamina.ones(3, 4, dtype=lamina.float64, requires_grad=True)
+    y = x * 2
+    assign(y)
+    (y * lamina.arange(12.0, dtype=lamina.float64).reshape(3, 4)).sum().backward()
+    return y.detach().numpy(), x.grad.numpy()
+
+
+def _setitem_numpy(assign):
+    y = np.full((3, 4), 2.0)
+    assign(y)
+    grad = np.arange(12.0).reshape(3, 4) * 2
+    grad[y == 5.0] = 0  # assigned elements no longer depend on x
+    return y, grad
+
+
+@pytest.mark.parametrize("lamina_assign,numpy_assign", [
+    (lambda y: y.__setitem__((slice(None), lamina.tensor([0, 2])), 5.0),
+     lambda y: y.__setitem__((slice(None), [0, 2]), 5.0)),
+    (lambda y: y.__setitem__((lamina.tensor([0, 2]), 1), 5.0), lambda y: y.__setitem__(([0, 2], 1), 5.0)),
+    (lambda y: y.__setitem__((slice(None), lamina.tensor([True, False, True, False])), 5.0),
+     lambda y: y.__setitem__((slice(None), [True, False, True, False]), 5.0)),
+    (lambda y: y[1:].__setitem__(lamina.tensor([[True] * 4, [False] * 4]), 5.0),
+     lambda y: y[1:].__setitem__(np.array([[True] * 4, [False] * 4]), 5.0)),
+    (lambda y: y[:, 1].__setitem__(lamina.tensor([2, 0]), 5.0), lambda y: y[:, 1].__setitem__([2, 0], 5.0)),
+])
+def test_setitem_advanced_index_on_view_of_non_leaf(lamina_assign, numpy_assign):
+    got_y, got_grad = _setitem_grad(lamina_assign)
+    want_y, want_grad = _setitem_numpy(numpy_assign)
+    np.testing.assert_array_equal(got_y, want_y)
+    np.testing.assert_array_equal(got_grad, want_grad)
+
+
+def test_setitem_tensor_value_on_view_gets_its_gradient():
+    x = lamina.ones(3, 4, dtype=lamina.float64, requires_grad=True)
+    v = lamina.tensor([7.0, 8.0], dtype=lamina.float64, requires_grad=True)
+    y = x * 2
+    y[:, lamina.tensor([0, 3])] = v  # broadcast over rows
+    y.sum().backward()
+    np.testing.assert_array_equal(v.grad.numpy(), [3, 3])
+    np.testing.assert_array_equal(x.grad.numpy(), np.tile([0.0, 2, 2, 0], (3, 1)))
+
+
+def test_where_with_only_a_condition_is_nonzero_as_tuple():
+    c = lamina.tensor([[True, False], [False, True]])
+    rows, cols = lamina.where(c)
+    assert rows.tolist() == [0, 1] and cols.tolist() == [0, 1]
+    (idx,) = lamina.where(lamina.tensor(True))
+    assert idx.tolist() == [0]
+
+
+def test_none_around_ellipsis_indexing():
+    x = lamina.zeros(2, 3)
+    a = np.zeros((2, 3))
+    for key in [(..., None, 1), (None, ..., None), (None, ..., None, 0), (..., None), (None, ...), (0, ..., None),
+                (None, None, ..., 1, None)]:
+        assert x[key].shape == a[key].shape, key
+    y = lamina.tensor(2.0)
+    assert y[..., None].shape == (1,) and y[None, ...].shape == (1,) and y[...].shape == ()

@@ -246,3 +246,35 @@ def test_prod_gradient_with_zeros():
     y = t([2.0, 0.0, 3.0], lamina.float64).requires_grad_()
     y.prod().backward()
     assert y.grad.tolist() == [0.0, 6.0, 0.0]
+
+
+# ---- prod's double backward with zeros (regression: the zero entries' slope was lost) -------------
+
+def prod_hessian_vector(values, weights, dim=None):
+    """d/dx sum(w * d prod / dx), by autograd and by the exact formula sum_j w_j prod_{k != i, j} x_k."""
+    x = lamina.tensor(values, dtype=lamina.float64, requires_grad=True)
+    w = lamina.tensor(weights, dtype=lamina.float64)
+    y = x.prod() if dim is None else x.prod(dim).sum()
+    (g,) = lamina.autograd.grad(y, x, create_graph=True)
+    (h,) = lamina.autograd.grad((g * w).sum(), x)
+    return h.numpy()
+
+
+def exact_prod_hv(row, w):
+    n = len(row)
+    return np.array([sum(w[j] * np.prod([row[k] for k in range(n) if k not in (i, j)]) for j in range(n) if j != i)
+                     for i in range(n)])
+
+
+@pytest.mark.parametrize("values", [[0.0, 2.0, 3.0], [0.0, 0.0, 3.0], [0.0, 2.0, 0.0, 5.0], [0.0, 0.0, 0.0, 2.0],
+                                    [1.5, -2.0, 3.0], [0.0], [4.0, 0.0]])
+def test_prod_double_backward_with_zeros(values):
+    w = np.arange(1.0, len(values) + 1)
+    np.testing.assert_allclose(prod_hessian_vector(values, w), exact_prod_hv(values, w), atol=1e-12)
+
+
+def test_prod_double_backward_along_a_dim():
+    rows = np.array([[0.0, 2.0, 3.0], [0.0, 0.0, 4.0], [1.0, 2.0, 3.0]])
+    w = np.arange(1.0, 10.0).reshape(3, 3)
+    expected = np.stack([exact_prod_hv(r, wr) for r, wr in zip(rows, w)])
+    np.testing.assert_allclose(prod_hessian_vector(rows.tolist(), w.tolist(), dim=1), expected, atol=1e-12)

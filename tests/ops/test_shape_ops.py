@@ -262,7 +262,7 @@ def test_repeat_errors():
         x.repeat(2)
     with raises(RuntimeError, "repeat", "negative dimension -2"):
         x.repeat(-1, 2)
-    with raises(RuntimeError, "repeat", "too many elements"):
+    with raises(RuntimeError, "repeat", "overflowed"):
         x.repeat(2**40, 2**40)
     with raises(RuntimeError, "repeat", "too many elements"):
         x.repeat(2**62, 2**62)

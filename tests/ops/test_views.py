@@ -191,3 +191,49 @@ def test_views_of_tensors_requiring_grad_keep_history():
     expected = np.zeros(6)
     expected[np.diagonal(idx)] = 1
     np.testing.assert_array_equal(x.grad.numpy(), expected.reshape(2, 3))
+
+
+# ---- regressions from differential fuzzing against PyTorch ----------------------------------------
+
+def test_movedim_of_0d_tensor_returns_it():
+    # wrote past a zero-length permutation (segfault)
+    x = lamina.tensor(2.0)
+    for src, dst in [(0, 0), (-1, 0), ([0], [-1]), ([], [])]:
+        y = x.movedim(src, dst)
+        assert y.shape == () and float(y) == 2.0
+    with pytest.raises(IndexError, match="movedim"):
+        x.movedim(1, 0)
+
+
+@pytest.mark.parametrize("size,stride,offset", [
+    ((2, 2), (2**62, 2**62), 0),             # (size - 1) * stride sums past int64
+    ((3,), (2**62,), 0),                     # (size - 1) * stride overflows alone
+    ((2,), (1,), 2**63 - 1),                 # offset + span overflows
+    ((2**40, 2**40), (1, 1), 0),             # element count overflows
+])
+def test_as_strided_overflowing_geometry_raises(size, stride, offset):
+    # the check computed the last element's index in wrapping int64 and let the view address
+    # foreign memory; fill_ then wrote outside the storage
+    x = lamina.zeros(4)
+    with pytest.raises(RuntimeError, match="as_strided.*overflow|as_strided.*out of bounds"):
+        x.as_strided(size, stride, offset)
+
+
+def test_as_strided_empty_view_with_huge_strides_is_allowed():
+    v = lamina.zeros(4).as_strided((0, 3), (2**62, 2**62))
+    assert v.shape == (0, 3)
+
+
+def test_size_and_stride_of_0d_tensor_raise_index_error():
+    x = lamina.tensor(2.0)
+    for f in (lambda: x.size(0), lambda: x.size(-1), lambda: x.stride(0)):
+        with pytest.raises(IndexError, match="no dimensions"):
+            f()
+    assert x.size() == () and x.stride() == []
+
+
+def test_factory_size_overflow_before_a_zero_is_refused():
+    # PyTorch multiplies sizes in order: (2**40, 2**40, 0) overflows before reaching the 0
+    with pytest.raises(RuntimeError, match="ones.*overflow"):
+        lamina.ones(2**40, 2**40, 0)
+    assert lamina.ones(0, 2**40, 2**40).shape == (0, 2**40, 2**40)

@@ -157,21 +157,14 @@ class GraphTask {
   static Tensor run_leaf_hooks(const Tensor& leaf, Tensor g) {
     auto* m = leaf.impl()->autograd();
     if (!m || !g.defined()) return g;
-    for (auto& [id, hook] : std::map<int, GradHook>(m->hooks)) {
-      Tensor r = hook(g);
-      if (r.defined()) g = r;
-    }
-    return g;
+    return run_grad_hooks(m->hooks, std::move(g));
   }
 
   // Tensor hooks of non-leaf outputs, then retain_grad targets.
   void run_hooks(Node* node, std::vector<Tensor>& grads) {
     for (auto& [output_nr, hooks] : node->pre_hooks) {
       if (output_nr >= grads.size() || !grads[output_nr].defined()) continue;
-      for (auto& [id, hook] : std::map<int, GradHook>(hooks)) {
-        Tensor r = hook(grads[output_nr]);
-        if (r.defined()) grads[output_nr] = r;
-      }
+      grads[output_nr] = run_grad_hooks(hooks, std::move(grads[output_nr]));
     }
     for (auto& [output_nr, weak] : node->retained) {
       auto impl = weak.lock();

@@ -11,6 +11,9 @@ namespace lamina::autograd {
 
 // A gradient hook: returns a replacement gradient, or an undefined Tensor to keep it.
 using GradHook = std::function<Tensor(const Tensor&)>;
+// Runs `hooks` in order on g; a replacement must keep g's shape and dtype (PyTorch's rule), or a
+// leaf's .grad could end up with another shape than the leaf.
+Tensor run_grad_hooks(const std::map<int, GradHook>& hooks, Tensor g);
 
 struct AutogradMeta {
   bool requires_grad = false;

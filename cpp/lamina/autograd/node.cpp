@@ -177,14 +177,24 @@ void check_inplace(const Tensor& t, const char* op) {
                "apply the operation to the base tensor or use an out-of-place op");
 }
 
+Tensor run_grad_hooks(const std::map<int, GradHook>& hooks, Tensor g) {
+  for (auto& [id, hook] : std::map<int, GradHook>(hooks)) {  // a copy: a hook may remove itself
+    Tensor r = hook(g);
+    if (!r.defined()) continue;
+    LAMINA_CHECK(r.shape() == g.shape(), "backward: hook has changed the size of value: expected ", str(g.shape()),
+                 ", got ", str(r.shape()));
+    LAMINA_CHECK(r.dtype() == g.dtype() && r.device() == g.device(), "backward: hook has changed the type of "
+                 "value: expected ", dtype_name(g.dtype()), ", got ", dtype_name(r.dtype()));
+    g = r;
+  }
+  return g;
+}
+
 std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
   Tensor g = std::move(grads[0]);
   auto* m = leaf.impl()->autograd();
   if (!g.defined() || !m) return {};
-  for (auto& [id, hook] : std::map<int, GradHook>(m->hooks)) {
-    Tensor replaced = hook(g);
-    if (replaced.defined()) g = replaced;
-  }
+  g = run_grad_hooks(m->hooks, std::move(g));
   std::lock_guard<std::mutex> lock(g_accumulate_mutex);
   if (!m->requires_grad) return {};
   if (!m->grad.defined()) {

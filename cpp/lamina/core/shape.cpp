@@ -30,18 +30,13 @@ int64_t numel(const Shape& shape) {
 void check_shape(const Shape& shape, size_t itemsize, const char* op) {
   LAMINA_CHECK(shape.size() <= size_t(kMaxDims), op, ": tensors support at most ", kMaxDims,
                " dims, got ", shape.size());
-  int64_t limit = std::numeric_limits<int64_t>::max() / int64_t(itemsize > 0 ? itemsize : 1);
-  int64_t n = 1;
-  bool zero = false;
-  for (int64_t d : shape) {
-    LAMINA_CHECK(d >= 0, op, ": negative dimension ", d, " in shape ", str(shape));
-    zero |= d == 0;
-  }
-  if (zero) return;
-  for (int64_t d : shape) {
-    LAMINA_CHECK_AS(Error, n <= limit / d, op, ": shape ", str(shape), " has too many elements");
-    n *= d;
-  }
+  for (int64_t d : shape) LAMINA_CHECK(d >= 0, op, ": negative dimension ", d, " in shape ", str(shape));
+  // Sizes multiplied in order with a sticky overflow flag, as PyTorch computes a storage size:
+  // (2**40, 2**40, 0) overflows before the 0 is reached and is refused.
+  int64_t bytes = int64_t(itemsize > 0 ? itemsize : 1);
+  bool overflow = false;
+  for (int64_t d : shape) overflow |= __builtin_mul_overflow(bytes, d, &bytes);
+  LAMINA_CHECK_AS(Error, !overflow, op, ": storage size calculation overflowed with sizes ", str(shape));
 }
 
 Strides contiguous_strides(const Shape& shape) {

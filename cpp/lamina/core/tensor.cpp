@@ -2,6 +2,7 @@
 
 #include <atomic>
 
+#include "lamina/autograd/grad_mode.h"
 #include "lamina/autograd/meta.h"
 #include "lamina/autograd/node.h"
 
@@ -41,10 +42,21 @@ void TensorImpl::set_data(const TensorImpl& other) {
   dtype_ = other.dtype_;
   contiguous_ = other.contiguous_;
   view_base = other.view_base;
+  view_created_in_no_grad = other.view_created_in_no_grad;
 }
 
-int64_t Tensor::size(int64_t dim) const { return shape()[wrap_dim(dim, this->dim(), "size")]; }
-int64_t Tensor::stride(int64_t dim) const { return strides()[wrap_dim(dim, this->dim(), "stride")]; }
+// A 0-d tensor has no size or stride to index (wrap_dim would accept 0 and -1 for it).
+static void check_has_dims(const Tensor& t, int64_t dim, const char* op) {
+  LAMINA_CHECK_INDEX(t.dim() > 0, op, ": dimension specified as ", dim, " but tensor has no dimensions");
+}
+int64_t Tensor::size(int64_t dim) const {
+  check_has_dims(*this, dim, "size");
+  return shape()[size_t(wrap_dim(dim, this->dim(), "size"))];
+}
+int64_t Tensor::stride(int64_t dim) const {
+  check_has_dims(*this, dim, "stride");
+  return strides()[size_t(wrap_dim(dim, this->dim(), "stride"))];
+}
 
 bool Tensor::requires_grad() const {
   auto* m = impl_->autograd();
@@ -85,6 +97,7 @@ Tensor make_view(const Tensor& base, Shape shape, Strides strides, int64_t offse
   auto impl = std::make_shared<TensorImpl>(base.storage(), std::move(shape), std::move(strides),
                                            offset, base.dtype(), base.impl()->version_counter());
   impl->view_base = base.impl()->view_base ? base.impl()->view_base : base.impl_ptr();
+  impl->view_created_in_no_grad = !autograd::GradMode::is_enabled() || base.impl()->view_created_in_no_grad;
   return Tensor(std::move(impl));
 }
 

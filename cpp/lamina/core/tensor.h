@@ -57,6 +57,9 @@ class TensorImpl {
 
   // The tensor this one is a view of (null when it owns its storage's layout).
   std::shared_ptr<TensorImpl> view_base;
+  // A view made with grad mode off (or a view of one): modifying it in place with grad mode on is
+  // refused, since its base's history cannot be rewritten consistently (PyTorch's rule).
+  bool view_created_in_no_grad = false;
   // A Python number converted to a 0-d tensor; ranks lowest in type promotion.
   bool is_wrapped_number = false;
 

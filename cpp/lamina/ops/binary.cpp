@@ -32,10 +32,10 @@ Tensor record(Tensor out, const Tensor& a, const Tensor& b) {
   return out;
 }
 
-// 1 where a wins, 0.5 on ties, 0 where b wins: ties split the gradient, as in PyTorch.
-Tensor max_weight(const Tensor& a, const Tensor& b) {
-  DType dtype = elementwise::result_type(a, b);
-  return where(eq(a, b), wrapped_scalar(0.5), to(gt(a, b), dtype));
+// The gradient of `a` in maximum(a, b): none where a loses, half on ties (PyTorch's rule), all
+// where a wins or either side is NaN. minimum(a, b) is the same with the comparison mirrored.
+Tensor max_grad(const Tensor& g, const Tensor& a, const Tensor& b) {
+  return grad_unless(lt(a, b), where(eq(a, b), g * 0.5, g));
 }
 
 #define LAMINA_BINARY_NODE(Name, saves_a, saves_b, grad_a, grad_b)    \
@@ -62,8 +62,8 @@ LAMINA_BINARY_NODE(PowBackward, true, true,
                    where(eq(b(), wrapped_scalar(0.0)), wrapped_scalar(0.0), g * b() * pow(a(), b() - 1)),
                    where(logical_and(eq(a(), wrapped_scalar(0.0)), ge(b(), wrapped_scalar(0.0))),
                          wrapped_scalar(0.0), g * pow(a(), b()) * log(a())))
-LAMINA_BINARY_NODE(MaximumBackward, true, true, g * max_weight(a(), b()), g * (1 - max_weight(a(), b())))
-LAMINA_BINARY_NODE(MinimumBackward, true, true, g * max_weight(b(), a()), g * (1 - max_weight(b(), a())))
+LAMINA_BINARY_NODE(MaximumBackward, true, true, max_grad(g, a(), b()), max_grad(g, b(), a()))
+LAMINA_BINARY_NODE(MinimumBackward, true, true, max_grad(g, b(), a()), max_grad(g, a(), b()))
 LAMINA_BINARY_NODE(RemainderBackward, true, true, g, -(g * div(a(), b(), "floor")))
 LAMINA_BINARY_NODE(FmodBackward, true, true, g, -(g * div(a(), b(), "trunc")))
 LAMINA_BINARY_NODE(FloorDivideBackward, false, false, zeros_like(g), zeros_like(g))
@@ -242,6 +242,9 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 Tensor atan2(const Tensor& a, const Tensor& b) {
   return arith<Atan2Backward>(BinaryOp::Atan2, a, b, elementwise::float_dtype(promoted(a, b)), "atan2");
 }
+
+Tensor grad_where(const Tensor& keep, const Tensor& g) { return where(keep, g, wrapped_scalar(0.0, g.device())); }
+Tensor grad_unless(const Tensor& drop, const Tensor& g) { return where(drop, wrapped_scalar(0.0, g.device()), g); }
 
 Tensor eq(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::Eq, a, b, "eq"); }
 Tensor ne(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::Ne, a, b, "ne"); }

@@ -35,6 +35,10 @@ Tensor bitwise_and(const Tensor& a, const Tensor& b);
 Tensor bitwise_or(const Tensor& a, const Tensor& b);
 Tensor bitwise_xor(const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// Gradient masks as selects, not products: an infinite or NaN upstream gradient at an element the
+// mask drops gives 0 there (as in PyTorch), where multiplying by 0 would give NaN.
+Tensor grad_where(const Tensor& keep, const Tensor& g);   // g where keep, else 0
+Tensor grad_unless(const Tensor& drop, const Tensor& g);  // 0 where drop, else g
 
 Tensor& add_(Tensor& a, const Tensor& b, Scalar alpha = Scalar(int64_t(1)));
 Tensor& sub_(Tensor& a, const Tensor& b, Scalar alpha = Scalar(int64_t(1)));

@@ -147,6 +147,11 @@ void check_inplace_autograd(const Tensor& self, const char* op) {
                ": a leaf Variable that requires grad is being used in an in-place operation.");
   if (!is_view(self)) return;
   Tensor base = base_of(self);
+  LAMINA_CHECK(!(self.impl()->view_created_in_no_grad && base.requires_grad()), op,
+               ": a view was created in no_grad mode and is being modified inplace with grad mode enabled. "
+               "Given that this use case is ambiguous and error-prone, it is forbidden. You can clarify your code "
+               "by moving both the view and the inplace either both inside the no_grad block (if you don't want "
+               "the inplace to be tracked) or both outside (if you want the inplace to be tracked).");
   LAMINA_CHECK(!(base.requires_grad() && base.is_leaf()), op,
                ": a view of a leaf Variable that requires grad is being used in an in-place operation.");
   LAMINA_CHECK(!base.requires_grad() || base.is_contiguous(), op,

@@ -220,8 +220,10 @@ Tensor index(const Tensor& x, const std::vector<Tensor>& indices) {
   return out;
 }
 
-Tensor& index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate) {
-  const char* op = "index_put_";
+namespace {
+
+// Checks index_put's arguments against x and returns the plan of the indexed region.
+IndexPlan plan_index_put(const Tensor& x, const std::vector<Tensor>& indices, const Tensor& values, const char* op) {
   elementwise::check_same_device(x, values, op);
   LAMINA_CHECK(values.dtype() == x.dtype() || values.impl()->is_wrapped_number, op,
                ": Index put requires the source and destination dtypes match, got ", dtype_name(x.dtype()),
@@ -230,28 +232,43 @@ Tensor& index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& 
   IndexPlan plan = plan_index(x, indices, op);
   LAMINA_CHECK(is_expandable_to(values.shape(), plan.result_shape), op, ": shape mismatch: value tensor of shape ",
                str(values.shape()), " cannot be broadcast to indexing result of shape ", str(plan.result_shape));
-  autograd::check_inplace(x, op);
-  auto node = x.is_floating_point() ? autograd::make_node<IndexPutBackward>(x, values) : nullptr;
-  if (numel(plan.result_shape) > 0) {
-    autograd::GradModeGuard no_grad(false);
-    Tensor v = elementwise::cast(values, x.dtype());
-    if (v.shares_storage(x)) v = clone(v);  // read everything before writing
-    LAMINA_KERNEL(x.device(), index_put, op)(plan.view, elementwise::expand_view(v, plan.result_shape), plan.offset,
-                                             accumulate);
-  }
-  x.bump_version();
+  return plan;
+}
+
+// Writes values into the planned region of x, recording nothing.
+void index_put_kernel(const Tensor& x, const IndexPlan& plan, const Tensor& values, bool accumulate, const char* op) {
+  if (numel(plan.result_shape) == 0) return;
+  autograd::GradModeGuard no_grad(false);
+  Tensor v = elementwise::cast(values, x.dtype());
+  if (v.shares_storage(x)) v = clone(v);  // read everything before writing
+  LAMINA_KERNEL(x.device(), index_put, op)(plan.view, elementwise::expand_view(v, plan.result_shape), plan.offset,
+                                           accumulate);
+}
+
+}  // namespace
+
+Tensor index_put(const Tensor& x, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate) {
+  Tensor out = clone(x);
+  IndexPlan plan = plan_index_put(out, indices, values, "index_put");
+  auto node = out.is_floating_point() ? autograd::make_node<IndexPutBackward>(out, values) : nullptr;
+  index_put_kernel(out, plan, values, accumulate, "index_put");
   if (node) {
     node->accumulate = accumulate;
     node->values_shape = values.shape();
     node->save_indices(indices);
-    autograd::set_history(x, node);
+    autograd::set_history(out, node);
   }
-  return x;
+  return out;
 }
 
-Tensor index_put(const Tensor& x, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate) {
-  Tensor out = clone(x);
-  return index_put_(out, indices, values, accumulate);
+// In place through apply_inplace, so a view of a tensor that requires grad (y[:, idx] = v) rebases
+// its base's history like any other in-place op.
+Tensor& index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate) {
+  const char* op = "index_put_";
+  IndexPlan plan = plan_index_put(x, indices, values, op);
+  return elementwise::apply_inplace(
+      x, {values}, op, [&] { index_put_kernel(x, plan, values, accumulate, op); },
+      [&](const Tensor& self) { return index_put(self, indices, values, accumulate); }, false);
 }
 
 namespace {
@@ -311,23 +328,17 @@ Tensor& masked_fill_(Tensor& x, const Tensor& mask, const Tensor& value) {
   Shape shape = broadcast_shapes(x.shape(), mask.shape(), op);
   LAMINA_CHECK(shape == x.shape(), op, ": output with shape ", str(x.shape()), " doesn't match the broadcast shape ",
                str(shape));
-  elementwise::check_no_internal_overlap(x, op);
-  autograd::check_inplace(x, op);
-  auto node = x.is_floating_point() ? autograd::make_node<MaskedFillBackward>(x, value) : nullptr;
-  if (x.numel() > 0) {
+  auto kernel = [&] {
+    if (x.numel() == 0) return;
     autograd::GradModeGuard no_grad(false);
     // Inputs aliasing x differently (a flipped view, an element of x) are read before writing.
     Tensor m = mask.shares_storage(x) && !mask.is_same(x) ? clone(mask) : mask;
     Tensor v = elementwise::cast(value, x.dtype());
     if (v.shares_storage(x)) v = clone(v);
     LAMINA_KERNEL(x.device(), where, op)(x, elementwise::expand_view(m, shape), elementwise::expand_view(v, shape), x);
-  }
-  x.bump_version();
-  if (node) {
-    autograd::set_history(x, node);
-    node->save(node->mask_, mask);
-  }
-  return x;
+  };
+  return elementwise::apply_inplace(x, {value}, op, kernel,
+                                    [&](const Tensor& self) { return masked_fill(self, mask, value); }, false);
 }
 
 Tensor masked_select(const Tensor& x, const Tensor& mask) {

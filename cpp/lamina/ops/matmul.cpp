@@ -157,6 +157,14 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b, const Tensor& bias, cons
 
 // grad_fn of matmul, mm, bmm, dot and mv: the gradients are products with the other operand,
 // summed over broadcast batch dims.
+// t as a matrix of rows of its last dim: (product of the leading dims, last dim). reshape(-1, n)
+// would be ambiguous (an error) when n is 0.
+Tensor as_rows(const Tensor& t) {
+  int64_t rows = 1;
+  for (int64_t i = 0; i + 1 < t.dim(); ++i) rows *= t.shape()[size_t(i)];
+  return reshape(t, {rows, t.size(-1)});
+}
+
 struct MatmulBackward : Node {
   SavedTensor a_, b_;  // each saved only when the other operand needs its gradient
   Shape a_shape, b_shape;
@@ -179,7 +187,7 @@ struct MatmulBackward : Node {
         // Shared B: one product over all batch rows instead of a batch of products then a sum.
         Shape full(g.shape().begin(), g.shape().end() - 1);
         full.push_back(a2.size(-1));
-        Tensor af = reshape(expand(a2, full), {-1, a2.size(-1)}), gf = reshape(g, {-1, g.size(-1)});
+        Tensor af = as_rows(expand(a2, full)), gf = as_rows(g);
         gb = reshape(mm(t(af), gf), b_shape);
       } else {
         gb = reshape(sum_to(matmul(mT(a2), g), b2_shape), b_shape);
@@ -283,15 +291,14 @@ Tensor add_product(const Tensor& input, const Tensor& a, const Tensor& b, Scalar
 // with leading dims flattened into rows.
 struct LinearBackward : Node {
   SavedTensor x_, w_;  // x only for grad_W, W only for grad_x
-  int64_t out_features = 0, in_features = 0;
   const char* label = "LinearBackward0";
   std::string name() const override { return label; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     const Tensor& g = grads[0];
     Tensor gx, gw, gb;
-    Tensor gf = reshape(g, {-1, out_features});
+    Tensor gf = as_rows(g);
     if (needs_input_grad(0)) gx = matmul(g, unpack(w_));
-    if (needs_input_grad(1)) gw = mm(t(gf), reshape(unpack(x_), {-1, in_features}));
+    if (needs_input_grad(1)) gw = mm(t(gf), as_rows(unpack(x_)));
     if (next_edges.size() == 2) return {gx, gw};
     if (needs_input_grad(2)) gb = sum_to(sum(gf, {0}), input_meta[2].shape);
     return {gx, gw, gb};
@@ -385,8 +392,6 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   if (auto node = bias.defined() ? autograd::make_node<LinearBackward>(input, weight, bias)
                                  : autograd::make_node<LinearBackward>(input, weight)) {
     if (input.dim() == 2) node->label = bias.defined() ? "AddmmBackward0" : "MmBackward0";
-    node->out_features = out_features;
-    node->in_features = weight.size(1);
     if (node->needs_input_grad(1)) node->save(node->x_, input);
     if (node->needs_input_grad(0)) node->save(node->w_, weight);
     autograd::set_history(out, node);

@@ -131,7 +131,10 @@ struct AmaxBackward : SumBackward {
   }
 };
 
-// prod: d/dx_i = product of the other elements, handling zeros without dividing by them.
+// prod: d/dx_i = product of the other elements, handling zeros without dividing by them. Each
+// case is written so that its own derivative is right too (double backward): with zeros present
+// the product of the others is 0 in value but not in slope, so the zero entries enter through
+// Z = the sum of a row's zero entries (0, with slope 1 towards each of them).
 struct ProdBackward : SumBackward {
   SavedTensor self_, result_;
   std::string name() const override { return "ProdBackward1"; }
@@ -140,12 +143,17 @@ struct ProdBackward : SumBackward {
     Tensor g = expand_back(grads[0], input_shape, dims, keepdim);
     Tensor zero = wrapped_scalar(0.0), one = wrapped_scalar(1.0);
     Tensor is_zero = eq(x, zero);
+    Tensor nonzero_x = where(is_zero, one, x);
     Tensor zeros_in_row = expand_back(sum(is_zero, dims, keepdim), input_shape, dims, keepdim);
-    Tensor prod_nonzero = expand_back(prod_dims(where(is_zero, one, x)), input_shape, dims, keepdim);
-    Tensor no_zero = g * expand_back(res, input_shape, dims, keepdim) / where(is_zero, one, x);
-    Tensor one_zero = where(is_zero, g * prod_nonzero, zero);
-    return {where(eq(zeros_in_row, wrapped_scalar(int64_t(0))), no_zero,
-                  where(eq(zeros_in_row, wrapped_scalar(int64_t(1))), one_zero, zeros_like(x)))};
+    Tensor prod_nonzero = expand_back(prod_dims(nonzero_x), input_shape, dims, keepdim);
+    Tensor zero_sum = expand_back(sum(where(is_zero, x, zero), dims, keepdim), input_shape, dims, keepdim);
+    Tensor none = g * expand_back(res, input_shape, dims, keepdim) / nonzero_x;
+    // One zero: it gets the product of the rest; the others get Z times their product of the rest.
+    Tensor one_zero = where(is_zero, g * prod_nonzero, g * zero_sum * prod_nonzero / nonzero_x);
+    // Two zeros: each gets the other (Z minus itself) times the nonzeros; more zeros: all 0.
+    Tensor two_zeros = where(is_zero, g * (zero_sum - x) * prod_nonzero, zero);
+    auto count_is = [&](int64_t n) { return eq(zeros_in_row, wrapped_scalar(n)); };
+    return {where(count_is(0), none, where(count_is(1), one_zero, where(count_is(2), two_zeros, zeros_like(x))))};
   }
   Tensor prod_dims(const Tensor& t) {
     Dims wrapped = wrap_dims(dims, t.dim(), "prod");

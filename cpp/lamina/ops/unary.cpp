@@ -89,7 +89,7 @@ LAMINA_UNARY_NODE(SinBackward, true, false, g * cos(self()))
 LAMINA_UNARY_NODE(CosBackward, true, false, -(g * sin(self())))
 LAMINA_UNARY_NODE(TanhBackward, false, true, g * (1 - square(result())))
 LAMINA_UNARY_NODE(SigmoidBackward, false, true, g * result() * (1 - result()))
-LAMINA_UNARY_NODE(ReluBackward, false, true, g * gt(result(), wrapped_scalar(0.0)))
+LAMINA_UNARY_NODE(ReluBackward, false, true, grad_unless(le(result(), wrapped_scalar(0.0)), g))  // NaN passes
 LAMINA_UNARY_NODE(SiluBackward, true, false, silu_grad(g, self()))
 LAMINA_UNARY_NODE(ErfBackward, true, false, g * exp(-square(self())) * M_2_SQRTPI)
 LAMINA_UNARY_NODE(ReciprocalBackward, false, true, -(g * square(result())))
@@ -131,15 +131,47 @@ struct SoftplusBackward : UnaryBackward {
   }
 };
 
-// The gradient passes where min <= x <= max (bounds inclusive, as in PyTorch).
+// The gradient passes where min <= x <= max (bounds inclusive, NaN blocked, as in PyTorch).
 struct ClampBackward : UnaryBackward {
   static constexpr bool kSavesSelf = true, kSavesResult = false;
   std::string name() const override { return "ClampBackward1"; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor x = self();
+    Tensor lo = params.has_p0 ? ge(x, wrapped_scalar(params.p0)) : Tensor();
+    Tensor hi = params.has_p1 ? le(x, wrapped_scalar(params.p1)) : Tensor();
+    return {grad_where(!lo.defined() ? hi : !hi.defined() ? lo : logical_and(lo, hi), grads[0])};
+  }
+};
+
+// hardtanh (and relu6): the gradient passes strictly inside (min, max), and for NaN; PyTorch's
+// convention at the kinks, unlike clamp's inclusive bounds.
+struct HardtanhBackward : UnaryBackward {
+  static constexpr bool kSavesSelf = true, kSavesResult = false;
+  std::string name() const override { return "HardtanhBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor x = self();
+    return {grad_unless(logical_or(le(x, wrapped_scalar(params.p0)), ge(x, wrapped_scalar(params.p1))), grads[0])};
+  }
+};
+
+// hardsigmoid = clamp(x + 3, 0, 6) / 6: slope 1/6 strictly inside (-3, 3), 0 elsewhere and for NaN.
+struct HardsigmoidBackward : UnaryBackward {
+  static constexpr bool kSavesSelf = true, kSavesResult = false;
+  std::string name() const override { return "HardsigmoidBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor x = self();
+    return {grad_where(logical_and(gt(x, wrapped_scalar(-3.0)), lt(x, wrapped_scalar(3.0))), grads[0] / 6)};
+  }
+};
+
+// hardswish = x * hardsigmoid(x): 0 for x <= -3, x / 3 + 1/2 for -3 < x < 3, 1 from 3 on (and NaN).
+struct HardswishBackward : UnaryBackward {
+  static constexpr bool kSavesSelf = true, kSavesResult = false;
+  std::string name() const override { return "HardswishBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     Tensor x = self(), g = grads[0];
-    if (params.has_p0) g = g * ge(x, wrapped_scalar(params.p0));
-    if (params.has_p1) g = g * le(x, wrapped_scalar(params.p1));
-    return {g};
+    Tensor inside = where(lt(x, wrapped_scalar(3.0)), g * (x / 3 + 0.5), g);
+    return {grad_unless(le(x, wrapped_scalar(-3.0)), inside)};
   }
 };
 
@@ -183,6 +215,39 @@ Tensor silu(const Tensor& x) { return unary_op<SiluBackward>(UnaryOp::Silu, x, "
 Tensor softplus(const Tensor& x, double beta, double threshold) {
   UnaryParams params{Scalar(beta), Scalar(threshold), true, true};
   return unary_op<SoftplusBackward>(UnaryOp::Softplus, x, "softplus", Kind::FloatOnly, params);
+}
+// The two composites compute their forward without recording and attach their own node.
+template <class N>
+static Tensor record_unary(Tensor out, const Tensor& x) {
+  if (auto node = autograd::make_node<N>(x)) {
+    autograd::set_history(out, node);
+    node->save(node->self_, x);
+  }
+  return out;
+}
+Tensor hardtanh(const Tensor& x, Scalar min, Scalar max) {
+  LAMINA_CHECK_VALUE(min.to_double() <= max.to_double(), "hardtanh: min_val (", min.to_double(),
+                     ") cannot be greater than max_val (", max.to_double(), ")");
+  UnaryParams params{min, max, true, true};
+  return unary_op<HardtanhBackward>(UnaryOp::Clamp, x, "hardtanh", Kind::Same, params);
+}
+Tensor hardsigmoid(const Tensor& x) {
+  if (!x.is_floating_point()) elementwise::fail_dtype("hardsigmoid", x.dtype());
+  Tensor out;
+  {
+    autograd::GradModeGuard no_grad(false);
+    out = clamp(x + 3, Scalar(0.0), Scalar(6.0)) / 6;
+  }
+  return record_unary<HardsigmoidBackward>(out, x);
+}
+Tensor hardswish(const Tensor& x) {
+  if (!x.is_floating_point()) elementwise::fail_dtype("hardswish", x.dtype());
+  Tensor out;
+  {
+    autograd::GradModeGuard no_grad(false);
+    out = x * clamp(x + 3, Scalar(0.0), Scalar(6.0)) / 6;
+  }
+  return record_unary<HardswishBackward>(out, x);
 }
 Tensor erf(const Tensor& x) { return unary_op<ErfBackward>(UnaryOp::Erf, x, "erf", Kind::Float); }
 Tensor reciprocal(const Tensor& x) {

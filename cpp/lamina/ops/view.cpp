@@ -159,17 +159,30 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 Tensor as_strided(const Tensor& x, const Shape& shape, const Strides& strides, int64_t offset) {
   LAMINA_CHECK(shape.size() == strides.size(), "as_strided: mismatch in length of strides and shape");
   check_shape(shape, x.itemsize(), "as_strided");
+  LAMINA_CHECK(offset >= 0, "as_strided: negative storage offset ", offset);
+  // The last element's index, offset + sum((size - 1) * stride), in overflow-checked arithmetic:
+  // a wrapped sum would pass the bounds check and address foreign memory.
   int64_t last = offset;
+  bool empty = false, overflow = false;
   for (size_t i = 0; i < shape.size(); ++i) {
     LAMINA_CHECK(strides[i] >= 0, "as_strided: negative strides are not supported, got ", strides[i]);
-    if (shape[i] == 0) last = -1;
-    if (last >= 0) last += (shape[i] - 1) * strides[i];
+    empty |= shape[i] == 0;
+    int64_t span = 0;
+    if (shape[i] > 0) overflow |= __builtin_mul_overflow(shape[i] - 1, strides[i], &span);
+    overflow |= __builtin_add_overflow(last, span, &last);
   }
-  LAMINA_CHECK(offset >= 0, "as_strided: negative storage offset ", offset);
+  LAMINA_CHECK(empty || !overflow, "as_strided: storage size calculation overflowed with sizes ", str(shape),
+               ", strides ", str(strides), " and storage offset ", offset);
+  if (empty) last = -1;
   int64_t capacity = int64_t(x.storage()->nbytes() / x.itemsize());
-  LAMINA_CHECK(last < capacity, "as_strided: setStorage: sizes ", str(shape), ", strides ", str(strides),
-               ", storage offset ", offset, " requiring ", (last + 1) * int64_t(x.itemsize()),
-               " bytes is out of bounds for storage of size ", x.storage()->nbytes());
+  if (last >= capacity) {  // the bytes needed, as a number when it fits in int64
+    int64_t bytes = 0;
+    bool huge = __builtin_mul_overflow(last, int64_t(x.itemsize()), &bytes) ||
+                __builtin_add_overflow(bytes, int64_t(x.itemsize()), &bytes);
+    throw Error(detail::cat("as_strided: setStorage: sizes ", str(shape), ", strides ", str(strides), ", storage offset ",
+                       offset, " requiring ", huge ? std::string("more than 2^63") : std::to_string(bytes),
+                       " bytes is out of bounds for storage of size ", x.storage()->nbytes()));
+  }
   if (autograd::needs_grad(x)) {
     LAMINA_CHECK(x.is_contiguous(), "as_strided: backward through a non-contiguous input is not supported");
     for (size_t i = 0; i < shape.size(); ++i)
@@ -488,6 +501,7 @@ Tensor movedim(const Tensor& x, const std::vector<int64_t>& source, const std::v
                str(source), " dims) should contain the same number of dims as destination (", str(destination), " dims)");
   Dims src = wrap_dims(source, x.dim(), "movedim");  // also rejects repeats
   Dims dst = wrap_dims(destination, x.dim(), "movedim");
+  if (x.dim() == 0) return permute(x, {});  // dims 0 and -1 name the scalar itself: nothing moves
   std::vector<int64_t> perm(size_t(x.dim()), -1);
   std::vector<bool> used(size_t(x.dim()), false);
   for (size_t i = 0; i < source.size(); ++i) {

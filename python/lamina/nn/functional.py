@@ -161,9 +161,7 @@ def _maybe_inplace(input, out, inplace):
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    if min_val > max_val:
-        raise ValueError("hardtanh: min_val cannot be greater than max_val")
-    return _maybe_inplace(input, input.clamp(min_val, max_val), inplace)
+    return _maybe_inplace(input, _C.hardtanh(input, min_val, max_val), inplace)
 
 
 def relu6(input, inplace=False):
@@ -216,11 +214,11 @@ def softplus(input, beta=1.0, threshold=20.0):
 
 
 def hardsigmoid(input, inplace=False):
-    return _maybe_inplace(input, (input + 3.0).clamp(0.0, 6.0) / 6.0, inplace)
+    return _maybe_inplace(input, _C.hardsigmoid(input), inplace)
 
 
 def hardswish(input, inplace=False):
-    return _maybe_inplace(input, input * (input + 3.0).clamp(0.0, 6.0) / 6.0, inplace)
+    return _maybe_inplace(input, _C.hardswish(input), inplace)
 
 
 def logsigmoid(input):

@@ -264,6 +264,8 @@ inline V gelu_f32(V x) {
                                                           erf_small_f32(x * splat<V>(0.70710678118654752f))),
                tail);
   r = select(x == splat<V>(std::numeric_limits<float>::infinity()), x, r);
+  // gelu(-inf) = -inf * Phi(-inf) = -inf * 0 is NaN, as PyTorch gives.
+  r = select(x == splat<V>(-std::numeric_limits<float>::infinity()), splat<V>(std::numeric_limits<float>::quiet_NaN()), r);
   return select(x != x, x, r);
 }
 
@@ -303,7 +305,8 @@ inline V gelu_tanh_f32(V x) {
   }
   ExpSplit<V> es{exp_reduced(r), convert<I>(n)};
   V res = sigmoid_from_split(u2, xc, es);
-  return select(x > splat<V>(1e4f), x, res);
+  res = select(x == splat<V>(-std::numeric_limits<float>::infinity()), splat<V>(std::numeric_limits<float>::quiet_NaN()), res);
+  return select(x > splat<V>(1e4f), x, res);  // -inf * 0 is NaN, as in PyTorch
 }
 
 }  // namespace detail
@@ -363,7 +366,7 @@ inline V vgelu_tanh(V x) {
   } else {
     return map_lanes(x, [](double v) {
       double u2 = 2 * 0.7978845608028654 * (v + 0.044715 * v * v * v);
-      return std::isinf(v) ? (v > 0 ? v : -0.0) : v * sigmoid_f64(u2);
+      return std::isinf(v) ? (v > 0 ? v : std::numeric_limits<double>::quiet_NaN()) : v * sigmoid_f64(u2);
     });
   }
 }
