@@ -26,6 +26,7 @@ seconds() { local t0=$SECONDS; "$@" > "$WORK/log" 2>&1 || { cat "$WORK/log"; exi
   echo "pip install \".[examples]\" (fresh clone, fresh venv): $(seconds pip install ".[examples]") s"
   echo "pip install \".[test]\" (second README command): $(seconds pip install ".[test]") s"
   echo "python -m pytest tests --collect-only: $(seconds python -m pytest tests --collect-only -q) s"
+  pip install --quiet pybind11   # the developer build's own requirement (README, "Developing")
   cmake -S . -B build/dev -G Ninja -Dpybind11_DIR="$(python -m pybind11 --cmakedir)" > /dev/null
   echo "developer build (cmake + ninja, no cache): $(seconds ninja -C build/dev) s"
   touch cpp/lamina/cpu/kernels/softmax.cpp

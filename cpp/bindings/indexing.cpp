@@ -92,12 +92,8 @@ std::vector<Entry> parse_entries(py::handle index, Device device) {
 
 ParsedIndex parse(const Tensor& x, py::handle index) {
   std::vector<Entry> entries = parse_entries(index, x.device());
-  int64_t consumed = 0, ellipses = 0;
-  for (const Entry& e : entries) {
-    consumed += consumed_dims(e);
-    ellipses += std::holds_alternative<EllipsisEntry>(e);
-  }
-  LAMINA_CHECK_INDEX(ellipses <= 1, "index: an index can only have a single ellipsis ('...')");
+  int64_t consumed = 0;
+  for (const Entry& e : entries) consumed += consumed_dims(e);
   LAMINA_CHECK_INDEX(consumed <= x.dim(), "index: too many indices for tensor of dimension ", x.dim());
   ParsedIndex p;
   p.view = x;
@@ -108,6 +104,8 @@ ParsedIndex parse(const Tensor& x, py::handle index) {
     if (std::holds_alternative<NoneEntry>(e)) {
       p.view = unsqueeze(p.view, dim++);
     } else if (std::holds_alternative<EllipsisEntry>(e)) {
+      // Every ellipsis spans the dims no other entry names, as in PyTorch: x[..., None, ...] is
+      // x[..., None]; an entry after a second, non-empty span then names a dim past the end.
       dim += x.dim() - consumed;
     } else if (auto* b = std::get_if<bool>(&e)) {
       p.view = unsqueeze(p.view, dim);
@@ -118,6 +116,8 @@ ParsedIndex parse(const Tensor& x, py::handle index) {
       p.view = slice(p.view, dim++, s->start, s->stop, s->step);
     } else {
       const Tensor& t = std::get<Tensor>(e);
+      LAMINA_CHECK_INDEX(dim + consumed_dims(e) <= p.view.dim(), "index: too many indices for tensor of dimension ",
+                         x.dim());
       tensors.push_back({dim, t});
       dim += consumed_dims(e);
     }
@@ -151,7 +151,12 @@ void init_indexing(py::module_& m, TensorClass& cls) {
   cls.def("__setitem__", [](Tensor& x, py::handle index, py::handle value) {
     ParsedIndex p = parse(x, index);
     Tensor v = to_operand(value, x.device(), "__setitem__");
-    nogil([&]() -> Tensor& { return p.has_advanced ? index_put_(p.view, p.advanced, v, false) : copy_(p.view, v); });
+    nogil([&]() -> Tensor& {
+      if (!p.has_advanced) return copy_(p.view, v);
+      // x[mask] = 0-d tensor is a masked fill in PyTorch, which casts; other index puts want equal dtypes.
+      bool masked_fill = p.advanced.size() == 1 && p.advanced[0].dtype() == DType::Bool && v.dim() == 0;
+      return index_put_(p.view, p.advanced, masked_fill && v.dtype() != x.dtype() ? to(v, x.dtype()) : v, false);
+    });
   });
   (void)m;
 }

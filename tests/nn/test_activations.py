@@ -184,3 +184,10 @@ def test_gelu_of_minus_infinity_is_nan_like_pytorch(approximate, dtype):
     for n in (1, 37):  # scalar and vector paths
         y = F.gelu(lamina.tensor([-INF] * n + [INF], dtype=dtype), approximate=approximate).numpy()
         assert np.isnan(y[:n]).all() and y[n] == INF
+
+
+@pytest.mark.parametrize("dtype", [lamina.float32, lamina.float64])
+def test_silu_of_minus_infinity_is_nan_like_pytorch(dtype):
+    for n in (1, 37):
+        y = F.silu(lamina.tensor([-INF] * n + [-1e30, INF], dtype=dtype)).numpy()
+        assert np.isnan(y[:n]).all() and y[n] == 0 and y[n + 1] == INF

@@ -397,3 +397,23 @@ def test_none_around_ellipsis_indexing():
         assert x[key].shape == a[key].shape, key
     y = lamina.tensor(2.0)
     assert y[..., None].shape == (1,) and y[None, ...].shape == (1,) and y[...].shape == ()
+
+
+def test_second_ellipsis_spans_what_is_left_like_pytorch():
+    # PyTorch lets every ellipsis span the dims no other entry names; numpy refuses a second one
+    x = lamina.arange(24.0).reshape(2, 3, 4)
+    assert x[..., None, ...].shape == (2, 3, 4, 1)
+    assert x[None, ..., None, ...].shape == (1, 2, 3, 4, 1)
+    assert x[0, ..., ...].shape == (3, 4)
+    np.testing.assert_array_equal(x[..., 0, ...].numpy(), x.numpy()[..., 0])
+    with pytest.raises(IndexError):
+        x[..., ..., 1]  # the second span runs past the last dim
+
+
+def test_setitem_bool_mask_with_0d_value_casts_like_pytorch():
+    # PyTorch treats x[mask] = 0-d tensor as a masked fill, which casts (other index puts refuse)
+    y = lamina.zeros(3, dtype=lamina.int64)
+    y[lamina.tensor([True, False, True])] = lamina.tensor(2.7, dtype=lamina.float64)
+    assert y.tolist() == [2, 0, 2]
+    with pytest.raises(RuntimeError, match="dtypes match"):
+        y[lamina.tensor([0, 2])] = lamina.tensor(2.7, dtype=lamina.float64)

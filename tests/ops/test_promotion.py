@@ -209,3 +209,13 @@ def test_inplace_rules_match_torch():
         want = _outcome(torch, lambda: inplace_call(torch, self_kind, op, other_kind)[1])
         got = _outcome(lamina, lambda: inplace_call(lamina, self_kind, op, other_kind)[1])
         assert got == want, f"{self_kind}.{op}({other_kind}): lamina {got}, torch {want}"
+
+
+def test_pow_gradient_with_a_bool_or_integer_exponent():
+    # regression: backward computed `b - 1` on the bool exponent and raised
+    x = lamina.tensor([1.5, 2.0, 3.0], dtype=lamina.float64, requires_grad=True)
+    for b, expected in [(lamina.tensor([True, False, True]), [1.0, 0.0, 1.0]),
+                        (lamina.tensor([2, 0, 3]), [3.0, 0.0, 27.0])]:
+        x.grad = None
+        lamina.pow(x, b).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), expected)

@@ -278,3 +278,14 @@ def test_prod_double_backward_along_a_dim():
     w = np.arange(1.0, 10.0).reshape(3, 3)
     expected = np.stack([exact_prod_hv(r, wr) for r, wr in zip(rows, w)])
     np.testing.assert_allclose(prod_hessian_vector(rows.tolist(), w.tolist(), dim=1), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("values", [[0.0], [-0.0], [3e38], [0.0, 0.0, 0.0], [0.0, 2.0], [float("nan")], []])
+def test_sum_and_prod_with_bool_dtype_are_any_and_all(values):
+    # regression: the bool kernel wrote nothing, so the result was whatever memory held
+    x = lamina.tensor(values)
+    for _ in range(3):
+        assert bool(x.sum(dtype=lamina.bool)) == any(v != 0 for v in values)
+        assert bool(x.prod(dtype=lamina.bool)) == all(v != 0 for v in values)
+    m = lamina.tensor([[0, 1, 0], [0, 0, 0]], dtype=lamina.bool)
+    assert m.sum(1, dtype=lamina.bool).tolist() == [True, False]

@@ -59,7 +59,7 @@ LAMINA_BINARY_NODE(Atan2Backward, true, true, g * b() / (square(a()) + square(b(
 // a^b: d/da = b a^(b-1), taken as 0 where b == 0 (also at a == 0, where a^(b-1) is inf);
 // d/db = a^b log(a), taken as 0 where a == 0 and b >= 0.
 LAMINA_BINARY_NODE(PowBackward, true, true,
-                   where(eq(b(), wrapped_scalar(0.0)), wrapped_scalar(0.0), g * b() * pow(a(), b() - 1)),
+                   where(eq(b(), wrapped_scalar(0.0)), wrapped_scalar(0.0), g * b() * pow(a(), to(b(), g.dtype()) - 1)),
                    where(logical_and(eq(a(), wrapped_scalar(0.0)), ge(b(), wrapped_scalar(0.0))),
                          wrapped_scalar(0.0), g * pow(a(), b()) * log(a())))
 LAMINA_BINARY_NODE(MaximumBackward, true, true, max_grad(g, a(), b()), max_grad(g, b(), a()))

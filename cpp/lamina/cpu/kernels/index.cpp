@@ -191,6 +191,8 @@ void nonzero_kernel(const Tensor& out, const Tensor& in) {
       }
     });
     for (int64_t c = 0; c < nchunks; ++c) start[size_t(c + 1)] += start[size_t(c)];
+    // The op sized out from its own count; never write past it (another thread may write `in`).
+    LAMINA_CHECK(start[size_t(nchunks)] == out.shape()[0], "nonzero: the input changed while it was read");
     int64_t* o = out.data<int64_t>();
     parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {

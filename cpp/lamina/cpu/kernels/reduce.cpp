@@ -199,9 +199,9 @@ void reduce_kernel(ReduceOp op, const Tensor& out, const Tensor& in) {
         default: break;
       }
     } else {
-      // bool max/min are any/all.
-      if (op == ReduceOp::Max) return reduce_logical<ReduceOp::Any, T>(out, in);
-      if (op == ReduceOp::Min) return reduce_logical<ReduceOp::All, T>(out, in);
+      // In bool, sum and max are any, prod and min all (sum(dtype=bool) left out wrote nothing).
+      if (op == ReduceOp::Max || op == ReduceOp::Sum) return reduce_logical<ReduceOp::Any, T>(out, in);
+      if (op == ReduceOp::Min || op == ReduceOp::Prod) return reduce_logical<ReduceOp::All, T>(out, in);
     }
   });
 }

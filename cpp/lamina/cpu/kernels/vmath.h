@@ -189,7 +189,9 @@ inline V sigmoid_f32(V x) {
 // x * sigmoid(x); -inf gives -0 (the limit).
 template <class V>
 inline V silu_f32(V x) {
-  return scaled_sigmoid_f32(x, select(x < splat<V>(-1e20f), splat<V>(-1e20f), x));
+  V r = scaled_sigmoid_f32(x, select(x < splat<V>(-1e20f), splat<V>(-1e20f), x));
+  // silu(-inf) = -inf * 0 is NaN, as PyTorch gives.
+  return select(x == splat<V>(-std::numeric_limits<float>::infinity()), splat<V>(std::numeric_limits<float>::quiet_NaN()), r);
 }
 
 // erf(x) for |x| <= 1 as x + x R(x^2), R a degree-7 fit (the leading term stays exact).
@@ -352,7 +354,9 @@ inline V vsigmoid(V x) {
 template <class V>
 inline V vsilu(V x) {
   if constexpr (std::is_same_v<elem_t<V>, float>) return detail::silu_f32(x);
-  else return map_lanes(x, [](double v) { return v < -1e300 ? -0.0 : v * sigmoid_f64(v); });
+  else return map_lanes(x, [](double v) {
+    return std::isinf(v) && v < 0 ? std::numeric_limits<double>::quiet_NaN() : v < -1e300 ? -0.0 : v * sigmoid_f64(v);
+  });
 }
 template <class V>
 inline V vgelu(V x) {
