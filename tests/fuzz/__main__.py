@@ -59,6 +59,8 @@ def main(argv=None):
     run.add_argument("--timeout", type=float, default=10.0, help="seconds per program before it is a hang")
     run.add_argument("--no-torch", action="store_true", help="lamina only: crashes and hangs")
     run.add_argument("-v", "--verbose", action="store_true", help="print each finding as it happens")
+    run.add_argument("--fail-on-crash-only", action="store_true",
+                     help="exit 1 only for crashes, hangs and sanitizer reports (disagreements are listed)")
     play = sub.add_parser("replay", help="run a case file again and print both sides")
     play.add_argument("case")
     args = parser.parse_args(argv)
@@ -68,6 +70,8 @@ def main(argv=None):
     summary = campaign.run(args.seed, programs, args.seconds, args.out, args.timeout, not args.no_torch,
                            log=print if args.verbose else None)
     print(summary.text())
+    if args.fail_on_crash_only:
+        return 1 if summary.crashes or summary.hangs else 0
     return 1 if summary.failures else 0
 
 
