@@ -51,6 +51,9 @@ void init_nn_ops(py::module_& m, TensorClass& cls) {
     return nogil_if(big(x), [&] { return nll_loss(x, target, opt(weight), ignore_index, reduction); });
   }, py::arg("input"), py::arg("target"), py::arg("weight") = py::none(), py::arg("ignore_index") = -100,
      py::arg("reduction") = "mean");
+  m.def("_binary_cross_entropy", [](const Tensor& x, const Tensor& target) {
+    return nogil_if(big(x), [&] { return binary_cross_entropy(x, target); });
+  }, py::arg("input"), py::arg("target"));
   m.def("dropout", [](const Tensor& x, double p, bool train, Generator* gen) {
     return nogil_if(big(x), [&] { return dropout(x, p, train, gen); });
   }, py::arg("input"), py::arg("p") = 0.5, py::arg("train") = true, py::kw_only(), py::arg("generator") = nullptr);

@@ -3,6 +3,8 @@ targets, (N, C), (N, C, d1, d2) and unbatched inputs), nll_loss and the composit
 numpy references; gradients by finite differences in float64; determinism of the fused kernel;
 errors naming the op and shapes."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -304,3 +306,21 @@ def test_cross_entropy_fused_backward_matches_composite(shape, weighted, ls, isa
     loss = F.cross_entropy(x, tg, w, reduction="none", label_smoothing=ls)
     (composite,) = lamina.autograd.grad(loss, [x], g, create_graph=True)
     np.testing.assert_allclose(fused.numpy(), composite.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_binary_cross_entropy_gradient_at_saturated_inputs_is_finite_like_pytorch():
+    # regression: through the composite, log's 1/x met the clamp's zero slope at x = 0 or 1 (a
+    # float32 sigmoid saturates there) and the gradient was 0/0 = NaN
+    x = lamina.tensor([0.0, 1.0, 0.0, 1.0, 0.3], dtype=lamina.float64, requires_grad=True)
+    t = lamina.tensor([0.0, 1.0, 1.0, 0.0, 1.0], dtype=lamina.float64, requires_grad=True)
+    loss = F.binary_cross_entropy(x, t, reduction="sum")
+    np.testing.assert_allclose(loss.item(), 200 - math.log(0.3))
+    loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, 0.0, -1e12, 1e12, -0.7 / 0.21])
+    np.testing.assert_allclose(t.grad.numpy(), [math.inf, -math.inf, math.inf, -math.inf, math.log(0.7) - math.log(0.3)])
+    assert gradcheck(lambda a, b: F.binary_cross_entropy(a, b), (
+        lamina.tensor([0.2, 0.7], dtype=lamina.float64, requires_grad=True),
+        lamina.tensor([0.4, 0.9], dtype=lamina.float64, requires_grad=True)))
+    from lamina.autograd import gradgradcheck
+    assert gradgradcheck(lambda a: F.binary_cross_entropy(a, lamina.tensor([0.4, 0.9], dtype=lamina.float64)), (
+        lamina.tensor([0.2, 0.7], dtype=lamina.float64, requires_grad=True),))

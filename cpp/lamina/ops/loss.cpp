@@ -189,4 +189,45 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
   return reduce_loss(loss, r, r == Reduction::Mean ? weight_total(tgt, weight, ignore_index) : 1.0);
 }
 
+// ---- binary cross entropy, unreduced: -(t log(x) + (1 - t) log(1 - x)), logs clamped at -100 ----
+
+namespace {
+
+// PyTorch's fused gradients. Through the composite, the clamped log's zero slope met log's 1 / x at
+// x = 0 or 1 (a sigmoid saturated in float32) and gave 0 / 0 = NaN; here the input's gradient is
+// (x - t) / max(x (1 - x), 1e-12) and the target's log(1 - x) - log(x).
+struct BinaryCrossEntropyBackward : Node {
+  SavedTensor x_, t_;
+  std::string name() const override { return "BinaryCrossEntropyBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor x = unpack(x_), t = unpack(t_), g = grads[0], gx, gt;
+    if (needs_input_grad(0)) gx = g * (x - t) / clamp(x * (1 - x), Scalar(1e-12), std::nullopt);
+    if (needs_input_grad(1)) gt = g * (log(1 - x) - log(x));  // unclamped, as PyTorch's
+    return {gx, gt};
+  }
+};
+
+}  // namespace
+
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target) {
+  LAMINA_CHECK(input.is_floating_point() && target.dtype() == input.dtype(), "binary_cross_entropy: expected input "
+               "and target of one floating point dtype, got ", dtype_name(input.dtype()), " and ",
+               dtype_name(target.dtype()));
+  LAMINA_CHECK_VALUE(target.shape() == input.shape(), "binary_cross_entropy: target ", str(target.shape()),
+                     " does not match input ", str(input.shape()));
+  Tensor loss;
+  {
+    autograd::GradModeGuard no_grad(false);
+    Tensor log_x = clamp(log(input), Scalar(-100.0), std::nullopt);
+    Tensor log_1mx = clamp(log(1 - input), Scalar(-100.0), std::nullopt);
+    loss = -(target * log_x + (1 - target) * log_1mx);
+  }
+  if (auto node = autograd::make_node<BinaryCrossEntropyBackward>(input, target)) {
+    autograd::set_history(loss, node);
+    node->save(node->x_, input);
+    node->save(node->t_, target);
+  }
+  return loss;
+}
+
 }  // namespace lamina

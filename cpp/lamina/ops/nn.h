@@ -32,6 +32,8 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
                      const std::string& reduction = "mean", double label_smoothing = 0.0);
 Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index = -100,
                 const std::string& reduction = "mean");
+// Unreduced -(t log(x) + (1 - t) log(1 - x)) with the logs clamped at -100; input and target alike.
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target);
 
 // Zeroes elements with probability p and scales the rest by 1 / (1 - p); identity when !training.
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);

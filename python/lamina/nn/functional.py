@@ -307,9 +307,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                          f"{tuple(input.shape)}")
     if input.numel() and not bool(((input >= 0) & (input <= 1)).all()):
         raise RuntimeError("binary_cross_entropy: all elements of input should be between 0 and 1")
-    log_x = _C.clamp(_C.log(input), -100.0, None)
-    log_1mx = _C.clamp(_C.log(1.0 - input), -100.0, None)
-    loss = -(target * log_x + (1.0 - target) * log_1mx)
+    loss = _C._binary_cross_entropy(input, target.to(input.dtype))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
