@@ -633,3 +633,19 @@ def test_linear_backward_with_empty_features(in_features, out_features, lead):
     np.testing.assert_array_equal(x.grad.numpy(), np.full(x.shape, 2.0 * out_features))
     np.testing.assert_array_equal(w.grad.numpy(), np.full(w.shape, 2.0 * math.prod(lead)))
     np.testing.assert_array_equal(b.grad.numpy(), np.full(b.shape, 2.0 * math.prod(lead)))
+
+
+def test_linear_bias_broadcasts_to_the_output_like_pytorch():
+    # regression: only a (out_features,) or one-element bias was accepted
+    x = lamina.ones(2, 3, requires_grad=True)
+    w = lamina.ones(4, 3)
+    b = lamina.arange(8.0).reshape(2, 4).requires_grad_()
+    y = F.linear(x, w, b)
+    np.testing.assert_array_equal(y.detach().numpy(), 3 + np.arange(8.0).reshape(2, 4))
+    y.sum().backward()
+    np.testing.assert_array_equal(b.grad.numpy(), np.ones((2, 4)))
+    assert F.linear(x, w, lamina.ones(1, 1)).shape == (2, 4)
+    with pytest.raises(RuntimeError, match="linear: bias of shape"):
+        F.linear(x, w, lamina.ones(5, 2, 4))
+    with pytest.raises(RuntimeError, match="linear: bias of shape"):
+        F.linear(x, w, lamina.ones(3))

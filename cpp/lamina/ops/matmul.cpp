@@ -380,8 +380,13 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   Tensor bias_view;
   if (bias.defined()) {
     check_operands(input, bias, "linear");
-    LAMINA_CHECK(bias.dim() <= 1 && (bias.numel() == out_features || bias.numel() == 1), "linear: bias of shape ",
-                 str(bias.shape()), " does not match the weight's ", out_features, " output features");
+    // Any other bias that expands to the output's shape is added after the product, as in PyTorch.
+    if (!(bias.dim() <= 1 && (bias.numel() == out_features || bias.numel() == 1))) {
+      Tensor out = linear(input, weight, {});
+      LAMINA_CHECK(is_expandable_to(bias.shape(), out.shape()), "linear: bias of shape ", str(bias.shape()),
+                   " cannot be broadcast to the output of shape ", str(out.shape()));
+      return out + bias;
+    }
     int64_t stride = bias.dim() == 1 && bias.numel() > 1 ? bias.strides()[0] : 0;
     bias_view = make_view(bias, {1, out_features}, {0, stride}, bias.offset());
   }
