@@ -46,6 +46,16 @@ class Summary:
         return "\n".join(lines)
 
 
+def report_excerpt(stderr):
+    """The start of a sanitizer report (what went wrong and where), else the tail of stderr."""
+    for marker in ("ERROR: AddressSanitizer", "runtime error:"):
+        at = stderr.find(marker)
+        if at >= 0:
+            start = stderr.rfind("\n", 0, at) + 1
+            return stderr[start:start + 4000]
+    return stderr[-4000:]
+
+
 def judge(program, lam, ref):
     """The finding of one program (None when fine), from the two workers' Results."""
     if lam.status != "ok":
@@ -91,7 +101,7 @@ def run(seed=0, programs=None, seconds=None, out="fuzz-cases", timeout=10.0, use
             if written[key] < CASES_PER_KIND:
                 written[key] += 1
                 report = {"seed": pseed, "step": finding.step, "op": finding.op, "kind": finding.kind,
-                          "detail": finding.detail, "stderr_tail": lam.stderr[-4000:]}
+                          "detail": finding.detail, "stderr": report_excerpt(lam.stderr)}
                 path = cases.write_case(out, f"{finding.kind}-{finding.op}-{pseed}", program, arrays, report)
             summary.failures.append((finding, path))
             if log:

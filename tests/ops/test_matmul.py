@@ -402,3 +402,15 @@ def test_saves_only_the_operands_a_gradient_needs():
     x.add_(1)  # x is saved for grad_W
     with pytest.raises(RuntimeError):
         out.sum().backward()
+
+
+@pytest.mark.parametrize("dtype,big", [(lamina.int32, 2**31 - 1), (lamina.int64, 2**63 - 1)])
+def test_integer_matmul_wraps_on_overflow_like_pytorch(dtype, big):
+    # regression: signed overflow in the integer GEMM (undefined behaviour; UBSan caught it)
+    a = lamina.tensor([big, big], dtype=dtype)
+    assert int(a @ a) == 2  # big * big wraps to 1, twice
+    m = lamina.tensor([[big, 1], [2, big]], dtype=dtype)
+    bits = 32 if dtype == lamina.int32 else 64
+    wrap = lambda v: (v + 2 ** (bits - 1)) % 2**bits - 2 ** (bits - 1)
+    expected = [[wrap(big * big + 2), wrap(2 * big)], [wrap(4 * big), wrap(2 + big * big)]]
+    assert (m @ m).tolist() == expected

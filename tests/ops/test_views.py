@@ -219,9 +219,13 @@ def test_as_strided_overflowing_geometry_raises(size, stride, offset):
         x.as_strided(size, stride, offset)
 
 
-def test_as_strided_empty_view_with_huge_strides_is_allowed():
-    v = lamina.zeros(4).as_strided((0, 3), (2**62, 2**62))
-    assert v.shape == (0, 3)
+def test_as_strided_empty_view_strides_must_keep_byte_offsets_in_int64():
+    # an empty view may point anywhere, but kernels still multiply its strides by sizes and item
+    # sizes: strides that overflow int64 there are refused (UBSan caught the overflow)
+    v = lamina.zeros(4).as_strided((0, 3), (2**40, 1))
+    assert v.shape == (0, 3) and (v + 1).shape == (0, 3)
+    with pytest.raises(RuntimeError, match="as_strided.*overflow"):
+        lamina.zeros(4).as_strided((3, 0), (2**62, 1))
 
 
 def test_size_and_stride_of_0d_tensor_raise_index_error():
@@ -234,6 +238,9 @@ def test_size_and_stride_of_0d_tensor_raise_index_error():
 
 def test_factory_size_overflow_before_a_zero_is_refused():
     # PyTorch multiplies sizes in order: (2**40, 2**40, 0) overflows before reaching the 0
-    with pytest.raises(RuntimeError, match="ones.*overflow"):
+    with pytest.raises(RuntimeError, match="ones.*storage size calculation overflow"):
         lamina.ones(2**40, 2**40, 0)
-    assert lamina.ones(0, 2**40, 2**40).shape == (0, 2**40, 2**40)
+    # and, as in PyTorch, contiguous strides must fit too (a 0-sized dim counts as 1 there)
+    with pytest.raises(RuntimeError, match="ones.*stride calculation overflow"):
+        lamina.ones(0, 2**40, 2**40)
+    assert lamina.ones(0, 2**40, 2**20).shape == (0, 2**40, 2**20)

@@ -3,6 +3,7 @@
 // merged into one stride where the strides allow, folded into m when B is shared by every batch
 // item, and looped over otherwise. Backward formulas call matmul itself, so create_graph works.
 #include <algorithm>
+#include <type_traits>
 
 #include "lamina/ops/elementwise.h"
 #include "lamina/ops/matmul.h"
@@ -22,19 +23,21 @@ void gemm_integral(const GemmArgs& g) {
   const T* B = static_cast<const T*>(g.b.data);
   const T* bias = static_cast<const T*>(g.epilogue.bias);
   T* C = static_cast<T*>(g.c.data);
-  const T alpha = T(g.alpha), beta = T(g.beta);
+  // Unsigned arithmetic: products and sums wrap as in PyTorch (signed overflow would be undefined).
+  using U = std::make_unsigned_t<T>;
+  const U alpha = U(T(g.alpha)), beta = U(T(g.beta));
   for (int64_t bi = 0; bi < g.batch; ++bi)
     for (int64_t i = 0; i < g.m; ++i)
       for (int64_t j = 0; j < g.n; ++j) {
-        T acc = 0;
+        U acc = 0;
         const T* a = A + bi * g.a.batch + i * g.a.rows;
         const T* b = B + bi * g.b.batch + j * g.b.cols;
-        for (int64_t p = 0; p < g.k; ++p) acc += a[p * g.a.cols] * b[p * g.b.rows];
+        for (int64_t p = 0; p < g.k; ++p) acc += U(a[p * g.a.cols]) * U(b[p * g.b.rows]);
         T* c = C + bi * g.c.batch + i * g.c.rows + j * g.c.cols;
-        T v = alpha * acc;
-        if (beta != T(0)) v += beta * *c;
-        if (bias) v += bias[i * g.epilogue.bias_rows + j * g.epilogue.bias_cols];
-        *c = v;
+        U v = alpha * acc;
+        if (beta != 0) v += beta * U(*c);
+        if (bias) v += U(bias[i * g.epilogue.bias_rows + j * g.epilogue.bias_cols]);
+        *c = T(v);
       }
 }
 

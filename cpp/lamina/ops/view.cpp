@@ -160,18 +160,22 @@ Tensor as_strided(const Tensor& x, const Shape& shape, const Strides& strides, i
   LAMINA_CHECK(shape.size() == strides.size(), "as_strided: mismatch in length of strides and shape");
   check_shape(shape, x.itemsize(), "as_strided");
   LAMINA_CHECK(offset >= 0, "as_strided: negative storage offset ", offset);
-  // The last element's index, offset + sum((size - 1) * stride), in overflow-checked arithmetic:
-  // a wrapped sum would pass the bounds check and address foreign memory.
-  int64_t last = offset;
-  bool empty = false, overflow = false;
+  // offset + sum(size * stride) elements, in bytes, must fit in int64 even for an empty view:
+  // kernels multiply strides by sizes and item sizes before they know a tensor is empty, and a
+  // wrapped bounds sum would let the view address foreign memory.
+  int64_t reach = offset, last = offset;
+  bool overflow = false, empty = false;
   for (size_t i = 0; i < shape.size(); ++i) {
     LAMINA_CHECK(strides[i] >= 0, "as_strided: negative strides are not supported, got ", strides[i]);
-    empty |= shape[i] == 0;
     int64_t span = 0;
-    if (shape[i] > 0) overflow |= __builtin_mul_overflow(shape[i] - 1, strides[i], &span);
-    overflow |= __builtin_add_overflow(last, span, &last);
+    overflow |= __builtin_mul_overflow(std::max<int64_t>(shape[i], 1), strides[i], &span);
+    overflow |= __builtin_add_overflow(reach, span, &reach);
+    empty |= shape[i] == 0;
+    if (!overflow && shape[i] > 0) last += (shape[i] - 1) * strides[i];  // <= reach: no overflow
   }
-  LAMINA_CHECK(empty || !overflow, "as_strided: storage size calculation overflowed with sizes ", str(shape),
+  int64_t reach_bytes = 0;
+  overflow |= __builtin_mul_overflow(reach, int64_t(x.itemsize()), &reach_bytes);
+  LAMINA_CHECK(!overflow, "as_strided: storage size calculation overflowed with sizes ", str(shape),
                ", strides ", str(strides), " and storage offset ", offset);
   if (empty) last = -1;
   int64_t capacity = int64_t(x.storage()->nbytes() / x.itemsize());
