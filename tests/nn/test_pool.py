@@ -571,3 +571,13 @@ def test_max_pool_window_entirely_in_padding():
     np.testing.assert_array_equal(x.grad.numpy(), [[[[0.0, 0.0]]]])
     z = lamina.arange(6.0, dtype=lamina.float64).reshape(1, 1, 2, 3).requires_grad_()
     assert gradcheck(lambda t: F.max_pool2d(t, 2, 2, 1, 2).clamp(-1e3, None), (z,))
+
+
+def test_integer_avg_pool_sums_wrap_instead_of_overflowing():
+    # regression (UBSan under the fuzzer): the int32 window sum overflowed, which is undefined
+    big = 2**31 - 1
+    x = lamina.tensor([[[big, big, big, big]]], dtype=lamina.int32)
+    y = F.avg_pool1d(x, 2, 2)  # (big + big) wraps to -2 in int32; -2 / 2 = -1
+    assert y.tolist() == [[[-1, -1]]]
+    y = F.avg_pool1d(x, 3, 1, padding=1)  # edge windows take the scalar path
+    assert y.dtype == lamina.int32 and y.shape == (1, 1, 4)

@@ -268,6 +268,16 @@ int64_t avg_row_vec(const T* plane, int64_t W, int64_t h0, int64_t h1, T divisor
   return run_blocks<L>(ow, ow_end, block);
 }
 
+// The type a window sum accumulates in: T, or for integers its unsigned twin (wraps, never UB).
+template <class T, bool = std::is_integral_v<T>>
+struct WrappingSum {
+  using type = T;
+};
+template <class T>
+struct WrappingSum<T, true> {
+  using type = std::make_unsigned_t<T>;
+};
+
 template <class T>
 void avg_pool_typed(const Tensor& out, const Tensor& in, const Pool2dParams& p) {
   const Planes g = planes_of(in, out);
@@ -284,11 +294,13 @@ void avg_pool_typed(const Tensor& out, const Tensor& in, const Pool2dParams& p) 
       T* yo = y + r * g.OW;
       auto scalar = [&](int64_t ow) {
         const AvgWindow a = avg_window(oh, ow, g.H, g.W, p);
-        T sum = 0;
+        // Integer sums wrap (in unsigned arithmetic, as the vector path does): signed overflow is undefined.
+        using Acc = typename WrappingSum<T>::type;
+        Acc sum = 0;
         for (int64_t h = a.h0; h < a.h1; ++h)
-          for (int64_t w = a.w0; w < a.w1; ++w) sum += src[h * g.W + w];
+          for (int64_t w = a.w0; w < a.w1; ++w) sum += Acc(src[h * g.W + w]);
         // An empty window (all padding) averages to 0, as in PyTorch.
-        yo[ow] = a.h0 < a.h1 && a.w0 < a.w1 ? T(sum / T(a.divisor)) : T(0);
+        yo[ow] = a.h0 < a.h1 && a.w0 < a.w1 ? T(T(sum) / T(a.divisor)) : T(0);
       };
       int64_t ow = 0;
       for (; ow < ow_lo; ++ow) scalar(ow);
