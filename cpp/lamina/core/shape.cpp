@@ -33,14 +33,16 @@ void check_shape(const Shape& shape, size_t itemsize, const char* op) {
   for (int64_t d : shape) LAMINA_CHECK(d >= 0, op, ": negative dimension ", d, " in shape ", str(shape));
   // Sizes multiplied in order with a sticky overflow flag, as PyTorch computes a storage size:
   // (2**40, 2**40, 0) overflows before the 0 is reached and is refused.
-  int64_t bytes = int64_t(itemsize > 0 ? itemsize : 1), stride_bytes = bytes;
-  bool overflow = false, stride_overflow = false;
-  for (int64_t d : shape) overflow |= __builtin_mul_overflow(bytes, d, &bytes);
-  LAMINA_CHECK_AS(Error, !overflow, op, ": storage size calculation overflowed with sizes ", str(shape));
   // Contiguous strides count a 0-sized dim as 1: (0, 2**40, 2**40) has a stride of 2**80. Counted
   // in bytes (PyTorch counts elements): kernels multiply strides by the item size even for an
   // empty tensor, and that product must not overflow.
-  for (int64_t d : shape) stride_overflow |= __builtin_mul_overflow(stride_bytes, std::max<int64_t>(d, 1), &stride_bytes);
+  int64_t bytes = int64_t(itemsize > 0 ? itemsize : 1), stride_bytes = bytes;
+  bool overflow = false, stride_overflow = false;
+  for (int64_t d : shape) {
+    overflow |= __builtin_mul_overflow(bytes, d, &bytes);
+    stride_overflow |= __builtin_mul_overflow(stride_bytes, std::max<int64_t>(d, 1), &stride_bytes);
+  }
+  LAMINA_CHECK_AS(Error, !overflow, op, ": storage size calculation overflowed with sizes ", str(shape));
   LAMINA_CHECK_AS(Error, !stride_overflow, op, ": stride calculation overflowed with sizes ", str(shape));
 }
 

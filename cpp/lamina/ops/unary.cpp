@@ -31,20 +31,25 @@ struct UnaryBackward : Node {
   Tensor result() { return unpack(result_); }
 };
 
+// Attaches N as out's grad_fn (when x needs grad), saving what its formula reads.
+template <class N>
+Tensor record_unary(Tensor out, const Tensor& x, const UnaryParams& params = {}) {
+  if (auto node = autograd::make_node<N>(x)) {
+    node->params = params;
+    autograd::set_history(out, node);
+    if (N::kSavesSelf) node->save(node->self_, x);
+    if (N::kSavesResult) node->save(node->result_, out, /*is_output=*/true);
+  }
+  return out;
+}
+
 template <class N>
 Tensor unary_op(UnaryOp op, const Tensor& x, const char* name, Kind kind, const UnaryParams& params = {}) {
   DType compute = compute_dtype(x, kind, name);
   DType out_dtype = kind == Kind::Predicate ? DType::Bool : compute;
   Tensor out = elementwise::unary_forward(op, elementwise::cast(x, compute), out_dtype, name, params);
   if constexpr (!std::is_same_v<N, void>) {
-    if (is_floating_point(out_dtype)) {
-      if (auto node = autograd::make_node<N>(x)) {
-        node->params = params;
-        autograd::set_history(out, node);
-        if (N::kSavesSelf) node->save(node->self_, x);
-        if (N::kSavesResult) node->save(node->result_, out, /*is_output=*/true);
-      }
-    }
+    if (is_floating_point(out_dtype)) record_unary<N>(out, x, params);
   }
   return out;
 }
@@ -216,21 +221,13 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
   UnaryParams params{Scalar(beta), Scalar(threshold), true, true};
   return unary_op<SoftplusBackward>(UnaryOp::Softplus, x, "softplus", Kind::FloatOnly, params);
 }
-// The two composites compute their forward without recording and attach their own node.
-template <class N>
-static Tensor record_unary(Tensor out, const Tensor& x) {
-  if (auto node = autograd::make_node<N>(x)) {
-    autograd::set_history(out, node);
-    node->save(node->self_, x);
-  }
-  return out;
-}
 Tensor hardtanh(const Tensor& x, Scalar min, Scalar max) {
   LAMINA_CHECK_VALUE(min.to_double() <= max.to_double(), "hardtanh: min_val (", min.to_double(),
                      ") cannot be greater than max_val (", max.to_double(), ")");
   UnaryParams params{min, max, true, true};
   return unary_op<HardtanhBackward>(UnaryOp::Clamp, x, "hardtanh", Kind::Same, params);
 }
+// hardsigmoid and hardswish compute their forward without recording and attach their own node.
 Tensor hardsigmoid(const Tensor& x) {
   if (!x.is_floating_point()) elementwise::fail_dtype("hardsigmoid", x.dtype());
   Tensor out;
@@ -245,7 +242,7 @@ Tensor hardswish(const Tensor& x) {
   Tensor out;
   {
     autograd::GradModeGuard no_grad(false);
-    out = x * clamp(x + 3, Scalar(0.0), Scalar(6.0)) / 6;
+    out = x * hardsigmoid(x);
   }
   return record_unary<HardswishBackward>(out, x);
 }
@@ -274,8 +271,7 @@ Tensor round(const Tensor& x, int64_t decimals) {
     Tensor ten = wrapped_scalar(std::pow(10.0, double(decimals > 0 ? decimals : -decimals)), x.device());
     out = decimals > 0 ? div(round(mul(x, ten)), ten) : mul(round(div(x, ten)), ten);
   }
-  if (auto node = autograd::make_node<RoundBackward>(x)) autograd::set_history(out, node);
-  return out;
+  return record_unary<RoundBackward>(out, x);
 }
 Tensor logical_not(const Tensor& x) { return unary_op<void>(UnaryOp::LogicalNot, x, "logical_not", Kind::Predicate); }
 Tensor bitwise_not(const Tensor& x) {
