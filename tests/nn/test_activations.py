@@ -191,3 +191,24 @@ def test_silu_of_minus_infinity_is_nan_like_pytorch(dtype):
     for n in (1, 37):
         y = F.silu(lamina.tensor([-INF] * n + [-1e30, INF], dtype=dtype)).numpy()
         assert np.isnan(y[:n]).all() and y[n] == 0 and y[n + 1] == INF
+
+
+def test_new_activation_ops_and_bce_same_bits_with_1_and_2_threads(threads):
+    # large enough that the elementwise kernels split the work across threads
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-5, 5, 200_000)
+    t = rng.uniform(0, 1, 200_000)
+    fns = [lambda a: F.hardtanh(a, -2.0, 3.0), F.hardsigmoid, F.hardswish, F.relu6,
+           lambda a: F.binary_cross_entropy(a.sigmoid(), lamina.tensor(t), reduction="none")]
+    results = []
+    for n in (1, 2):
+        threads(n)
+        run = []
+        for f in fns:
+            a = lamina.tensor(x, requires_grad=True)
+            y = f(a)
+            (y * 1.5).sum().backward()
+            run.append((y.detach().numpy().copy(), a.grad.numpy().copy()))
+        results.append(run)
+    for (y1, g1), (y2, g2) in zip(*results):
+        assert y1.tobytes() == y2.tobytes() and g1.tobytes() == g2.tobytes()
