@@ -1,6 +1,7 @@
-// Elementwise ops and reductions over 1e7 float32 values, in GB/s (bytes read + written per
-// second), next to this machine's copy bandwidth (memcpy of the same buffer). Memory-bound ops
-// should reach ~80% of that copy figure; transcendental ones may be compute-bound.
+// Elementwise ops and reductions over 1e7 float32 values (and a few int32 / bool ones), in GB/s
+// (bytes read + written per second), next to this machine's copy bandwidth (memcpy of the same
+// buffer). Memory-bound ops should reach ~80% of that copy figure; transcendental ones may be
+// compute-bound. The 65536-element cases fit in L2, where the vector width shows.
 //
 //   cmake -S . -B build/bench -G Ninja -DLAMINA_BUILD_BENCH=ON -Dpybind11_DIR=$(python -m pybind11 --cmakedir)
 //   ninja -C build/bench bench_ops && build/bench/bench_ops [threads...]
@@ -37,6 +38,12 @@ int main(int argc, char** argv) {
   cpu::init_kernels();
 
   Tensor a = randn({kN}), b = randn({kN}), pos = rand({kN}) + 0.5, m = randn({3162, 3162});
+  TensorOptions int32;
+  int32.dtype = DType::Int32;
+  Tensor ia = randint(-1000, 1000, {kN}, int32), ib = randint(-1000, 1000, {kN}, int32);
+  constexpr int64_t kSmall = 65536;
+  Tensor sa = randn({kSmall}), sb = randn({kSmall});
+  Tensor sia = to(sa * 100.0, DType::Int32), sib = to(sb * 100.0, DType::Int32);
   std::vector<char> src(size_t(kN) * 4, 1), dst(size_t(kN) * 4);
   const double f = 4.0 * kN;  // bytes of one float32 operand
   std::vector<Case> cases = {
@@ -51,6 +58,13 @@ int main(int argc, char** argv) {
       {"tanh", 2 * f, [&] { return tanh(a); }},
       {"sigmoid", 2 * f, [&] { return sigmoid(a); }},
       {"gelu", 2 * f, [&] { return gelu(a); }},
+      {"gt (-> bool)", 2.25 * f, [&] { return gt(a, b); }},
+      {"add (int32)", 3 * f, [&] { return add(ia, ib); }},
+      {"neg (int32)", 2 * f, [&] { return neg(ia); }},
+      {"add (65536 in L2)", 3 * 4.0 * kSmall, [&] { return add(sa, sb); }},
+      {"add (65536 int32 in L2)", 3 * 4.0 * kSmall, [&] { return add(sia, sib); }},
+      {"gt (65536 in L2, -> bool)", 9.0 * kSmall, [&] { return gt(sa, sb); }},
+      {"eq (65536 int32 in L2, -> bool)", 9.0 * kSmall, [&] { return eq(sia, sib); }},
       {"sum", f, [&] { return sum(a); }},
       {"amax", f, [&] { return amax(a); }},
       {"sum rows (3162x3162, dim=1)", f, [&] { return sum(m, {1}); }},

@@ -38,3 +38,16 @@ def test_avx2_code_has_no_avx512():
     using_zmm = functions_using(r"%zmm\d|%k[1-7]")
     wrong = {n: insn for n, insn in using_zmm.items() if "::avx512::" not in n}
     assert not wrong, f"AVX-512 instructions outside the avx512 namespace: {wrong}"
+
+
+def test_data_movement_kernels_are_built_for_the_baseline_only():
+    """index.cpp and sort.cpp gain nothing from wider vectors, so only the baseline compiles them
+    (CMakeLists.txt, LAMINA_BASELINE_ONLY_KERNELS): two fewer compiles each in every build."""
+    nm = shutil.which("nm")
+    if nm is None or not lamina._C.__file__.endswith(".so"):
+        pytest.skip("nm is not available")
+    names = subprocess.run([nm, "-C", lamina._C.__file__], capture_output=True, text=True, check=True).stdout
+    for kernel in ("sort_kernel(", "nonzero_kernel("):
+        levels = {level for level in ("baseline", "avx2", "avx512")
+                  if re.search(rf"lamina::cpu::{level}::\(anonymous namespace\)::{re.escape(kernel)}", names)}
+        assert levels == {"baseline"}, f"{kernel} built for {sorted(levels)}"

@@ -3,7 +3,14 @@
 #include "lamina/cpu/kernels/binary_ops.h"
 #include "lamina/cpu/kernels/loops.h"
 
-namespace lamina::cpu::LAMINA_ISA_NS {
+namespace lamina::cpu {
+
+namespace baseline {
+// The baseline copy of this file's kernel, for what higher levels do not compile (loops.h).
+void binary_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b);
+}  // namespace baseline
+
+namespace LAMINA_ISA_NS {
 
 namespace {
 
@@ -49,12 +56,16 @@ template <BinaryOp Op>
 void binary_op(const Tensor& out, const Tensor& a, const Tensor& b) {
   dispatch(a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, bool> && !supports_bool<Op>()) return;  // rejected by the op
+    if constexpr (!compiled_at_this_isa<T>(is_vector_binary<Op>() || is_comparison<Op>()))
+      baseline::binary_kernel(Op, out, a, b);
+    else if constexpr (std::is_same_v<T, bool> && !supports_bool<Op>()) return;  // rejected by the op
     else if constexpr (is_bool_binary<Op>()) run_binary<T, bool>(out, a, b, ScalarBinaryFn<Op, T>{});
     else if constexpr (is_vector_binary<Op>()) run_binary<T, T>(out, a, b, VectorBinaryFn<Op, T>{});
     else run_binary<T, T>(out, a, b, ScalarBinaryFn<Op, T>{});
   });
 }
+
+}  // namespace
 
 void binary_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
   switch (op) {
@@ -88,6 +99,8 @@ void binary_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor
   }
 }
 
+namespace {
+
 void where_kernel(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
   dispatch(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -108,4 +121,6 @@ void register_binary(KernelTable& table) {
   table.where = where_kernel;
 }
 
-}  // namespace lamina::cpu::LAMINA_ISA_NS
+}  // namespace LAMINA_ISA_NS
+
+}  // namespace lamina::cpu

@@ -138,10 +138,13 @@ constexpr bool supports_bool() {
            Op == BinaryOp::Remainder || Op == BinaryOp::Fmod || Op == BinaryOp::Atan2);
 }
 template <BinaryOp Op>
-constexpr bool is_bool_binary() {
+constexpr bool is_comparison() {
   return Op == BinaryOp::Eq || Op == BinaryOp::Ne || Op == BinaryOp::Lt || Op == BinaryOp::Le ||
-         Op == BinaryOp::Gt || Op == BinaryOp::Ge || Op == BinaryOp::LogicalAnd ||
-         Op == BinaryOp::LogicalOr || Op == BinaryOp::LogicalXor;
+         Op == BinaryOp::Gt || Op == BinaryOp::Ge;
+}
+template <BinaryOp Op>
+constexpr bool is_bool_binary() {
+  return is_comparison<Op>() || Op == BinaryOp::LogicalAnd || Op == BinaryOp::LogicalOr || Op == BinaryOp::LogicalXor;
 }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS

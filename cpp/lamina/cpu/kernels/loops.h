@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 
 #include "lamina/core/tensor.h"
 #include "lamina/cpu/kernels/vec.h"
@@ -15,6 +16,18 @@ namespace lamina::cpu::LAMINA_ISA_NS {
 
 // Elements per parallel chunk for cheap elementwise work: below this an op runs on one thread.
 constexpr int64_t kElementwiseGrain = 32768;
+
+// The unary and binary kernels are the heaviest files to compile (ops x dtypes instantiations),
+// and each higher ISA level compiles them again. Above the baseline they are compiled only where
+// wider vectors pay: floating-point dtypes, and integer dtypes for arithmetic with a vector form
+// (add, neg, ...) and comparisons. The other (op, dtype) pairs (integer division, remainder, pow,
+// bitwise and logical ops, bool tensors) go to the baseline kernel, which compiles everything.
+constexpr bool kBaselineIsa = LAMINA_ISA_IS_BASELINE;
+
+template <class T>
+constexpr bool compiled_at_this_isa(bool has_vector_form) {
+  return kBaselineIsa || std::is_floating_point_v<T> || (has_vector_form && !std::is_same_v<T, bool>);
+}
 
 template <int N>
 struct StridedOperands {

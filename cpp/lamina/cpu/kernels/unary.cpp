@@ -4,7 +4,14 @@
 #include "lamina/cpu/kernels/loops.h"
 #include "lamina/cpu/kernels/unary_ops.h"
 
-namespace lamina::cpu::LAMINA_ISA_NS {
+namespace lamina::cpu {
+
+namespace baseline {
+// The baseline copy of this file's kernel, for what higher levels do not compile (loops.h).
+void unary_kernel(UnaryOp op, const Tensor& out, const Tensor& in, const UnaryParams& params);
+}  // namespace baseline
+
+namespace LAMINA_ISA_NS {
 
 namespace {
 
@@ -58,8 +65,9 @@ template <UnaryOp Op>
 void unary_op(const Tensor& out, const Tensor& in, const UnaryParams& params, int64_t grain) {
   dispatch(in.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if constexpr (Op == UnaryOp::LogicalNot || Op == UnaryOp::IsNan || Op == UnaryOp::IsInf ||
-                  Op == UnaryOp::IsFinite) {
+    if constexpr (!compiled_at_this_isa<T>(UnaryFn<Op, T>::kVector)) baseline::unary_kernel(Op, out, in, params);
+    else if constexpr (Op == UnaryOp::LogicalNot || Op == UnaryOp::IsNan || Op == UnaryOp::IsInf ||
+                       Op == UnaryOp::IsFinite) {
       run_unary<T, bool>(out, in, PredicateFn<Op, T>{}, grain);
     } else if constexpr (Op == UnaryOp::BitwiseNot) {
       run_unary<T, T>(out, in, BitwiseNotFn<T>{}, grain);
@@ -68,6 +76,8 @@ void unary_op(const Tensor& out, const Tensor& in, const UnaryParams& params, in
     }
   });
 }
+
+}  // namespace
 
 void unary_kernel(UnaryOp op, const Tensor& out, const Tensor& in, const UnaryParams& params) {
   const int64_t cheap = kElementwiseGrain, heavy = kHeavyGrain;
@@ -109,8 +119,8 @@ void unary_kernel(UnaryOp op, const Tensor& out, const Tensor& in, const UnaryPa
   }
 }
 
-}  // namespace
-
 void register_unary(KernelTable& table) { table.unary = unary_kernel; }
 
-}  // namespace lamina::cpu::LAMINA_ISA_NS
+}  // namespace LAMINA_ISA_NS
+
+}  // namespace lamina::cpu
