@@ -188,6 +188,27 @@ def test_nll_loss_matches_numpy(shape, reduction, weighted):
     assert gradcheck(lambda x: F.nll_loss(x, lamina.tensor(tg), reduction=reduction), (x,))
 
 
+def test_nll_and_cross_entropy_with_nothing_to_average():
+    """Found by the differential fuzzer; the expected values are PyTorch 2.13's. An ignored sample
+    adds exactly 0 and gets exactly 0 gradient (even with an infinite input or a mean over no
+    weight); with every weight 0 the mean is NaN, label smoothing included."""
+    x = lamina.tensor([[np.inf, 1.0, 2.0], [0.5, 1.0, 2.0]], dtype=lamina.float64).requires_grad_(True)
+    loss = F.nll_loss(x, lamina.tensor([-100, 1]))
+    loss.backward()
+    assert loss.item() == -1.0
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 0, 0], [0, -1, 0]])
+    x.grad = None
+    loss = F.nll_loss(x, lamina.tensor([-100, -100]))
+    loss.backward()
+    assert np.isnan(loss.item())
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))
+    z = lamina.tensor([[0.3, 1.0, 2.0], [0.5, 1.0, 2.0]], dtype=lamina.float64).requires_grad_(True)
+    weight = lamina.tensor([1.0, 0.0, 1.0], dtype=lamina.float64)
+    loss = F.cross_entropy(z, lamina.tensor([1, 1]), weight=weight, label_smoothing=0.2)
+    loss.backward()
+    assert np.isnan(loss.item()) and np.isnan(z.grad.numpy()).all()
+
+
 def test_nll_loss_errors():
     with pytest.raises(IndexError, match="nll_loss: target 5 is out of bounds"):
         F.nll_loss(lamina.randn(2, 5), lamina.tensor([0, 5]))
@@ -234,6 +255,31 @@ def test_pointwise_losses_match_numpy(name, reduction):
     np.testing.assert_allclose(out.numpy(), np_reduce(ref(x, y), reduction), rtol=1e-10, atol=1e-12)
     xt, yt = lamina.tensor(x).requires_grad_(True), lamina.tensor(y).requires_grad_(True)
     assert gradcheck(lambda a, b: fn(a, b, reduction=reduction), (xt, yt))
+
+
+def test_huber_and_smooth_l1_at_infinite_differences():
+    """Found by the differential fuzzer: the where() of both pieces back-propagated 0 * 2d = NaN
+    from the unused square for infinite differences; PyTorch's gradient there is +-delta (+-1)."""
+    d = [np.inf, -np.inf, 3.0, 0.5, -0.2]
+    zeros = lamina.zeros(5, dtype=lamina.float64)
+    for fn, grad in ((lambda a: F.huber_loss(a, zeros, delta=1.3, reduction="sum"),
+                      [1.3, -1.3, 1.3, 0.5, -0.2]),
+                     (lambda a: F.smooth_l1_loss(a, zeros, beta=0.7, reduction="sum"),
+                      [1.0, -1.0, 1.0, 0.5 / 0.7, -0.2 / 0.7])):
+        x = lamina.tensor(d, dtype=lamina.float64).requires_grad_(True)
+        loss = fn(x)
+        assert loss.item() == np.inf
+        loss.backward()
+        np.testing.assert_allclose(x.grad.numpy(), grad, rtol=1e-12)
+    nan = F.huber_loss(lamina.tensor([np.nan, 1.0]), lamina.zeros(2), reduction="none").numpy()
+    assert np.isnan(nan[0]) and nan[1] == 0.5
+    # At a zero difference the second derivative is 1 (1 / beta), as PyTorch's: not 0 from |d|.
+    for fn, curvature in ((lambda a: F.huber_loss(a, lamina.tensor(-0.0, dtype=lamina.float64), delta=0.5), 1.0),
+                          (lambda a: F.smooth_l1_loss(a, lamina.tensor(0.0, dtype=lamina.float64), beta=0.5), 2.0)):
+        x = lamina.tensor(0.0, dtype=lamina.float64).requires_grad_(True)
+        (g,) = lamina.autograd.grad(fn(x), x, create_graph=True)
+        (gg,) = lamina.autograd.grad(g, x)
+        assert g.item() == 0 and gg.item() == curvature
 
 
 def test_binary_cross_entropy():

@@ -77,7 +77,10 @@ double weight_total(const Tensor& t, const Tensor& weight, int64_t ignore_index)
 Tensor reduce_loss(const Tensor& loss, Reduction r, double divisor) {
   if (r == Reduction::None) return loss;
   Tensor s = sum(loss);
-  return r == Reduction::Sum ? s : s / divisor;
+  if (r == Reduction::Sum) return s;
+  // No weight to divide by (every target ignored or of weight 0): PyTorch's weighted NLL is then
+  // 0 / 0, so the loss is NaN even where label smoothing adds a non-zero term (s / 0 would be inf).
+  return divisor == 0 ? s * std::nan("") : s / divisor;
 }
 
 // (1, C, 1, ...) view of a (C,) weight for the composites.
@@ -183,7 +186,9 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
   Tensor valid = ne(t, wrapped_scalar(ignore_index));
   Tensor safe = where(valid, t, wrapped_scalar(int64_t(0)));
   Tensor picked = gather(reshape(input, {N, C, S}), 1, safe);
-  Tensor loss = -picked * valid;
+  // A select, not a product with the mask: an ignored sample contributes exactly 0 to the loss and
+  // gets exactly 0 gradient even when its input is infinite or the mean divides by 0 (as PyTorch).
+  Tensor loss = where(valid, -picked, wrapped_scalar(0.0, input.device()));
   if (weight.defined()) loss = loss * reshape(index_select(weight, 0, reshape(safe, {-1})), {N, 1, S});
   loss = reshape(loss, l.target_shape);
   return reduce_loss(loss, r, r == Reduction::Mean ? weight_total(tgt, weight, ignore_index) : 1.0);

@@ -279,12 +279,21 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     return _reduce(_C.abs(input - target), _reduction(size_average, reduce, reduction), "l1_loss")
 
 
+def _huber_pieces(input, target, delta):
+    """0.5 r^2 where |r| < delta, delta (|r| - 0.5 delta) elsewhere (r = input - target), as the
+    single formula c (r - c / 2) with c = clamp(r, -delta, delta). Unlike a where() of the two
+    pieces it never squares a huge or infinite r (whose gradient 0 * 2r would be NaN), and unlike
+    a formula in |r| its second derivative at r = 0 is 1, as PyTorch's."""
+    r = input - target
+    c = _C.clamp(r, -delta, delta)
+    return c * (r - c * 0.5)
+
+
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = input - target)."""
     if beta < 0:
         raise ValueError("smooth_l1_loss: beta must be non-negative")
-    d = _C.abs(input - target)
-    loss = d if beta == 0 else _C.where(d < beta, _C.square(d) * (0.5 / beta), d - 0.5 * beta)
+    loss = _C.abs(input - target) if beta == 0 else _huber_pieces(input, target, beta) * (1.0 / beta)
     return _reduce(loss, _reduction(size_average, reduce, reduction), "smooth_l1_loss")
 
 
@@ -292,8 +301,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere."""
     if delta <= 0:
         raise ValueError("huber_loss: delta must be positive")
-    d = _C.abs(input - target)
-    loss = _C.where(d < delta, _C.square(d) * 0.5, (d - 0.5 * delta) * delta)
+    loss = _huber_pieces(input, target, delta)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "huber_loss")
