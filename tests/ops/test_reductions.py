@@ -237,6 +237,14 @@ def test_max_dim_gradient_goes_to_the_selected_index():
     x = t([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]], lamina.float64).requires_grad_()
     x.max(1).values.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[0, 1, 0], [1, 0, 0]])
+    # A NaN gradient reaches only the selected entry (the mask was a product: NaN * 0 everywhere;
+    # found by the differential fuzzer).
+    x.grad = None
+    x.min(1).values.rsqrt().sum().backward()  # rsqrt(-1): NaN value, NaN gradient
+    y = t([[-1.0, 2.0], [3.0, 4.0]], lamina.float64).requires_grad_()
+    y.min(0).values.rsqrt().sum().backward()
+    g = y.grad.numpy()
+    assert np.isnan(g[0, 0]) and g[1, 0] == 0 and g[1, 1] == 0 and np.isclose(g[0, 1], -0.5 * 2.0 ** -1.5)
 
 
 def test_prod_gradient_with_zeros():

@@ -196,7 +196,7 @@ struct IndexReduceBackward : Node {
     pos_shape[size_t(dim)] = input_shape[size_t(dim)];
     Tensor positions = reshape(arange(Scalar(int64_t(0)), Scalar(input_shape[size_t(dim)]), Scalar(int64_t(1)),
                                       DType::Int64, g.device()), pos_shape);
-    return {g * eq(positions, idx)};
+    return {grad_where(eq(positions, idx), g)};  // a select: NaN or inf in g stays at the index
   }
 };
 
