@@ -280,6 +280,12 @@ def test_huber_and_smooth_l1_at_infinite_differences():
         (g,) = lamina.autograd.grad(fn(x), x, create_graph=True)
         (gg,) = lamina.autograd.grad(g, x)
         assert g.item() == 0 and gg.item() == curvature
+    # From |d| = delta on (the tie included) the gradient is the constant +-delta: curvature 0.
+    x = lamina.tensor([0.5, -0.5, 2.0], dtype=lamina.float64).requires_grad_(True)
+    (g,) = lamina.autograd.grad(F.huber_loss(x, lamina.zeros(3, dtype=lamina.float64), delta=0.5,
+                                             reduction="sum"), x, create_graph=True)
+    (gg,) = lamina.autograd.grad(g.sum(), x)
+    assert g.tolist() == [0.5, -0.5, 0.5] and gg.tolist() == [0.0, 0.0, 0.0]
 
 
 def test_binary_cross_entropy():
