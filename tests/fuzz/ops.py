@@ -677,7 +677,9 @@ def bce_with_logits(lib, x, target, reduction, pos_weight):
 
 @op("binary_cross_entropy", leaves=regression_leaves, args=bce_args)
 def bce(lib, x, target, reduction, pos_weight):
-    return F(lib).binary_cross_entropy(x.sigmoid(), target, reduction=reduction)
+    # Below -88.7 torch's float32 sigmoid flushes to 0 (its exp(-x) overflows) where lamina's keeps
+    # the subnormal value; clamping keeps that sigmoid difference out of the loss comparison.
+    return F(lib).binary_cross_entropy(x.clamp(-80, 80).sigmoid(), target, reduction=reduction)
 
 
 # ---- normalization: input, weight and bias leaves

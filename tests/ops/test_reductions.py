@@ -203,6 +203,19 @@ def test_norm_gradient_at_zero_is_zero():
 
 # ---- cumsum ----
 
+def test_cumsum_gradient_is_the_reversed_running_sum():
+    """Regression (found through the differential fuzzer): the backward was sum - cumsum + g, which
+    cancels catastrophically and spreads one NaN over the whole row."""
+    x = t([1.0, 2.0, 3.0], lamina.float64).requires_grad_()
+    (g,) = lamina.autograd.grad(x.cumsum(0), x, t([1e20, 1.0, 1.0], lamina.float64))
+    assert g.tolist() == [1e20 + 2.0, 2.0, 1.0]
+    (g,) = lamina.autograd.grad(x.cumsum(0), x, t([np.nan, 1.0, 1.0], lamina.float64))
+    assert np.isnan(g[0].item()) and g.tolist()[1:] == [2.0, 1.0]
+    y = t([[1.0, 2.0], [3.0, 4.0]], lamina.float64).requires_grad_()
+    (g,) = lamina.autograd.grad(y.cumsum(0), y, t([[1.0, 10.0], [100.0, 1000.0]], lamina.float64))
+    assert g.tolist() == [[101.0, 1010.0], [100.0, 1000.0]]
+
+
 def test_cumsum_promotion_and_dims():
     assert t([1, 2, 3], lamina.int32).cumsum(0).dtype == lamina.int64
     assert t([True, True]).cumsum(0).tolist() == [1, 2]

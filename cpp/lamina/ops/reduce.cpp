@@ -435,7 +435,9 @@ struct CumsumBackward : Node {
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     const Tensor& g = grads[0];
     if (g.dim() == 0) return {g};
-    return {sum(g, {dim}, true) - cumsum(g, dim) + g};
+    // The reversed running sum. Not sum - cumsum + g: that cancels catastrophically (g = [1e20, 1, 1]
+    // gave [.., 1, 1] for [.., 2, 1]) and spreads one NaN or inf over the whole row.
+    return {flip(cumsum(flip(g, {dim}), dim), {dim})};
   }
 };
 }  // namespace

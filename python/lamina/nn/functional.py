@@ -281,12 +281,12 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
 
 def _huber_pieces(input, target, delta):
     """0.5 r^2 where |r| < delta, delta (|r| - 0.5 delta) elsewhere (r = input - target), as the
-    single formula c (r - c / 2) with c = r inside and +-delta (a constant) outside. Unlike a
-    where() of the two pieces it never squares a huge or infinite r (whose gradient 0 * 2r would
-    be NaN), and its second derivative is PyTorch's: 1 for |r| < delta (r = 0 included, which a
-    formula in |r| gets wrong), 0 from |r| = delta on."""
+    single formula c (r - c / 2) with c = r inside and +-delta (a constant; NaN for a NaN r)
+    outside. Unlike a where() of the two pieces it never squares a huge or infinite r (whose
+    gradient 0 * 2r would be NaN), and its second derivative is PyTorch's: 1 for |r| < delta
+    (r = 0 included, which a formula in |r| gets wrong), 0 from |r| = delta on."""
     r = input - target
-    c = _C.where(_C.abs(r) < delta, r, _C.sign(r) * delta)
+    c = _C.where(_C.abs(r) < delta, r, _C.clamp(r, -delta, delta).detach())
     return c * (r - c * 0.5)
 
 
