@@ -279,3 +279,13 @@ def test_clamp_with_nan_bounds_gives_nan():
     assert all(math.isnan(v) for v in x.clamp(min=nan).tolist())
     assert all(math.isnan(v) for v in x.clamp(0.0, nan).tolist())
     assert all(math.isnan(v) for v in x.clamp(max=lamina.tensor(nan)).tolist())
+
+
+def test_atan2_gradient_at_the_origin_is_zero():
+    """PyTorch takes 1 / (a^2 + b^2) as 0 where it is infinite; the plain formula gave 0 / 0 = NaN
+    (found by the differential fuzzer). Signs follow b / (..) and -a / (..) as in PyTorch."""
+    a = lamina.tensor([0.0, 0.0, 1.0, 1e-200], dtype=lamina.float64).requires_grad_(True)
+    b = lamina.tensor([0.0, -0.0, 0.0, 1e-200], dtype=lamina.float64).requires_grad_(True)
+    lamina.atan2(a, b).sum().backward()
+    assert a.grad.tolist() == [0.0, 0.0, 0.0, 0.0] and b.grad.tolist() == [0.0, 0.0, -1.0, 0.0]
+    assert str(a.grad.numpy()[1]) == "-0.0" and str(b.grad.numpy()[0]) == "-0.0"

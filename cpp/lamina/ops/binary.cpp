@@ -38,6 +38,13 @@ Tensor max_grad(const Tensor& g, const Tensor& a, const Tensor& b) {
   return grad_unless(lt(a, b), where(eq(a, b), g * 0.5, g));
 }
 
+// 1 / (a^2 + b^2) for atan2's gradients, taken as 0 where it is infinite (at the origin, or where
+// the squares underflow): PyTorch's gradient there is 0, not 0 / 0.
+Tensor atan2_scale(const Tensor& a, const Tensor& b) {
+  Tensor r = reciprocal(square(a) + square(b));
+  return where(isinf(r), wrapped_scalar(0.0), r);
+}
+
 #define LAMINA_BINARY_NODE(Name, saves_a, saves_b, grad_a, grad_b)    \
   struct Name : BinaryBackward {                                      \
     static constexpr bool kSavesA = saves_a, kSavesB = saves_b;       \
@@ -54,8 +61,7 @@ LAMINA_BINARY_NODE(AddBackward, false, false, g, g)
 LAMINA_BINARY_NODE(SubBackward, false, false, g, neg(g))
 LAMINA_BINARY_NODE(MulBackward, true, true, g * b(), g * a())
 LAMINA_BINARY_NODE(DivBackward, true, true, g / b(), -(g * a() / square(b())))
-LAMINA_BINARY_NODE(Atan2Backward, true, true, g * b() / (square(a()) + square(b())),
-                   -(g * a()) / (square(a()) + square(b())))
+LAMINA_BINARY_NODE(Atan2Backward, true, true, g * b() * atan2_scale(a(), b()), g * neg(a()) * atan2_scale(a(), b()))
 // a^b: d/da = b a^(b-1), taken as 0 where b == 0 (also at a == 0, where a^(b-1) is inf);
 // d/db = a^b log(a), taken as 0 where a == 0 and b >= 0.
 LAMINA_BINARY_NODE(PowBackward, true, true,
