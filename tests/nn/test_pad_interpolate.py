@@ -130,7 +130,7 @@ def test_pad_errors():
     v = np.arange(8.0).reshape(1, 1, 8)  # PyTorch crops (-1 on the right) before wrapping
     np.testing.assert_array_equal(F.pad(lamina.tensor(v), (2, -1), mode="circular").numpy()[0, 0],
                                   [5, 6, 0, 1, 2, 3, 4, 5, 6])
-    with pytest.raises(RuntimeError, match="cannot pad dimension 2 of size 0"):
+    with pytest.raises(RuntimeError, match="other non-zero dimensions in replicate mode"):
         F.pad(lamina.zeros(1, 1, 0), (1, 1), mode="replicate")
 
 
@@ -355,3 +355,14 @@ def test_interpolate_impossible_output_raises_before_building_tables():
     x = lamina.randn(1, 1, 2, 2)
     with pytest.raises((MemoryError, RuntimeError)):
         F.interpolate(x, size=(2**40, 2**40), mode="nearest")
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate"])
+def test_reflect_and_replicate_refuse_an_empty_channel_dim(mode):
+    """PyTorch refuses reflect/replicate padding when a dim other than the batch dim is empty
+    (found by the differential fuzzer: lamina returned an empty result); a 0-sized batch is fine."""
+    with pytest.raises(RuntimeError, match="possibly 0 batch size and other non-zero dimensions"):
+        F.pad(lamina.ones(2, 0, 3), (1, 1), mode=mode)
+    with pytest.raises(RuntimeError, match="possibly 0 batch size and other non-zero dimensions"):
+        F.pad(lamina.ones(1, 0, 2, 3), (1, 1, 1, 1), mode=mode)
+    assert tuple(F.pad(lamina.ones(0, 2, 3), (1, 1), mode=mode).shape) == (0, 2, 5)

@@ -55,6 +55,11 @@ void check_mode_args(const Tensor& x, const IntList& pad, PadMode mode, const st
   LAMINA_CHECK_AS(NotImplementedError, ok, "pad: only 2D, 3D, 4D, 5D padding with non-constant padding are ",
                   "supported for now (padding length ", pad.size(), " for an input of shape ", str(x.shape()),
                   " in mode ", name, ")");
+  // Like PyTorch, reflect and replicate need every dim but the batch dim to be non-empty.
+  if (mode == PadMode::Reflect || mode == PadMode::Replicate)
+    for (int64_t d = x.dim() - k - 1; d < x.dim(); ++d)
+      LAMINA_CHECK(x.shape()[size_t(d)] > 0, "pad: expected a ", k + 1, "D or ", k + 2, "D (batch mode) input with ",
+                   "possibly 0 batch size and other non-zero dimensions in ", name, " mode, got ", str(x.shape()));
   // Like PyTorch, reflect and replicate refuse a result that is empty along every padded dim.
   bool any_nonempty = false;
   Shape out_sizes;
@@ -81,8 +86,6 @@ void check_mode_args(const Tensor& x, const IntList& pad, PadMode mode, const st
       LAMINA_CHECK(n + lo + hi == 0 || (lo <= kept && hi <= kept),
                    "pad: Padding value causes wrapping around more than once: padding (", lo, ", ", hi,
                    ") at dimension ", d, " of input ", str(x.shape()));
-    LAMINA_CHECK(n > 0 || (lo == 0 && hi == 0), "pad: cannot pad dimension ", d, " of size 0 of input ", str(x.shape()),
-                 " in ", name, " mode");
   }
 }
 
