@@ -421,3 +421,13 @@ def test_view_write_of_a_saved_tensor_fails_backward():
     y[0].add_(1)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         z.sum().backward()
+
+
+def test_overwritten_region_gets_zero_gradient_even_when_it_is_infinite():
+    """Regression (found by the differential fuzzer): the gradient of the base outside a written
+    region was g * mask, so an infinite gradient on the overwritten elements gave inf * 0 = NaN."""
+    b = lamina.tensor([[1.0, 2.0, 3.0]], dtype=lamina.float64).requires_grad_(True)
+    x = b * 1
+    x[:, 1] = 0.0
+    (g,) = lamina.autograd.grad(x.rsqrt().sum(), b)  # d rsqrt(0) = -inf at the written element
+    np.testing.assert_allclose(g.numpy(), [[-0.5, 0.0, -0.5 * 3.0 ** -1.5]])

@@ -244,3 +244,19 @@ def test_factory_size_overflow_before_a_zero_is_refused():
     with pytest.raises(RuntimeError, match="ones.*stride calculation overflow"):
         lamina.ones(0, 2**40, 2**40)
     assert lamina.ones(0, 2**40, 2**20).shape == (0, 2**40, 2**20)
+
+
+@pytest.mark.parametrize("chain, row", [("b[1:2].select(0, 0)", 1), ("b[1::2].select(-2, 0)", 1),
+                                        ("b.narrow(0, 1, 1).select(0, 0)", 1), ("b[1:][1]", 2)])
+def test_second_derivative_through_a_view_of_a_view(chain, row):
+    """Regression (found by the differential fuzzer): the double backward of a view of a view lost
+    the offset of the inner gradient and read the wrong slice (row 0 instead of row 1)."""
+    base = np.arange(9.0).reshape(3, 3) / 10 + 0.1
+    weights = np.arange(9.0).reshape(3, 3) + 1
+    b = lamina.tensor(base).requires_grad_(True)
+    x = eval(chain, {"b": b})
+    (g,) = lamina.autograd.grad((x * x).sum(), b, create_graph=True)
+    (h,) = lamina.autograd.grad((g * lamina.tensor(weights)).sum(), b)
+    expected = np.zeros((3, 3))
+    expected[row] = 2 * weights[row]  # d/dx of 2x, weighted: only the viewed row
+    np.testing.assert_array_equal(h.numpy(), expected)

@@ -122,9 +122,11 @@ struct CopySlices : autograd::Node {
     Tensor g = contiguous(grads[0]);
     Tensor g_base, g_value;
     if (needs_input_grad(0)) {
-      Tensor outside = ones(base_shape, {g.dtype(), g.device()});  // a constant mask
-      LAMINA_KERNEL(g.device(), fill, "CopySlices")(make_view(outside, shape, strides, offset), Scalar(int64_t(0)));
-      g_base = g * outside;
+      // A select, not a product with a 0/1 mask: an infinite gradient on the overwritten region
+      // must give 0 there, not inf * 0 = NaN (as PyTorch's CopySlices, which zero-fills it).
+      Tensor outside = ones(base_shape, {DType::Bool, g.device()});
+      LAMINA_KERNEL(g.device(), fill, "CopySlices")(make_view(outside, shape, strides, offset), Scalar(false));
+      g_base = grad_where(outside, g);
     }
     if (needs_input_grad(1)) g_value = as_strided(g, shape, strides, g.offset() + offset);
     return {g_base, g_value};

@@ -31,7 +31,12 @@ struct ViewScatterBackward : Node {
   Geometry region;
   std::string name() const override { return "AsStridedScatterBackward0"; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
-    return {view_with(contiguous(grads[0]), region)};
+    // `region` is relative to a contiguous tensor at offset 0; the gradient may be a contiguous
+    // view further into its storage (the gradient of another view), so shift by its offset.
+    Tensor g = contiguous(grads[0]);
+    Geometry r = region;
+    r.offset += g.offset();
+    return {view_with(g, r)};
   }
 };
 
