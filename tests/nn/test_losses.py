@@ -376,3 +376,21 @@ def test_binary_cross_entropy_gradient_at_saturated_inputs_is_finite_like_pytorc
     from lamina.autograd import gradgradcheck
     assert gradgradcheck(lambda a: F.binary_cross_entropy(a, lamina.tensor([0.4, 0.9], dtype=lamina.float64)), (
         lamina.tensor([0.2, 0.7], dtype=lamina.float64, requires_grad=True),))
+
+
+def test_losses_found_by_the_fuzzer_in_the_second_session():
+    """Expected values are PyTorch 2.13's. huber's second derivative stays finite next to an
+    infinite residual; binary_cross_entropy keeps tiny losses (log1p(-x), not log(1 - x)); nll_loss
+    accepts zero classes when every target is ignored."""
+    x = lamina.tensor([1.0, np.inf, 4.0], dtype=lamina.float64).requires_grad_(True)
+    t = lamina.tensor([0.5, 0.0, 1.0], dtype=lamina.float64)
+    z = lamina.where(lamina.tensor([True, False, True]), x, F.huber_loss(x, t, reduction="sum"))
+    (g,) = lamina.autograd.grad(lamina.rsqrt(z).sum(), x, create_graph=True)
+    (h,) = lamina.autograd.grad(g.sum(), x)
+    assert h.tolist() == [0.75, 0.0, 0.0234375]
+    tiny = lamina.tensor([1e-20, 1.8048513878454153e-35], dtype=lamina.float64)
+    loss = F.binary_cross_entropy(tiny, lamina.zeros(2, dtype=lamina.float64), reduction="none")
+    assert loss.tolist() == [1e-20, 1.8048513878454153e-35]
+    assert np.isnan(F.nll_loss(lamina.zeros(0, dtype=lamina.float64), lamina.tensor(-100)).item())
+    none = F.nll_loss(lamina.zeros(2, 0, dtype=lamina.float64), lamina.tensor([-100, -100]), reduction="none")
+    assert none.tolist() == [0.0, 0.0]

@@ -224,6 +224,9 @@ def test_integer_division_by_zero_raises(call):
         with pytest.raises(RuntimeError, match="ZeroDivisionError"):
             call(a, zero)
         assert a.tolist() == [4, 5, 6]
+    # Nothing is divided when the dividend is empty: PyTorch returns an empty result (fuzzer).
+    assert call(lamina.zeros(0, dtype=lamina.int32), 0).shape == (0,)
+    assert call(lamina.zeros(0, 3, dtype=lamina.int64), lamina.tensor([1, 0, 2])).shape == (0, 3)
 
 
 def test_float_division_by_zero_is_ieee():

@@ -78,8 +78,8 @@ LAMINA_BINARY_NODE(FloorDivideBackward, false, false, zeros_like(g), zeros_like(
 DType promoted(const Tensor& a, const Tensor& b) { return elementwise::result_type(a, b); }
 
 // Integer division by zero is an error (on x86 it would trap), as in PyTorch.
-void check_divisor(const Tensor& b, DType compute, const char* name) {
-  if (is_floating_point(compute) || b.numel() == 0) return;
+void check_divisor(const Tensor& a, const Tensor& b, DType compute, const char* name) {
+  if (is_floating_point(compute) || a.numel() == 0 || b.numel() == 0) return;  // nothing is divided
   bool has_zero = any(eq(b, wrapped_scalar(int64_t(0))), {}, false).data<bool>()[0];
   LAMINA_CHECK(!has_zero, name, ": ZeroDivisionError (integer division by zero)");
 }
@@ -177,7 +177,7 @@ Tensor mul(const Tensor& a, const Tensor& b) { return arith<MulBackward>(BinaryO
 static Tensor rounded_div(const Tensor& a, const Tensor& b, bool trunc, const char* name) {
   DType compute = promoted(a, b);
   check_not_bool(compute, name);
-  check_divisor(b, compute, name);
+  check_divisor(a, b, compute, name);
   BinaryOp op = trunc ? BinaryOp::TruncDivide : BinaryOp::FloorDivide;
   return arith<FloorDivideBackward>(op, a, b, compute, name);
 }
@@ -195,14 +195,14 @@ Tensor floor_divide(const Tensor& a, const Tensor& b) { return rounded_div(a, b,
 Tensor remainder(const Tensor& a, const Tensor& b) {
   DType compute = promoted(a, b);
   check_not_bool(compute, "remainder");
-  check_divisor(b, compute, "remainder");
+  check_divisor(a, b, compute, "remainder");
   return arith<RemainderBackward>(BinaryOp::Remainder, a, b, compute, "remainder");
 }
 
 Tensor fmod(const Tensor& a, const Tensor& b) {
   DType compute = promoted(a, b);
   check_not_bool(compute, "fmod");
-  check_divisor(b, compute, "fmod");
+  check_divisor(a, b, compute, "fmod");
   return arith<FmodBackward>(BinaryOp::Fmod, a, b, compute, "fmod");
 }
 
@@ -320,7 +320,7 @@ static Tensor& rounded_div_(Tensor& a, const Tensor& b, bool trunc, const char* 
   DType compute = promoted(a, b);
   check_inplace_args(a, b, compute, name);
   check_not_bool(compute, name);
-  check_divisor(b, compute, name);
+  check_divisor(a, b, compute, name);
   BinaryOp op = trunc ? BinaryOp::TruncDivide : BinaryOp::FloorDivide;
   return binary_inplace(op, a, b, compute, name,
                         [&](const Tensor& self) { return div(self, b, trunc ? "trunc" : "floor"); }, false);
@@ -337,14 +337,14 @@ Tensor& floor_divide_(Tensor& a, const Tensor& b) { return rounded_div_(a, b, fa
 Tensor& remainder_(Tensor& a, const Tensor& b) {
   check_inplace_args(a, b, promoted(a, b), "remainder_");
   check_not_bool(promoted(a, b), "remainder_");
-  check_divisor(b, promoted(a, b), "remainder_");
+  check_divisor(a, b, promoted(a, b), "remainder_");
   return binary_inplace(BinaryOp::Remainder, a, b, promoted(a, b), "remainder_",
                         [&](const Tensor& self) { return remainder(self, b); }, true);
 }
 Tensor& fmod_(Tensor& a, const Tensor& b) {
   check_inplace_args(a, b, promoted(a, b), "fmod_");
   check_not_bool(promoted(a, b), "fmod_");
-  check_divisor(b, promoted(a, b), "fmod_");
+  check_divisor(a, b, promoted(a, b), "fmod_");
   return binary_inplace(BinaryOp::Fmod, a, b, promoted(a, b), "fmod_",
                         [&](const Tensor& self) { return fmod(self, b); }, true);
 }

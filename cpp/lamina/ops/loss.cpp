@@ -185,7 +185,8 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
   Tensor t = reshape(tgt, {N, 1, S});
   Tensor valid = ne(t, wrapped_scalar(ignore_index));
   Tensor safe = where(valid, t, wrapped_scalar(int64_t(0)));
-  Tensor picked = gather(reshape(input, {N, C, S}), 1, safe);
+  // With no classes every target is ignored (checked above) and there is nothing to gather.
+  Tensor picked = C == 0 ? zeros({N, 1, S}, {input.dtype(), input.device()}) : gather(reshape(input, {N, C, S}), 1, safe);
   // A select, not a product with the mask: an ignored sample contributes exactly 0 to the loss and
   // gets exactly 0 gradient even when its input is infinite or the mean divides by 0 (as PyTorch).
   Tensor loss = where(valid, -picked, wrapped_scalar(0.0, input.device()));
@@ -207,7 +208,7 @@ struct BinaryCrossEntropyBackward : Node {
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     Tensor x = unpack(x_), t = unpack(t_), g = grads[0], gx, gt;
     if (needs_input_grad(0)) gx = g * (x - t) / clamp(x * (1 - x), Scalar(1e-12), std::nullopt);
-    if (needs_input_grad(1)) gt = g * (log(1 - x) - log(x));  // unclamped, as PyTorch's
+    if (needs_input_grad(1)) gt = g * (log1p(neg(x)) - log(x));  // unclamped, as PyTorch's
     return {gx, gt};
   }
 };
@@ -224,7 +225,7 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target) {
   {
     autograd::GradModeGuard no_grad(false);
     Tensor log_x = clamp(log(input), Scalar(-100.0), std::nullopt);
-    Tensor log_1mx = clamp(log(1 - input), Scalar(-100.0), std::nullopt);
+    Tensor log_1mx = clamp(log1p(neg(input)), Scalar(-100.0), std::nullopt);  // exact for tiny x, as PyTorch
     loss = -(target * log_x + (1 - target) * log_1mx);
   }
   if (auto node = autograd::make_node<BinaryCrossEntropyBackward>(input, target)) {

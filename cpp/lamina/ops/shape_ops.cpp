@@ -93,7 +93,9 @@ Tensor cat_impl(const std::vector<Tensor>& tensors, int64_t dim, int64_t& d, std
   for (size_t i = 0; i < tensors.size(); ++i)
     LAMINA_CHECK(tensors[i].dim() > 0, "cat: zero-dimensional tensor (at position ", i, ") cannot be concatenated");
   const Tensor& ref = cat_reference(tensors);
-  d = wrap_dim(dim, ref.dim(), "cat");
+  // When every input is a legacy empty (0,) tensor PyTorch skips them all and never looks at dim.
+  const bool all_legacy_empty = ref.dim() == 1 && ref.numel() == 0;
+  d = all_legacy_empty ? 0 : wrap_dim(dim, ref.dim(), "cat");
   DType dtype = tensors[0].dtype();
   for (const Tensor& t : tensors) dtype = promote_types(dtype, t.dtype());
   Shape shape = cat_shape(tensors, ref, d, sizes);

@@ -280,14 +280,17 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
 
 
 def _huber_pieces(input, target, delta):
-    """0.5 r^2 where |r| < delta, delta (|r| - 0.5 delta) elsewhere (r = input - target), as the
-    single formula c (r - c / 2) with c = r inside and +-delta (a constant; NaN for a NaN r)
-    outside. Unlike a where() of the two pieces it never squares a huge or infinite r (whose
-    gradient 0 * 2r would be NaN), and its second derivative is PyTorch's: 1 for |r| < delta
-    (r = 0 included, which a formula in |r| gets wrong), 0 from |r| = delta on."""
+    """0.5 r^2 where |r| < delta, delta (|r| - 0.5 delta) elsewhere (r = input - target), with the
+    gradients and second derivatives of PyTorch's huber_loss:
+    - the inner piece squares r only where it is used (r_in is 0 elsewhere), so a huge or
+      infinite r never meets a zero gradient (0 * inf = NaN) in either derivative;
+    - the outer piece is c (r - c / 2) with c = clamp(r, -delta, delta) held constant: its slope is
+      +-delta, NaN for a NaN r, and its curvature 0 (so 0 from |r| = delta on, 1 at r = 0)."""
     r = input - target
-    c = _C.where(_C.abs(r) < delta, r, _C.clamp(r, -delta, delta).detach())
-    return c * (r - c * 0.5)
+    inside = _C.abs(r) < delta
+    r_in = _C.where(inside, r, 0.0)
+    c = _C.clamp(r, -delta, delta).detach()
+    return _C.where(inside, _C.square(r_in) * 0.5, c * (r - c * 0.5))
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
