@@ -6,6 +6,7 @@ library prints cannot corrupt the protocol; stderr goes to a file the parent rea
 Before each step the worker writes '@fuzz step N OP' to stderr, which names the op a crash happened in.
 """
 
+import hashlib
 import os
 import pickle
 import struct
@@ -98,6 +99,20 @@ def error(e):
     return ("error", type(e).__name__, str(e).strip().splitlines()[0][:300] if str(e).strip() else "")
 
 
+def fingerprint(lib, tensors):
+    """(digest of the exact bytes, dtype names) of a step's inputs: compare.py tells inputs that are
+    bit-identical in both libraries from ones that only matched within tolerance."""
+    h = hashlib.sha1()
+    for x in tensors:
+        x = x.detach()
+        if getattr(x, "_is_zerotensor", lambda: False)():
+            x = lib.zeros(x.shape, dtype=x.dtype)
+        a = np.ascontiguousarray(x.numpy())
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest(), sorted({dtype_name(x.dtype) for x in tensors})
+
+
 def tensors_in(lib, value):
     if is_tensor(lib, value):
         return [value]
@@ -154,7 +169,8 @@ def execute(lib, program, arrays):
         inputs = [pool[k] for k in step["inputs"]]
         r = np.random.default_rng(step["seed"])
         record = {"args": None, "out": None, "grad": None, "grad2": None,
-                  "nan_input": any(x.is_floating_point() and bool(x.isnan().any()) for x in inputs)}
+                  "nan_input": any(x.is_floating_point() and bool(x.isnan().any()) for x in inputs),
+                  "inputs": fingerprint(lib, inputs)}
         trace["steps"].append(record)
         try:
             kw = op.args(r, [Meta(x) for x in inputs], step.get("hint", {}))

@@ -592,3 +592,12 @@ def test_matches_torch():
         ref = torch.nn.functional.conv2d(*map(torch.from_numpy, (x, w, b)), stride=stride, padding=padding,
                                          dilation=dilation, groups=groups).numpy()
         close(F.conv2d(T(x), T(w), T(b), stride, padding, dilation, groups), ref, "float64")
+
+
+def test_unfold_refuses_an_empty_channel_or_spatial_dim():
+    """As PyTorch (found by the differential fuzzer: lamina returned the padding's zeros); an empty
+    batch is fine."""
+    for shape in [(1, 3, 2, 0), (1, 0, 2, 2), (3, 0, 2)]:
+        with pytest.raises(RuntimeError, match="possibly 0 batch size and other non-zero dimensions"):
+            F.unfold(lamina.zeros(shape), kernel_size=2, padding=1)
+    assert tuple(F.unfold(lamina.zeros(0, 3, 2, 2), kernel_size=2, padding=1).shape) == (0, 12, 9)

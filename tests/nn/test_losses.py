@@ -394,3 +394,6 @@ def test_losses_found_by_the_fuzzer_in_the_second_session():
     assert np.isnan(F.nll_loss(lamina.zeros(0, dtype=lamina.float64), lamina.tensor(-100)).item())
     none = F.nll_loss(lamina.zeros(2, 0, dtype=lamina.float64), lamina.tensor([-100, -100]), reduction="none")
     assert none.tolist() == [0.0, 0.0]
+    weighted = F.nll_loss(lamina.zeros(2, 0, dtype=lamina.float64), lamina.tensor([-100, -100]),
+                          weight=lamina.zeros(0, dtype=lamina.float64), reduction="sum")
+    assert weighted.item() == 0.0

@@ -190,7 +190,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
   // A select, not a product with the mask: an ignored sample contributes exactly 0 to the loss and
   // gets exactly 0 gradient even when its input is infinite or the mean divides by 0 (as PyTorch).
   Tensor loss = where(valid, -picked, wrapped_scalar(0.0, input.device()));
-  if (weight.defined()) loss = loss * reshape(index_select(weight, 0, reshape(safe, {-1})), {N, 1, S});
+  if (weight.defined() && C > 0) loss = loss * reshape(index_select(weight, 0, reshape(safe, {-1})), {N, 1, S});
   loss = reshape(loss, l.target_shape);
   return reduce_loss(loss, r, r == Reduction::Mean ? weight_total(tgt, weight, ignore_index) : 1.0);
 }

@@ -120,6 +120,9 @@ Tensor im2col(const Tensor& input, const IntList& kernel_size, const IntList& di
   LAMINA_CHECK(input.dim() == 3 || input.dim() == 4, op, ": expected 3-d (unbatched) or 4-d (batched) input ",
                "(N, C, H, W), got input of shape ", str(input.shape()));
   check_float_input(input, op);
+  for (int64_t d = input.dim() - 3; d < input.dim(); ++d)  // as PyTorch: only the batch may be empty
+    LAMINA_CHECK(input.shape()[size_t(d)] > 0, op, ": expected 3-d or 4-d (batch mode) input with possibly 0 batch ",
+                 "size and other non-zero dimensions, got input of shape ", str(input.shape()));
   BlockGeom g = block_geom(kernel_size, dilation, padding, stride, op);
   bool unbatched = input.dim() == 3;
   Tensor x = unbatched ? unsqueeze(input, 0) : input;
