@@ -99,9 +99,10 @@ def error(e):
     return ("error", type(e).__name__, str(e).strip().splitlines()[0][:300] if str(e).strip() else "")
 
 
-def fingerprint(lib, tensors):
-    """(digest of the exact bytes, dtype names) of a step's inputs: compare.py tells inputs that are
-    bit-identical in both libraries from ones that only matched within tolerance."""
+def fingerprint(lib, tensors, float32_ancestry):
+    """(digest of the exact bytes, whether float32 values went into them) of a step's inputs:
+    compare.py tells inputs that are bit-identical in both libraries from ones that only matched
+    within tolerance, and which tolerance that was."""
     h = hashlib.sha1()
     for x in tensors:
         x = x.detach()
@@ -110,7 +111,7 @@ def fingerprint(lib, tensors):
         a = np.ascontiguousarray(x.numpy())
         h.update(f"{a.dtype}{a.shape}".encode())
         h.update(a.tobytes())
-    return h.hexdigest(), sorted({dtype_name(x.dtype) for x in tensors})
+    return h.hexdigest(), float32_ancestry
 
 
 def tensors_in(lib, value):
@@ -153,6 +154,7 @@ def gradients(lib, out, bases, seed, second):
 def execute(lib, program, arrays):
     trace = {"leaves": [], "steps": []}
     pool, bases = [], []
+    from_float32 = []  # per pool entry: whether a float32 value went into it
     for spec, array in zip(program["leaves"], arrays):
         try:
             base, leaf = make_leaf(lib, spec, array)
@@ -161,16 +163,19 @@ def execute(lib, program, arrays):
             base = leaf = lib.from_numpy(array.copy()).requires_grad_(spec["requires_grad"])
             trace["leaves"].append(error(e))
         pool.append(leaf)
+        from_float32.append(spec["dtype"] == "float32")
         if spec["requires_grad"]:
             bases.append(base)
     for i, step in enumerate(program["steps"]):
         os.write(2, f"@fuzz step {i} {step['op']}\n".encode())
         op = OPS[step["op"]]
         inputs = [pool[k] for k in step["inputs"]]
+        ancestry = any(from_float32[k] or dtype_name(pool[k].dtype) == "float32" for k in step["inputs"])
+        from_float32.append(ancestry)  # the entry this step adds to the pool below
         r = np.random.default_rng(step["seed"])
         record = {"args": None, "out": None, "grad": None, "grad2": None,
                   "nan_input": any(x.is_floating_point() and bool(x.isnan().any()) for x in inputs),
-                  "inputs": fingerprint(lib, inputs)}
+                  "inputs": fingerprint(lib, inputs, ancestry)}
         trace["steps"].append(record)
         try:
             kw = op.args(r, [Meta(x) for x in inputs], step.get("hint", {}))

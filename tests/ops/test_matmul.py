@@ -195,6 +195,12 @@ def test_linear_one_dim_weight():
     x, w = lamina.tensor([[1.0, 2.0], [3.0, 4.0]]), lamina.tensor([1.0, -1.0])
     assert F.linear(x, w).tolist() == [-1.0, -1.0]
     assert F.linear(x, w, lamina.tensor(1.0)).tolist() == [0.0, 0.0]
+    # As PyTorch (found by the differential fuzzer): no weight of 3 or more dims, and with a 1-D
+    # weight the bias is added in place, so it cannot grow the output.
+    with pytest.raises(RuntimeError, match="weight must be 1-D or 2-D"):
+        F.linear(x, lamina.ones(2, 2, 2))
+    with pytest.raises(RuntimeError, match="cannot be broadcast to the output of shape"):
+        F.linear(lamina.ones(2), w, lamina.ones(2))
 
 
 # ---- gradients ----

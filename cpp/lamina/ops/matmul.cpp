@@ -372,9 +372,14 @@ Tensor baddbmm(const Tensor& input, const Tensor& batch1, const Tensor& batch2, 
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   LAMINA_CHECK(input.dim() >= 1 && weight.dim() >= 1, "linear: input and weight need to be at least 1-D, but got "
                "shapes ", str(input.shape()), " and ", str(weight.shape()));
-  if (weight.dim() != 2) {  // a 1-D weight: plain matmul semantics, unfused
+  LAMINA_CHECK(weight.dim() <= 2, "linear: weight must be 1-D or 2-D (t() expects a tensor with <= 2 dimensions), ",
+               "got weight of shape ", str(weight.shape()));
+  if (weight.dim() == 1) {  // plain matmul semantics, unfused; the bias is added in place, as PyTorch
     Tensor out = matmul(input, weight);
-    return bias.defined() ? out + bias : out;
+    if (!bias.defined()) return out;
+    LAMINA_CHECK(is_expandable_to(bias.shape(), out.shape()), "linear: bias of shape ", str(bias.shape()),
+                 " cannot be broadcast to the output of shape ", str(out.shape()));
+    return out + bias;
   }
   check_operands(input, weight, "linear");
   const int64_t out_features = weight.size(0);
