@@ -601,3 +601,12 @@ def test_unfold_refuses_an_empty_channel_or_spatial_dim():
         with pytest.raises(RuntimeError, match="possibly 0 batch size and other non-zero dimensions"):
             F.unfold(lamina.zeros(shape), kernel_size=2, padding=1)
     assert tuple(F.unfold(lamina.zeros(0, 3, 2, 2), kernel_size=2, padding=1).shape) == (0, 12, 9)
+
+
+def test_conv_refuses_empty_spatial_inputs_and_weights_without_output_channels():
+    """As PyTorch (found by the differential fuzzer: lamina returned empty results)."""
+    with pytest.raises(RuntimeError, match="expected weight to be at least 1 at dimension 0"):
+        F.conv1d(lamina.zeros(1, 2, 4), lamina.zeros(0, 2, 1))
+    with pytest.raises(RuntimeError, match="only zero batch or zero channel inputs are supported"):
+        F.conv2d(lamina.zeros(1, 5, 2, 0), lamina.zeros(3, 5, 1, 1), padding=1)
+    assert tuple(F.conv2d(lamina.zeros(0, 5, 2, 2), lamina.zeros(3, 5, 1, 1)).shape) == (0, 3, 2, 2)

@@ -181,7 +181,12 @@ Tensor check_conv(const Tensor& input, const Tensor& weight, const Tensor& bias,
   unbatched = input.dim() == nd + 1;
   Tensor x = unbatched ? unsqueeze(input, 0) : input;
   const int64_t c = x.shape()[1];
+  // As PyTorch: an empty input must be empty through its batch or channels, not a spatial dim.
+  LAMINA_CHECK(x.numel() > 0 || x.shape()[0] == 0 || c == 0, op, ": only zero batch or zero channel inputs are ",
+               "supported, got input of shape ", str(input.shape()));
   if (!transposed) {
+    LAMINA_CHECK(weight.shape()[0] >= groups, op, ": given groups=", groups, ", expected weight to be at least ",
+                 groups, " at dimension 0, got weight of shape ", str(weight.shape()));
     LAMINA_CHECK(weight.shape()[0] % groups == 0, op, ": given groups=", groups,
                  ", expected weight to be divisible by ", groups, " at dimension 0, got weight of shape ",
                  str(weight.shape()));
