@@ -417,3 +417,16 @@ def test_setitem_bool_mask_with_0d_value_casts_like_pytorch():
     assert y.tolist() == [2, 0, 2]
     with pytest.raises(RuntimeError, match="dtypes match"):
         y[lamina.tensor([0, 2])] = lamina.tensor(2.7, dtype=lamina.float64)
+
+
+def test_out_of_range_index_into_an_empty_result_is_not_checked():
+    """As PyTorch (found by the differential fuzzer): when a dim the indices leave alone is empty,
+    nothing is read, so an out-of-range index is not an error; into an empty indexed dim it is."""
+    x = lamina.zeros(2, 4, 3)
+    assert tuple(x[..., 1:0:3, lamina.tensor([[-2], [3]])].shape) == (2, 0, 2, 1)
+    assert tuple(lamina.zeros(0, 3)[:, lamina.tensor([4])].shape) == (0, 1)
+    x[:, 1:1, lamina.tensor([5])] = 1.0
+    with pytest.raises(IndexError):
+        lamina.zeros(0)[lamina.tensor([0])]
+    with pytest.raises(IndexError):
+        x[:, lamina.tensor([4])]

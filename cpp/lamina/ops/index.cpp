@@ -107,13 +107,17 @@ Shape broadcast_indices(const std::vector<DimIndex>& idx, const char* op) {
 
 // The sum over indexed dims of (wrapped index) * stride, broadcast to `bshape`.
 Tensor element_offsets(const Tensor& x, const std::vector<DimIndex>& idx, const Shape& bshape, const char* op) {
+  // An empty result reads nothing: out-of-range values there are not an error (as in PyTorch). It
+  // is empty when the indices broadcast to nothing or a dim they leave alone is empty.
+  bool empty_result = numel(bshape) == 0;
+  for (int64_t d = 0; d < x.dim(); ++d)
+    empty_result = empty_result || (!idx[size_t(d)].index.defined() && x.shape()[size_t(d)] == 0);
   Tensor offset;
   for (int64_t d = 0; d < x.dim(); ++d) {
     Tensor t = idx[size_t(d)].index;
     if (!t.defined()) continue;
     int64_t size = x.shape()[size_t(d)], stride = x.strides()[size_t(d)];
-    // An empty result reads nothing: out-of-range values there are not an error (as in PyTorch).
-    bool check = !idx[size_t(d)].in_range && numel(bshape) > 0;
+    bool check = !idx[size_t(d)].in_range && !empty_result;
     int64_t lo = check ? indexing::check_range(t, d, size, true, op) : 0;
     if (lo < 0) t = where(lt(t, wrapped_scalar(int64_t(0))), add(t, wrapped_scalar(size)), t);
     if (stride != 1) t = mul(t, wrapped_scalar(stride));
