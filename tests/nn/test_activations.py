@@ -212,3 +212,21 @@ def test_new_activation_ops_and_bce_same_bits_with_1_and_2_threads(threads):
         results.append(run)
     for (y1, g1), (y2, g2) in zip(*results):
         assert y1.tobytes() == y2.tobytes() and g1.tobytes() == g2.tobytes()
+
+
+@pytest.mark.parametrize("name, alpha, scale, input_scale", [
+    ("elu", 1.0, 1.0, 1.0), ("selu", 1.6732632423543772, 1.0507009873554805, 1.0), ("celu", 2.0, 1.0, 0.5)])
+def test_elu_family_gradients_follow_pytorch(name, alpha, scale, input_scale):
+    """Found by the differential fuzzer: differentiating alpha expm1(x) gave g (expm1(x) + 1), which is
+    0 once expm1 rounds to -1 in float32; PyTorch's formula is alpha exp(x). Its curvature at 0 is 0."""
+    fn = {"elu": lambda x: F.elu(x), "selu": F.selu, "celu": lambda x: F.celu(x, 2.0)}[name]
+    values = np.array([-30.0, -18.705692, -5.0, -1e-3, 0.0, 0.7, 3.0], np.float32)
+    x = lamina.tensor(values).requires_grad_(True)
+    (g,) = lamina.autograd.grad(fn(x).sum(), x, create_graph=True)
+    (h,) = lamina.autograd.grad(g.sum(), x)
+    v = values.astype(np.float64)
+    expected_g = np.where(v > 0, scale, scale * alpha * input_scale * np.exp(v * input_scale))
+    expected_h = np.where(v < 0, scale * alpha * input_scale ** 2 * np.exp(v * input_scale), 0.0)
+    np.testing.assert_allclose(g.detach().numpy(), expected_g, rtol=1e-5)
+    np.testing.assert_allclose(h.numpy(), expected_h, rtol=1e-5)
+    assert g.detach().numpy()[1] > 0  # was exactly 0

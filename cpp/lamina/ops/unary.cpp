@@ -180,6 +180,26 @@ struct HardswishBackward : UnaryBackward {
   }
 };
 
+// elu (selu, celu): PyTorch's elu_backward, g scale where x > 0, else g scale alpha input_scale
+// exp(x input_scale). Differentiating the forward's expm1 instead gave g (expm1(x) + 1), which cancels
+// to 0 once expm1 rounds to -1 (float32 x below about -17). params: p0 = alpha, p1 = input_scale;
+// the scale is folded into the saved factors below.
+struct EluBackward : UnaryBackward {
+  static constexpr bool kSavesSelf = true, kSavesResult = false;
+  double scale = 1;
+  std::string name() const override { return "EluBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor x = self(), g = grads[0], zero = wrapped_scalar(0.0);
+    const double alpha = params.p0.to_double(), input_scale = params.p1.to_double();
+    // As PyTorch, x = 0 takes the exp branch's value (exp(0) = 1) with PyTorch's zero curvature
+    // there, and NaN takes the x > 0 branch. exp of min(x, 0): the dropped branch stays finite, or
+    // its zero gradient would meet exp(inf) in the double backward (0 * inf = NaN).
+    Tensor c = g * (scale * alpha * input_scale);
+    Tensor negative = where(lt(x, zero), c * exp(clamp(x, std::nullopt, Scalar(0.0)) * input_scale), c);
+    return {where(le(x, zero), negative, g * scale)};
+  }
+};
+
 }  // namespace
 
 Tensor neg(const Tensor& x) {
@@ -245,6 +265,24 @@ Tensor hardswish(const Tensor& x) {
     out = x * hardsigmoid(x);
   }
   return record_unary<HardswishBackward>(out, x);
+}
+Tensor elu(const Tensor& x, double alpha, double scale, double input_scale) {
+  if (!x.is_floating_point()) elementwise::fail_dtype("elu", x.dtype());
+  Tensor out;
+  {
+    autograd::GradModeGuard no_grad(false);
+    // expm1 of min(x, 0): the branch where() drops stays finite.
+    Tensor negative = expm1(clamp(x, std::nullopt, Scalar(0.0)) * input_scale) * (alpha * scale);
+    out = where(gt(x, wrapped_scalar(0.0)), scale == 1 ? x : x * scale, negative);
+  }
+  UnaryParams params{Scalar(alpha), Scalar(input_scale), true, true};
+  if (auto node = autograd::make_node<EluBackward>(x)) {
+    node->params = params;
+    node->scale = scale;
+    autograd::set_history(out, node);
+    node->save(node->self_, x);
+  }
+  return out;
 }
 Tensor erf(const Tensor& x) { return unary_op<ErfBackward>(UnaryOp::Erf, x, "erf", Kind::Float); }
 Tensor reciprocal(const Tensor& x) {

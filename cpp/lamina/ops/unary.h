@@ -30,6 +30,8 @@ Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
 Tensor hardtanh(const Tensor& x, Scalar min = Scalar(-1.0), Scalar max = Scalar(1.0));
 Tensor hardsigmoid(const Tensor& x);
 Tensor hardswish(const Tensor& x);
+// scale * (x > 0 ? x : alpha * expm1(x * input_scale)): elu, selu and celu.
+Tensor elu(const Tensor& x, double alpha = 1.0, double scale = 1.0, double input_scale = 1.0);
 Tensor erf(const Tensor& x);
 Tensor reciprocal(const Tensor& x);
 Tensor square(const Tensor& x);

@@ -173,20 +173,17 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 
 def elu(input, alpha=1.0, inplace=False):
-    # expm1 of min(x, 0): the branch not taken must stay finite, or its zero gradient becomes NaN.
-    neg = _C.expm1(_C.clamp(input, None, 0.0)) * alpha
-    return _maybe_inplace(input, _C.where(input > 0, input, neg), inplace)
+    return _maybe_inplace(input, _C.elu(input, alpha), inplace)
 
 
 def selu(input, inplace=False):
-    return _maybe_inplace(input, elu(input, _SELU_ALPHA) * _SELU_SCALE, inplace)
+    return _maybe_inplace(input, _C.elu(input, _SELU_ALPHA, _SELU_SCALE), inplace)
 
 
 def celu(input, alpha=1.0, inplace=False):
     if alpha == 0:
         raise ValueError("celu: alpha cannot be 0")
-    neg = _C.expm1(_C.clamp(input, None, 0.0) / alpha) * alpha
-    return _maybe_inplace(input, _C.where(input > 0, input, neg), inplace)
+    return _maybe_inplace(input, _C.elu(input, alpha, 1.0, 1.0 / alpha), inplace)
 
 
 def gelu(input, approximate="none"):
