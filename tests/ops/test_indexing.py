@@ -429,4 +429,6 @@ def test_out_of_range_index_into_an_empty_result_is_not_checked():
     with pytest.raises(IndexError):
         lamina.zeros(0)[lamina.tensor([0])]
     with pytest.raises(IndexError):
+        lamina.zeros(3, 0, 3)[2:0, [0, 0]]
+    with pytest.raises(IndexError):
         x[:, lamina.tensor([4])]

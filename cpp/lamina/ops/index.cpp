@@ -117,7 +117,8 @@ Tensor element_offsets(const Tensor& x, const std::vector<DimIndex>& idx, const 
     Tensor t = idx[size_t(d)].index;
     if (!t.defined()) continue;
     int64_t size = x.shape()[size_t(d)], stride = x.strides()[size_t(d)];
-    bool check = !idx[size_t(d)].in_range && !empty_result;
+    // (Indices into an empty dim are out of range even then, as in PyTorch.)
+    bool check = !idx[size_t(d)].in_range && (!empty_result || size == 0);
     int64_t lo = check ? indexing::check_range(t, d, size, true, op) : 0;
     if (lo < 0) t = where(lt(t, wrapped_scalar(int64_t(0))), add(t, wrapped_scalar(size)), t);
     if (stride != 1) t = mul(t, wrapped_scalar(stride));
