@@ -397,3 +397,6 @@ def test_losses_found_by_the_fuzzer_in_the_second_session():
     weighted = F.nll_loss(lamina.zeros(2, 0, dtype=lamina.float64), lamina.tensor([-100, -100]),
                           weight=lamina.zeros(0, dtype=lamina.float64), reduction="sum")
     assert weighted.item() == 0.0
+    x = lamina.zeros(2, 0, dtype=lamina.float64).requires_grad_(True)  # still in the graph, as PyTorch
+    F.nll_loss(x, lamina.tensor([-100, -100]), reduction="sum").backward()
+    assert tuple(x.grad.shape) == (2, 0)

@@ -185,8 +185,10 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
   Tensor t = reshape(tgt, {N, 1, S});
   Tensor valid = ne(t, wrapped_scalar(ignore_index));
   Tensor safe = where(valid, t, wrapped_scalar(int64_t(0)));
-  // With no classes every target is ignored (checked above) and there is nothing to gather.
-  Tensor picked = C == 0 ? zeros({N, 1, S}, {input.dtype(), input.device()}) : gather(reshape(input, {N, C, S}), 1, safe);
+  // With no classes every target is ignored (checked above) and there is nothing to gather: the
+  // sum over no classes is the 0 to pick, and keeps the loss in the input's graph.
+  Tensor input3 = reshape(input, {N, C, S});
+  Tensor picked = C == 0 ? sum(input3, {1}, true) : gather(input3, 1, safe);
   // A select, not a product with the mask: an ignored sample contributes exactly 0 to the loss and
   // gets exactly 0 gradient even when its input is infinite or the mean divides by 0 (as PyTorch).
   Tensor loss = where(valid, -picked, wrapped_scalar(0.0, input.device()));
