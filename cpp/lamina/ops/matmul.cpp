@@ -369,17 +369,21 @@ Tensor baddbmm(const Tensor& input, const Tensor& batch1, const Tensor& batch2, 
   return add_product(input, batch1, batch2, beta, alpha, "baddbmm", "BaddbmmBackward0");
 }
 
+// out + bias for a bias linear cannot fuse; PyTorch adds it in place, so it must not grow `out`.
+static Tensor add_bias(const Tensor& out, const Tensor& bias) {
+  LAMINA_CHECK(is_expandable_to(bias.shape(), out.shape()), "linear: bias of shape ", str(bias.shape()),
+               " cannot be broadcast to the output of shape ", str(out.shape()));
+  return out + bias;
+}
+
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   LAMINA_CHECK(input.dim() >= 1 && weight.dim() >= 1, "linear: input and weight need to be at least 1-D, but got "
                "shapes ", str(input.shape()), " and ", str(weight.shape()));
   LAMINA_CHECK(weight.dim() <= 2, "linear: weight must be 1-D or 2-D (t() expects a tensor with <= 2 dimensions), ",
                "got weight of shape ", str(weight.shape()));
-  if (weight.dim() == 1) {  // plain matmul semantics, unfused; the bias is added in place, as PyTorch
+  if (weight.dim() == 1) {  // plain matmul semantics, unfused
     Tensor out = matmul(input, weight);
-    if (!bias.defined()) return out;
-    LAMINA_CHECK(is_expandable_to(bias.shape(), out.shape()), "linear: bias of shape ", str(bias.shape()),
-                 " cannot be broadcast to the output of shape ", str(out.shape()));
-    return out + bias;
+    return bias.defined() ? add_bias(out, bias) : out;
   }
   check_operands(input, weight, "linear");
   const int64_t out_features = weight.size(0);
@@ -389,12 +393,8 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   if (bias.defined()) {
     check_operands(input, bias, "linear");
     // Any other bias that expands to the output's shape is added after the product, as in PyTorch.
-    if (!(bias.dim() <= 1 && (bias.numel() == out_features || bias.numel() == 1))) {
-      Tensor out = linear(input, weight, {});
-      LAMINA_CHECK(is_expandable_to(bias.shape(), out.shape()), "linear: bias of shape ", str(bias.shape()),
-                   " cannot be broadcast to the output of shape ", str(out.shape()));
-      return out + bias;
-    }
+    if (!(bias.dim() <= 1 && (bias.numel() == out_features || bias.numel() == 1)))
+      return add_bias(linear(input, weight, {}), bias);
     int64_t stride = bias.dim() == 1 && bias.numel() > 1 ? bias.strides()[0] : 0;
     bias_view = make_view(bias, {1, out_features}, {0, stride}, bias.offset());
   }

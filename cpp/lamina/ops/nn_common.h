@@ -1,5 +1,6 @@
-// Shared plumbing of the nn ops (softmax.cpp, norm.cpp, loss.cpp): the (outer, n, inner) split of
-// a shape and contiguous, detached operands for kernels. Not part of the public API.
+// Shared plumbing of the nn ops (softmax.cpp, norm.cpp, loss.cpp, pad.cpp, unfold.cpp): the (outer,
+// n, inner) split of a shape, contiguous, detached operands for kernels, and shared argument checks.
+// Not part of the public API.
 #pragma once
 
 #include "lamina/ops/elementwise.h"
@@ -34,6 +35,16 @@ inline Tensor dense(const Tensor& t, DType dtype) {
   autograd::GradModeGuard no_grad(false);
   Tensor c = elementwise::cast(t, dtype);
   return c.is_contiguous() ? c : contiguous(c);
+}
+
+// PyTorch's rule for ops on (batch, channels, spatial...) inputs that read neighbours (reflect and
+// replicate padding, unfold): the last `dims` dims (channels and spatial) must be non-empty, only a
+// leading batch dim may be 0. `context` ends the message (e.g. " in reflect mode").
+inline void check_only_batch_empty(const Tensor& x, int64_t dims, const char* op, const std::string& context = "") {
+  for (int64_t d = x.dim() - dims; d < x.dim(); ++d)
+    LAMINA_CHECK(x.shape()[size_t(d)] > 0, op, ": expected a ", dims, "-d or ", dims + 1, "-d (batch mode) input ",
+                 "with possibly 0 batch size and other non-zero dimensions", context, ", got input of shape ",
+                 str(x.shape()));
 }
 
 }  // namespace lamina::nn_detail

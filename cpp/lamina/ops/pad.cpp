@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "lamina/ops/elementwise.h"
+#include "lamina/ops/nn_common.h"
 
 namespace lamina {
 
@@ -55,11 +56,8 @@ void check_mode_args(const Tensor& x, const IntList& pad, PadMode mode, const st
   LAMINA_CHECK_AS(NotImplementedError, ok, "pad: only 2D, 3D, 4D, 5D padding with non-constant padding are ",
                   "supported for now (padding length ", pad.size(), " for an input of shape ", str(x.shape()),
                   " in mode ", name, ")");
-  // Like PyTorch, reflect and replicate need every dim but the batch dim to be non-empty.
   if (mode == PadMode::Reflect || mode == PadMode::Replicate)
-    for (int64_t d = x.dim() - k - 1; d < x.dim(); ++d)
-      LAMINA_CHECK(x.shape()[size_t(d)] > 0, "pad: expected a ", k + 1, "D or ", k + 2, "D (batch mode) input with ",
-                   "possibly 0 batch size and other non-zero dimensions in ", name, " mode, got ", str(x.shape()));
+    nn_detail::check_only_batch_empty(x, k + 1, "pad", " in " + name + " mode");
   // Like PyTorch, reflect and replicate refuse a result that is empty along every padded dim.
   bool any_nonempty = false;
   Shape out_sizes;

@@ -2,6 +2,7 @@
 // other's adjoint, so each one's backward is the other (and any order of gradient is exact).
 #include "lamina/ops/conv.h"
 #include "lamina/ops/elementwise.h"
+#include "lamina/ops/nn_common.h"
 
 namespace lamina {
 
@@ -120,9 +121,7 @@ Tensor im2col(const Tensor& input, const IntList& kernel_size, const IntList& di
   LAMINA_CHECK(input.dim() == 3 || input.dim() == 4, op, ": expected 3-d (unbatched) or 4-d (batched) input ",
                "(N, C, H, W), got input of shape ", str(input.shape()));
   check_float_input(input, op);
-  for (int64_t d = input.dim() - 3; d < input.dim(); ++d)  // as PyTorch: only the batch may be empty
-    LAMINA_CHECK(input.shape()[size_t(d)] > 0, op, ": expected 3-d or 4-d (batch mode) input with possibly 0 batch ",
-                 "size and other non-zero dimensions, got input of shape ", str(input.shape()));
+  nn_detail::check_only_batch_empty(input, 3, op);
   BlockGeom g = block_geom(kernel_size, dilation, padding, stride, op);
   bool unbatched = input.dim() == 3;
   Tensor x = unbatched ? unsqueeze(input, 0) : input;
