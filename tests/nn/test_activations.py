@@ -230,3 +230,9 @@ def test_elu_family_gradients_follow_pytorch(name, alpha, scale, input_scale):
     np.testing.assert_allclose(g.detach().numpy(), expected_g, rtol=1e-5)
     np.testing.assert_allclose(h.numpy(), expected_h, rtol=1e-5)
     assert g.detach().numpy()[1] > 0  # was exactly 0
+
+
+@pytest.mark.parametrize("fn", [F.elu, F.selu, lambda x: F.celu(x, 2.0)])
+def test_elu_family_refuses_integer_input(fn):
+    with pytest.raises(NotImplementedError, match="elu: not implemented for 'Long'"):
+        fn(lamina.tensor([1, 2]))
