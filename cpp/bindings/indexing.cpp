@@ -153,8 +153,12 @@ void init_indexing(py::module_& m, TensorClass& cls) {
     Tensor v = to_operand(value, x.device(), "__setitem__");
     nogil([&]() -> Tensor& {
       if (!p.has_advanced) return copy_(p.view, v);
-      // x[mask] = 0-d tensor is a masked fill in PyTorch, which casts; other index puts want equal dtypes.
-      bool masked_fill = p.advanced.size() == 1 && p.advanced[0].dtype() == DType::Bool && v.dim() == 0;
+      // x[..., mask, ...] = one value is a masked fill in PyTorch, which casts; other index puts want
+      // equal dtypes. "One mask": after the basic entries, a single index tensor, boolean, not 0-d.
+      int defined = 0;
+      for (const Tensor& t : p.advanced) defined += t.defined();
+      const Tensor& last = p.advanced.back();
+      bool masked_fill = defined == 1 && last.dtype() == DType::Bool && last.dim() > 0 && v.numel() == 1;
       return index_put_(p.view, p.advanced, masked_fill && v.dtype() != x.dtype() ? to(v, x.dtype()) : v, false);
     });
   });

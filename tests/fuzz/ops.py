@@ -214,14 +214,20 @@ def var_args(r, metas, hint):
     return kw
 
 
+def all_dims_for_torch(lib, dim):
+    """dim=[] (all dims) as torch's dim=None: torch's var/std backward takes N = 1 for dim=[] (its
+    gradient is 2 / (1 - correction) times too large: inf for correction 1); the forwards agree."""
+    return None if dim == [] and lib.__name__ == "torch" else dim
+
+
 @op("var", args=var_args)
 def var(lib, x, dim, keepdim, method, correction):
-    return call(x, "var", dim=dim, keepdim=keepdim, correction=correction)
+    return call(x, "var", dim=all_dims_for_torch(lib, dim), keepdim=keepdim, correction=correction)
 
 
 @op("std", args=var_args)
 def std(lib, x, dim, keepdim, method, correction):
-    return call(lib, "std", x, dim=dim, keepdim=keepdim, correction=correction)
+    return call(lib, "std", x, dim=all_dims_for_torch(lib, dim), keepdim=keepdim, correction=correction)
 
 
 def required_dim(r, metas, hint):

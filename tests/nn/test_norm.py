@@ -185,6 +185,12 @@ def test_group_norm_errors():
         F.group_norm(lamina.randn(2, 6, 3), 4)
     with pytest.raises(RuntimeError, match=r"group_norm: weight \(5,\)"):
         F.group_norm(lamina.randn(2, 6, 3), 3, lamina.ones(5))
+    # One value per group (N * C / G * spatial = 1): PyTorch's ValueError, which the fuzzer found missing.
+    for shape, groups in [((1, 2), 2), ((1, 2, 1, 1), 2), ((1, 3, 1), 3)]:
+        with pytest.raises(ValueError, match=r"group_norm: expected more than 1 value per channel .* size \(1, "):
+            F.group_norm(lamina.randn(*shape), groups)
+    assert F.group_norm(lamina.randn(1, 2), 1).shape == (1, 2)  # two values in the one group
+    assert F.group_norm(lamina.randn(0, 2), 2).shape == (0, 2)
 
 
 # ---- determinism --------------------------------------------------------------------------------
@@ -260,3 +266,17 @@ def test_instance_norm_normalizes_each_sample_and_channel():
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-10)
     with pytest.raises(NotImplementedError, match="running statistics"):
         F.instance_norm(t(x), lamina.zeros(3), lamina.ones(3))
+
+
+def test_layer_and_group_norm_of_an_overflowing_variance_is_nan():
+    # The fuzzer found lamina returning the bias (1 / sqrt(inf) = 0) where PyTorch gives NaN.
+    for dtype, row, scale in [(lamina.float32, [-0.6, -1.0, 3e38, 0.5], 1e20),
+                              (lamina.float64, [1e300, -1e300, 0.0, 1.0], 1e200)]:
+        x = lamina.tensor([row], dtype=dtype)
+        assert F.layer_norm(x, (4,), bias=lamina.ones(4, dtype=dtype)).isnan().all().item()
+        assert F.group_norm(x.reshape(1, 2, 2), 1).isnan().all().item()
+        assert not F.layer_norm(x / scale, (4,)).isnan().any().item()  # within range: finite
+    # batch_norm keeps PyTorch's answer there: the bias.
+    x = lamina.tensor([[1e300], [-1e300], [0.0], [1.0]], dtype=lamina.float64)
+    out = F.batch_norm(x, None, None, None, lamina.full((1,), 5.0, dtype=lamina.float64), training=True)
+    assert out.flatten().tolist() == [5.0] * 4

@@ -179,6 +179,27 @@ def test_setitem_casts_numbers_not_tensors():
         x[[1]] = lamina.tensor([1.0])
 
 
+def test_setitem_one_mask_and_one_value_casts_like_masked_fill():
+    # PyTorch makes x[..., mask, ...] = (a one-element tensor) a masked fill, which casts; the
+    # fuzzer found lamina refusing keys with basic entries around the mask and 1-element values.
+    x = lamina.zeros(3, 4, dtype=lamina.float64)
+    mask = lamina.tensor([True, False, True])
+    x[mask] = lamina.tensor([5], dtype=lamina.int32)
+    x[mask, 1] = lamina.tensor(7, dtype=lamina.int32)
+    x[:, lamina.tensor([False, False, False, True])] = lamina.tensor([[-1.5]], dtype=lamina.float32)
+    x[None, lamina.tensor([False, True, False])] = lamina.tensor(True)
+    np.testing.assert_array_equal(x.numpy(), [[5, 7, 5, -1.5], [1, 1, 1, 1], [5, 7, 5, -1.5]])
+    b = lamina.zeros(3, dtype=lamina.bool)
+    b[mask] = lamina.tensor(899, dtype=lamina.int32)
+    np.testing.assert_array_equal(b.numpy(), [True, False, True])
+    # Two index tensors, an integer index tensor or several values: dtypes must match.
+    for key in [(mask, lamina.tensor([True, False, True, False])), lamina.tensor([0, 1])]:
+        with pytest.raises(RuntimeError, match="Index put requires the source and destination dtypes match"):
+            x[key] = lamina.tensor(5, dtype=lamina.int32)
+    with pytest.raises(RuntimeError, match="Index put requires the source and destination dtypes match"):
+        x[mask] = lamina.tensor([1, 2, 3, 4], dtype=lamina.int32)
+
+
 def test_setitem_augmented_assignment():
     a = A.copy()
     x = lamina.tensor(A)

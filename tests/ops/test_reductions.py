@@ -151,6 +151,38 @@ def test_var_std_correction_forms():
     assert math.isnan(t([1.0]).var().item())
 
 
+def test_var_std_of_float32_values_near_the_limit_stay_finite():
+    # The sum of squares is accumulated in float64 (as PyTorch): in float32 it overflowed to inf.
+    a = np.array([3e38, -3e38, 1e38, 0.0], dtype=np.float32)
+    x = lamina.tensor(a)
+    assert x.var().dtype == lamina.float32
+    np.testing.assert_allclose(x.std(correction=0).item(), a.astype(np.float64).std(), rtol=1e-6)
+    assert x.var(correction=0).item() == math.inf  # 4.7e76 is past float32's range; its root is not
+    b = np.tile(np.array([1e19, -1e19], dtype=np.float32), 50)  # a float32 sum of squares overflows
+    np.testing.assert_allclose(lamina.tensor(b).var(correction=0).item(), b.astype(np.float64).var(), rtol=1e-6)
+
+
+def test_var_gradient_when_n_is_at_most_the_correction():
+    # PyTorch's factor 2 / (N - correction): 2 / (1 - 2) = -2 times a zero deviation gives -0 (not
+    # 0 / 0 = NaN); N = correction gives inf * 0 = NaN; N < correction elsewhere is finite.
+    x = t([5.0], lamina.float64).requires_grad_()
+    (g,) = lamina.autograd.grad(x.var(correction=2), x)
+    assert g.tolist() == [0.0]
+    (g,) = lamina.autograd.grad(x.var(correction=1), x)
+    assert math.isnan(g.item())
+    y = t([1.0, 3.0], lamina.float64).requires_grad_()
+    (g,) = lamina.autograd.grad(y.var(correction=3), y)
+    assert g.tolist() == [2.0, -2.0]  # 2 / (2 - 3) * (y - 2)
+
+
+def test_var_gradient_and_second_derivative_match_finite_differences():
+    a = np.random.default_rng(3).standard_normal((3, 4))
+    for dims, keepdim, correction in [((1,), False, 1), ((0, 1), True, 0), ([], False, 2), ((-1,), True, 0.5)]:
+        x = t(a, lamina.float64).requires_grad_()
+        assert lamina.autograd.gradcheck(lambda v: v.var(dims, keepdim=keepdim, correction=correction), (x,))
+        assert lamina.autograd.gradgradcheck(lambda v: v.std(dims, keepdim=keepdim, correction=correction), (x,))
+
+
 def test_std_gradient_of_constant_rows_is_zero():
     x = lamina.ones(2, 3, dtype=lamina.float64, requires_grad=True)
     x.std(1).sum().backward()

@@ -318,6 +318,11 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
   const int64_t N = x.shape()[0], C = x.shape()[1];
   LAMINA_CHECK(num_groups > 0 && C % num_groups == 0, name, ": expected the number of channels of input ",
                str(x.shape()), " to be divisible by num_groups=", num_groups);
+  // PyTorch's check (in training and eval alike): each group needs more than one value.
+  Shape grouped{N * (C / num_groups), num_groups};
+  grouped.insert(grouped.end(), x.shape().begin() + 2, x.shape().end());
+  LAMINA_CHECK_VALUE(numel(grouped) / num_groups != 1, name,
+                     ": expected more than 1 value per channel when training, got input size ", str(grouped));
   check_param(weight, {C}, name, "weight", x);
   check_param(bias, {C}, name, "bias", x);
   DType dt = x.dtype();

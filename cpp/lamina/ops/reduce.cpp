@@ -337,43 +337,65 @@ static Tensor arg(ReduceOp op, const Tensor& x, std::optional<int64_t> dim, bool
 Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg(ReduceOp::Max, x, dim, keepdim, "argmax"); }
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg(ReduceOp::Min, x, dim, keepdim, "argmin"); }
 
-// var and std are composites: their gradients (and second gradients) come from mean and sum.
-static Tensor var_impl(const Tensor& x, const Dims& dims, double correction, bool keepdim, const char* name) {
+namespace {
+// PyTorch's var_backward, (2 / (N - correction)) g (x - mean): the factor is taken as is, negative or
+// infinite when N <= correction (the forward's divisor is clamped at 0, as PyTorch's). Written
+// with lamina ops, so it is differentiable again.
+Tensor var_grad(const Tensor& g, const Tensor& x, const Dims& dims, double correction, bool keepdim) {
+  double factor = 2.0 / (reduced_count(x, dims, "var") - correction);
+  return expand_back(g * factor, x.shape(), dims, keepdim) * (x - mean(x, dims, true));
+}
+
+// var, or std = sqrt(var) whose gradient is taken as 0 where std is 0 (not g / 0), as in PyTorch.
+struct VarBackward : Node {
+  SavedTensor self_, result_;
+  Dims dims;
+  double correction = 1;
+  bool keepdim = false, is_std = false;
+  std::string name() const override { return is_std ? "StdBackward0" : "VarBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor g = grads[0];
+    if (is_std) {
+      Tensor r = unpack(result_), zero = wrapped_scalar(0.0);
+      g = where(eq(r, zero), zero, g / (r * 2));
+    }
+    return {var_grad(g, unpack(self_), dims, correction, keepdim)};
+  }
+};
+
+// Two passes over the data, accumulated in float64 for float32 input as PyTorch does (so values
+// near float32's limit do not overflow the sum of squares), std's root taken before rounding back.
+Tensor var_or_std(const Tensor& x, const Dims& dims, double correction, bool keepdim, bool is_std) {
+  const char* name = is_std ? "std" : "var";
   LAMINA_CHECK(x.is_floating_point(), name, ": std and var only support floating point and complex dtypes, got ",
                dtype_name(x.dtype()));
   double n = std::max(0.0, reduced_count(x, dims, name) - correction);
-  Tensor centered = x - mean(x, dims, true);
-  return sum(square(centered), dims, keepdim) / n;
-}
-
-Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
-  return var_impl(x, dims, correction, keepdim, "var");
-}
-
-namespace {
-// std = sqrt(var) whose gradient is taken as 0 where std is 0 (not g / 0), as in PyTorch.
-struct StdBackward : Node {
-  SavedTensor result_;
-  std::string name() const override { return "StdBackward0"; }
-  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
-    Tensor r = unpack(result_), zero = wrapped_scalar(0.0);
-    return {where(eq(r, zero), zero, grads[0] / (r * 2))};
-  }
-};
-}  // namespace
-
-Tensor std(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
-  Tensor v = var_impl(x, dims, correction, keepdim, "std");
   Tensor out;
   {
     autograd::GradModeGuard no_grad(false);
-    out = sqrt(v);
+    Tensor wide = to(x, DType::Float64);
+    Tensor v = sum(square(wide - mean(wide, dims, true)), dims, keepdim) / n;
+    out = to(is_std ? sqrt(v) : v, x.dtype());
   }
-  if (auto node = autograd::make_node<StdBackward>(v)) {
+  if (auto node = autograd::make_node<VarBackward>(x)) {
+    node->dims = dims;
+    node->correction = correction;
+    node->keepdim = keepdim;
+    node->is_std = is_std;
+    node->save(node->self_, x);
     autograd::set_history(out, node);
-    node->save(node->result_, out, true);
+    if (is_std) node->save(node->result_, out, true);
   }
   return out;
+}
+}  // namespace
+
+Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
+  return var_or_std(x, dims, correction, keepdim, false);
+}
+
+Tensor std(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
+  return var_or_std(x, dims, correction, keepdim, true);
 }
 
 Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
