@@ -404,6 +404,8 @@ void init_ops(py::module_& m, TensorClass& cls) {
   def_op(m, cls, "narrow", &narrow, py::arg("dim"), py::arg("start"), py::arg("length"));
   def_op(m, cls, "select", &select, py::arg("dim"), py::arg("index"));
   def_op(m, cls, "diagonal", &diagonal, py::arg("offset") = 0, py::arg("dim1") = 0, py::arg("dim2") = 1);
+  cls.def("unfold", py::overload_cast<const Tensor&, int64_t, int64_t, int64_t>(&unfold), py::arg("dimension"),
+          py::arg("size"), py::arg("step"));
   def_op(m, cls, "unbind", [](const Tensor& x, int64_t dim) { return py::tuple(py::cast(unbind(x, dim))); },
          py::arg("dim") = 0);
   def_op(m, cls, "chunk", [](const Tensor& x, int64_t chunks, int64_t dim) {

@@ -260,3 +260,54 @@ def test_second_derivative_through_a_view_of_a_view(chain, row):
     expected = np.zeros((3, 3))
     expected[row] = 2 * weights[row]  # d/dx of 2x, weighted: only the viewed row
     np.testing.assert_array_equal(h.numpy(), expected)
+
+
+# ---- Tensor.unfold: windows along a dim, as a view ----
+
+def _unfold_reference(a, dim, size, step):
+    """numpy: the windows stacked along dim, each window's elements in a new last axis."""
+    dim %= a.ndim
+    a = np.moveaxis(a, dim, -1)
+    starts = range(0, a.shape[-1] - size + 1, step)
+    windows = np.stack([a[..., s:s + size] for s in starts], axis=-2) if a.shape[-1] >= size else None
+    return np.moveaxis(windows, -2, dim)
+
+
+@pytest.mark.parametrize("shape,dim,size,step", [((3, 7), 1, 3, 2), ((3, 7), -1, 3, 1), ((5, 2, 4), 0, 2, 3),
+                                                 ((4, 6), 1, 0, 1), ((6,), 0, 6, 1), ((2, 5), 1, 1, 10),
+                                                 ((0, 4), 1, 2, 1), ((4, 0), 0, 2, 2)])
+def test_tensor_unfold_matches_numpy_and_is_a_view(shape, dim, size, step):
+    a = np.random.default_rng(0).standard_normal(shape)
+    reversed_dims = list(range(a.ndim))[::-1]
+    for x in (lamina.tensor(a), lamina.tensor(np.ascontiguousarray(a.T)).permute(reversed_dims)):  # two layouts
+        y = x.unfold(dim, size, step)
+        np.testing.assert_array_equal(y.numpy(), _unfold_reference(a, dim, size, step))
+        if y.numel():
+            assert y.data_ptr() >= x.data_ptr()  # shares the input's storage
+
+
+def test_tensor_unfold_gradient_adds_overlapping_windows():
+    x = lamina.arange(5.0, dtype=lamina.float64).requires_grad_()
+    x.unfold(0, 3, 1).sum().backward()  # element i sits in min(i + 1, 3, 5 - i) windows
+    assert x.grad.tolist() == [1.0, 2.0, 3.0, 2.0, 1.0]
+    a = np.random.default_rng(1).standard_normal((3, 8))
+    for dim, size, step in [(1, 3, 2), (0, 2, 1), (1, 2, 3), (1, 0, 1)]:
+        x = lamina.tensor(a).requires_grad_()
+        assert lamina.autograd.gradcheck(lambda v: v.unfold(dim, size, step) * 1.5, (x,))
+        assert lamina.autograd.gradgradcheck(lambda v: v.unfold(dim, size, step).square(), (x,))
+
+
+def test_tensor_unfold_of_0d_and_errors():
+    s = lamina.tensor(5.0)
+    assert s.unfold(0, 1, 1).tolist() == [5.0] and s.unfold(-1, 0, 2).shape == (0,)
+    x = lamina.zeros(3, 4)
+    with pytest.raises(RuntimeError, match="unfold: maximum size for tensor at dimension 1 is 4 but size is 5"):
+        x.unfold(1, 5, 1)
+    with pytest.raises(RuntimeError, match="unfold: size is -1 but must be >= 0"):
+        x.unfold(1, -1, 1)
+    with pytest.raises(RuntimeError, match="unfold: step is 0 but must be > 0"):
+        x.unfold(1, 2, 0)
+    with pytest.raises(IndexError):
+        x.unfold(2, 1, 1)
+    with pytest.raises(RuntimeError, match="maximum size for tensor at dimension 0 is 1 but size is 2"):
+        s.unfold(0, 2, 1)

@@ -421,6 +421,56 @@ Tensor diagonal(const Tensor& x, int64_t offset, int64_t dim1, int64_t dim2) {
 }
 
 namespace {
+// Tensor.unfold's windows may overlap (step < size), so its gradient adds each window's gradient
+// back at its positions: one index_add over the window elements laid out along `dim`
+// (differentiable again: index_add's backward is index_select).
+struct UnfoldBackward : Node {
+  Shape input_shape;
+  int64_t dim = 0, size = 0, step = 1;
+  std::string name() const override { return "UnfoldBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    const Tensor& g = grads[0];  // input_shape with dim -> windows, plus a trailing dim of `size`
+    const int64_t windows = g.shape()[size_t(dim)];
+    Tensor starts = unsqueeze(arange(Scalar(int64_t(0)), Scalar(windows * step), Scalar(step), DType::Int64,
+                                     g.device()), 1);
+    Tensor positions = reshape(starts + arange(Scalar(int64_t(0)), Scalar(size), Scalar(int64_t(1)), DType::Int64,
+                                               g.device()), {windows * size});
+    Tensor per_position = flatten(movedim(g, {g.dim() - 1}, {dim + 1}), dim, dim + 1);
+    return {index_add(zeros(input_shape, {g.dtype(), g.device()}), dim, positions, per_position, Scalar(int64_t(1)))};
+  }
+};
+}  // namespace
+
+// Tensor.unfold: every window of `size` elements along dim, `step` apart, as a new last dim.
+Tensor unfold(const Tensor& x, int64_t dim, int64_t size, int64_t step) {
+  if (x.dim() == 0) {  // PyTorch: a 0-d tensor unfolds as one element of dim 0
+    wrap_dim(dim, 0, "unfold");
+    return reshape(unfold(reshape(x, {1}), 0, size, step), {size});
+  }
+  const int64_t d = wrap_dim(dim, x.dim(), "unfold");
+  const int64_t length = x.shape()[size_t(d)];
+  LAMINA_CHECK(size >= 0, "unfold: size is ", size, " but must be >= 0");
+  LAMINA_CHECK(size <= length, "unfold: maximum size for tensor at dimension ", d, " is ", length, " but size is ",
+               size);
+  LAMINA_CHECK(step > 0, "unfold: step is ", step, " but must be > 0");
+  Shape shape = x.shape();
+  Strides strides = x.strides();
+  shape[size_t(d)] = (length - size) / step + 1;
+  strides[size_t(d)] *= shape[size_t(d)] > 1 ? step : 1;  // a step past the end would overflow the stride
+  shape.push_back(size);
+  strides.push_back(x.strides()[size_t(d)]);
+  Tensor out = make_view(x, shape, strides, x.offset());
+  if (auto node = autograd::make_node<UnfoldBackward>(x)) {
+    node->input_shape = x.shape();
+    node->dim = d;
+    node->size = size;
+    node->step = step;
+    autograd::set_history(out, node);
+  }
+  return out;
+}
+
+namespace {
 // Several views of one input (unbind, split): the gradient joins the pieces back together.
 struct JoinBackward : Node {
   int64_t dim = 0;
