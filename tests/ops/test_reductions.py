@@ -163,16 +163,24 @@ def test_var_std_of_float32_values_near_the_limit_stay_finite():
 
 
 def test_var_gradient_when_n_is_at_most_the_correction():
-    # PyTorch's factor 2 / (N - correction): 2 / (1 - 2) = -2 times a zero deviation gives -0 (not
-    # 0 / 0 = NaN); N = correction gives inf * 0 = NaN; N < correction elsewhere is finite.
+    # PyTorch's conventions where N - correction <= 0. Over given dims: the factor 2 / (N - correction)
+    # as is (2 / (1 - 2) = -2 times a zero deviation is -0, N = correction gives inf * 0 = NaN).
     x = t([5.0], lamina.float64).requires_grad_()
-    (g,) = lamina.autograd.grad(x.var(correction=2), x)
+    (g,) = lamina.autograd.grad(x.var(0, correction=2), x)
     assert g.tolist() == [0.0]
-    (g,) = lamina.autograd.grad(x.var(correction=1), x)
+    (g,) = lamina.autograd.grad(x.var(0, correction=1), x)
     assert math.isnan(g.item())
     y = t([1.0, 3.0], lamina.float64).requires_grad_()
-    (g,) = lamina.autograd.grad(y.var(correction=3), y)
+    (g,) = lamina.autograd.grad(y.var(0, correction=3), y)
     assert g.tolist() == [2.0, -2.0]  # 2 / (2 - 3) * (y - 2)
+    # Over all dims (and for 0-d input): NaN where x equals the mean, inf elsewhere, times g.
+    (g,) = lamina.autograd.grad(x.var(correction=2), x)
+    assert math.isnan(g.item())
+    (g,) = lamina.autograd.grad(y.var(correction=3) * 2, y)
+    assert g.tolist() == [math.inf, math.inf]
+    z = t(0.5, lamina.float64).requires_grad_()
+    (g,) = lamina.autograd.grad(z.var(0, correction=1), z)
+    assert math.isnan(g.item())
 
 
 def test_var_gradient_and_second_derivative_match_finite_differences():

@@ -338,12 +338,18 @@ Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { retur
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg(ReduceOp::Min, x, dim, keepdim, "argmin"); }
 
 namespace {
-// PyTorch's var_backward, (2 / (N - correction)) g (x - mean): the factor is taken as is, negative or
-// infinite when N <= correction (the forward's divisor is clamped at 0, as PyTorch's). Written
-// with lamina ops, so it is differentiable again.
+// PyTorch's var_backward, (2 / (N - correction)) g (x - mean), with its conventions where the
+// degrees of freedom N - correction are not positive: over some dims the factor is taken as is
+// (negative or infinite); over all of them the gradient is g NaN where x equals the mean and
+// g inf elsewhere. Written with lamina ops, so it is differentiable again.
 Tensor var_grad(const Tensor& g, const Tensor& x, const Dims& dims, double correction, bool keepdim) {
-  double factor = 2.0 / (reduced_count(x, dims, "var") - correction);
-  return expand_back(g * factor, x.shape(), dims, keepdim) * (x - mean(x, dims, true));
+  const double dof = reduced_count(x, dims, "var") - correction;
+  if ((x.dim() == 0 || dims.empty()) && dof <= 0) {
+    Tensor flag = where(eq(x, mean(x, dims, true)), full_like(x, std::numeric_limits<double>::quiet_NaN()),
+                        full_like(x, std::numeric_limits<double>::infinity()));
+    return expand_back(g, x.shape(), dims, keepdim) * flag;
+  }
+  return expand_back(g * (2.0 / dof), x.shape(), dims, keepdim) * (x - mean(x, dims, true));
 }
 
 // var, or std = sqrt(var) whose gradient is taken as 0 where std is 0 (not g / 0), as in PyTorch.
