@@ -4,7 +4,9 @@
 
 Prints per-epoch loss and test accuracy (a tqdm progress bar when tqdm is installed), saves the
 trained weights to OUT/digits.safetensors and, when matplotlib is installed, the loss/accuracy
-curves to OUT/digits.png. The script reads like the PyTorch one it would be.
+curves to OUT/digits.png. With --tensorboard DIR (needs pip install ".[tensorboard]") it also logs
+train/loss per step and test/accuracy, test/loss, train/lr per epoch for `tensorboard --logdir DIR`.
+The script reads like the PyTorch one it would be.
 """
 
 import argparse
@@ -16,6 +18,7 @@ import lamina
 import lamina.nn as nn
 import lamina.nn.functional as F
 from lamina.utils.data import DataLoader
+from lamina.utils.tensorboard import SummaryWriter
 
 
 class DigitsNet(nn.Module):
@@ -81,8 +84,12 @@ def save_plot(history, path):
     return True
 
 
-def train(epochs=15, batch_size=32, lr=2e-3, out="digits_run", seed=0, show_progress=True):
-    """Trains DigitsNet and returns the history dict (train_loss, test_loss, test_acc per epoch)."""
+def train(epochs=15, batch_size=32, lr=2e-3, out="digits_run", seed=0, show_progress=True,
+          tensorboard=None):
+    """Trains DigitsNet and returns the history dict (train_loss, test_loss, test_acc per epoch).
+
+    tensorboard: a log directory for SummaryWriter, or None for no TensorBoard logging.
+    """
     lamina.manual_seed(seed)
     train_set, test_set = lamina.datasets.digits(test_fraction=0.2, seed=seed)
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True,
@@ -94,8 +101,9 @@ def train(epochs=15, batch_size=32, lr=2e-3, out="digits_run", seed=0, show_prog
     print(f"digits: {len(train_set)} train / {len(test_set)} test images, "
           f"{sum(p.numel() for p in model.parameters())} parameters, {lamina.get_num_threads()} threads")
 
+    writer = SummaryWriter(tensorboard) if tensorboard else None
     history = {"train_loss": [], "test_loss": [], "test_acc": []}
-    start = time.perf_counter()
+    start, step = time.perf_counter(), 0
     for epoch in range(1, epochs + 1):
         model.train()
         running, seen = 0.0, 0
@@ -104,15 +112,26 @@ def train(epochs=15, batch_size=32, lr=2e-3, out="digits_run", seed=0, show_prog
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            step += 1
             running += loss.item() * labels.shape[0]
             seen += labels.shape[0]
+            if writer:
+                writer.add_scalar("train/loss", loss, step)
+        epoch_lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         test_loss, test_acc = evaluate(model, test_loader)
         history["train_loss"].append(running / seen)
         history["test_loss"].append(test_loss)
         history["test_acc"].append(test_acc)
+        if writer:
+            writer.add_scalar("test/accuracy", test_acc, epoch)
+            writer.add_scalar("test/loss", test_loss, epoch)
+            writer.add_scalar("train/lr", epoch_lr, epoch)
         print(f"epoch {epoch:2d}/{epochs}  train loss {running / seen:.4f}  test loss {test_loss:.4f}  "
               f"test accuracy {100 * test_acc:.2f}%  ({time.perf_counter() - start:.1f} s)")
+    if writer:
+        writer.close()
+        print(f"TensorBoard logs in {tensorboard} (view: tensorboard --logdir {tensorboard})")
 
     os.makedirs(out, exist_ok=True)
     checkpoint = os.path.join(out, "digits.safetensors")
@@ -135,8 +154,11 @@ def main(argv=None):
     parser.add_argument("--out", default="digits_run", help="folder for the checkpoint and the plot")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true", help="plain lines instead of tqdm bars")
+    parser.add_argument("--tensorboard", metavar="DIR",
+                        help="log loss, accuracy and learning rate for TensorBoard to DIR")
     args = parser.parse_args(argv)
-    history = train(args.epochs, args.batch_size, args.lr, args.out, args.seed, not args.no_progress)
+    history = train(args.epochs, args.batch_size, args.lr, args.out, args.seed, not args.no_progress,
+                    args.tensorboard)
     print(f"final test accuracy: {100 * history['test_acc'][-1]:.2f}%")
 
 
