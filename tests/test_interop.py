@@ -45,7 +45,7 @@ def test_from_numpy_shares_memory(dtype):
     for label, a in strided_arrays(dtype).items():
         t = lamina.from_numpy(a)
         assert tuple(t.shape) == a.shape and t.dtype == getattr(lamina, np.dtype(dtype).name if dtype != np.bool_ else "bool")
-        assert t.stride() == [s // a.itemsize for s in a.strides], label
+        assert t.stride() == tuple(s // a.itemsize for s in a.strides), label
         np.testing.assert_array_equal(t.numpy(), a)
         before = a.copy()
         bump(a)  # numpy -> lamina
@@ -225,7 +225,7 @@ def test_array_protocol():
 def test_dlpack_numpy_round_trip(dtype):
     for label, a in strided_arrays(dtype).items():
         t = lamina.from_dlpack(a)
-        assert tuple(t.shape) == a.shape and t.stride() == [s // a.itemsize for s in a.strides], label
+        assert tuple(t.shape) == a.shape and t.stride() == tuple(s // a.itemsize for s in a.strides), label
         np.testing.assert_array_equal(t.numpy(), a)
         back = np.from_dlpack(t)
         assert back.dtype == a.dtype and back.shape == a.shape and back.strides == a.strides
@@ -492,7 +492,7 @@ def test_dlpack_torch_round_trip():
         src = (torch.arange(12) % 3).to(tdt).reshape(3, 4)
         for view in (src, src.t(), src[:, 1::2], src[1, 1], src[:0]):
             t = lamina.from_dlpack(view)
-            assert t.dtype == ldt and tuple(t.shape) == tuple(view.shape) and t.stride() == list(view.stride())
+            assert t.dtype == ldt and tuple(t.shape) == tuple(view.shape) and t.stride() == tuple(view.stride())
             np.testing.assert_array_equal(t.numpy(), view.numpy())
             back = torch.from_dlpack(t)
             assert back.dtype == tdt and back.stride() == view.stride()

@@ -151,6 +151,10 @@ void init_indexing(py::module_& m, TensorClass& cls) {
   cls.def("__setitem__", [](Tensor& x, py::handle index, py::handle value) {
     ParsedIndex p = parse(x, index);
     Tensor v = to_operand(value, x.device(), "__setitem__");
+    // As PyTorch, the value's leading size-1 dims are dropped first: x[0] = t([[5.]]) fills a 0-d slot.
+    size_t leading_ones = 0;
+    while (leading_ones < v.shape().size() && v.shape()[leading_ones] == 1) ++leading_ones;
+    if (leading_ones > 0) v = reshape(v, Shape(v.shape().begin() + std::ptrdiff_t(leading_ones), v.shape().end()));
     nogil([&]() -> Tensor& {
       if (!p.has_advanced) return copy_(p.view, v);
       // x[..., mask, ...] = one value is a masked fill in PyTorch, which casts; other index puts want

@@ -101,7 +101,7 @@ void init_tensor(py::module_& m, TensorClass& cls) {
         return py::int_(t.size(dim.cast<int64_t>()));
       }, py::arg("dim") = py::none())
       .def("stride", [](const Tensor& t, py::object dim) -> py::object {
-        if (dim.is_none()) return py::cast(std::vector<int64_t>(t.strides()));
+        if (dim.is_none()) return py::tuple(py::cast(std::vector<int64_t>(t.strides())));  // a tuple, as PyTorch
         return py::int_(t.stride(dim.cast<int64_t>()));
       }, py::arg("dim") = py::none())
       .def("dim", [](const Tensor& t) { return t.dim(); })

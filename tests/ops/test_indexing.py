@@ -179,6 +179,20 @@ def test_setitem_casts_numbers_not_tensors():
         x[[1]] = lamina.tensor([1.0])
 
 
+def test_setitem_drops_the_values_leading_size_one_dims():
+    # PyTorch drops them before broadcasting: the fuzzer found x[-1, ...] = t([6]) refused on a 0-d slot.
+    x = lamina.zeros(3, dtype=lamina.float64)
+    x[-1, ...] = lamina.tensor([6], dtype=lamina.int32)
+    x[0] = lamina.tensor([[5.0]])
+    np.testing.assert_array_equal(x.numpy(), [5, 0, 6])
+    y = lamina.zeros(3, 2)
+    y[0] = lamina.tensor([[[1.0, 2.0]]])
+    y[lamina.tensor([1, 2])] = lamina.tensor([[[3.0, 4.0]]])
+    np.testing.assert_array_equal(y.numpy(), [[1, 2], [3, 4], [3, 4]])
+    with pytest.raises(RuntimeError):
+        x[0] = lamina.tensor([5.0, 6.0])
+
+
 def test_setitem_one_mask_and_one_value_casts_like_masked_fill():
     # PyTorch makes x[..., mask, ...] = (a one-element tensor) a masked fill, which casts; the
     # fuzzer found lamina refusing keys with basic entries around the mask and 1-element values.

@@ -36,7 +36,7 @@ def test_reshape_of_viewable_input_shares_storage():
 def test_view_merges_and_splits_contiguous_runs():
     base = arange(4, 6)
     v = base[1:3].view(3, 4)
-    assert v.stride() == [4, 1] and v.storage_offset() == 6
+    assert v.stride() == (4, 1) and v.storage_offset() == 6
     w = base.t().view(3, 2, 4)  # split the first (stride 1) dim of the transpose
     np.testing.assert_array_equal(w.numpy(), np.arange(24).reshape(4, 6).T.reshape(3, 2, 4))
     assert w.data_ptr() == base.data_ptr()
@@ -66,20 +66,20 @@ def test_minus_one_inference():
 
 def test_geometry_of_views():
     x = arange(2, 3, 4)
-    assert x.permute(2, 0, 1).stride() == [1, 12, 4] and not x.permute(2, 0, 1).is_contiguous()
-    assert x.transpose(0, 1).stride() == [4, 12, 1]
+    assert x.permute(2, 0, 1).stride() == (1, 12, 4) and not x.permute(2, 0, 1).is_contiguous()
+    assert x.transpose(0, 1).stride() == (4, 12, 1)
     assert x.narrow(2, 1, 2).storage_offset() == 1 and x.select(1, 2).storage_offset() == 8
-    assert x.diagonal(0, 1, 2).stride() == [12, 5] and x.diagonal(1, 1, 2).storage_offset() == 1
+    assert x.diagonal(0, 1, 2).stride() == (12, 5) and x.diagonal(1, 1, 2).storage_offset() == 1
     assert x.diagonal(-2, 1, 2).storage_offset() == 8 and tuple(x.diagonal(-2, 1, 2).shape) == (2, 1)
     assert tuple(x.diagonal(7, 1, 2).shape) == (2, 0)
     assert x.unsqueeze(1).stride()[1] == 12 and x.unsqueeze(-1).stride()[-1] == 1
     e = x[:1].expand(5, 3, 4)
-    assert e.stride() == [0, 4, 1] and not e.is_contiguous()
-    assert x.expand(2, -1, -1, -1).stride() == [0, 12, 4, 1]
-    assert x.mT.stride() == [12, 1, 4] and x.T.shape == (4, 3, 2)
+    assert e.stride() == (0, 4, 1) and not e.is_contiguous()
+    assert x.expand(2, -1, -1, -1).stride() == (0, 12, 4, 1)
+    assert x.mT.stride() == (12, 1, 4) and x.T.shape == (4, 3, 2)
     assert arange(5).T.shape == (5,) and lamina.tensor(1.0).T.shape == ()
-    assert x.movedim((0, 2), (2, 0)).stride() == [1, 4, 12]
-    assert x.flatten(1).is_contiguous() and x.unflatten(2, (2, 2)).stride() == [12, 4, 2, 1]
+    assert x.movedim((0, 2), (2, 0)).stride() == (1, 4, 12)
+    assert x.flatten(1).is_contiguous() and x.unflatten(2, (2, 2)).stride() == (12, 4, 2, 1)
 
 
 def test_views_of_views_share_storage_and_version():
@@ -233,7 +233,7 @@ def test_size_and_stride_of_0d_tensor_raise_index_error():
     for f in (lambda: x.size(0), lambda: x.size(-1), lambda: x.stride(0)):
         with pytest.raises(IndexError, match="no dimensions"):
             f()
-    assert x.size() == () and x.stride() == []
+    assert x.size() == () and x.stride() == ()
 
 
 def test_factory_size_overflow_before_a_zero_is_refused():
