@@ -150,6 +150,25 @@ def test_batch_norm_errors():
         F.batch_norm(lamina.randn(2, 3), lamina.zeros(4), lamina.ones(3))
     with pytest.raises(RuntimeError, match="must be defined in evaluation mode"):
         F.batch_norm(lamina.randn(2, 3), None, None, training=False)
+    with pytest.raises(RuntimeError, match="batch_norm: weight should contain 3 elements not 4"):
+        F.batch_norm(lamina.randn(2, 3), None, None, lamina.ones(4), training=True)
+
+
+def test_batch_norm_edge_cases_the_fuzzer_found():
+    # An empty batch trains without error and leaves the running statistics (PyTorch refuses only
+    # exactly one value per channel).
+    rm, rv = lamina.zeros(2), lamina.ones(2)
+    assert F.batch_norm(lamina.zeros(0, 2), rm, rv, training=True).shape == (0, 2)
+    assert rm.tolist() == [0.0, 0.0] and rv.tolist() == [1.0, 1.0]
+    # Affine parameters of C elements in another shape, as PyTorch; their gradients keep that shape.
+    x = lamina.randn(4, 3, dtype=lamina.float64)
+    w = lamina.tensor([[1.0, 2.0, 3.0]], dtype=lamina.float64).requires_grad_()
+    b = lamina.tensor([[0.5], [0.0], [-1.0]], dtype=lamina.float64).requires_grad_()
+    out = F.batch_norm(x, None, None, w, b, training=True)
+    ref = F.batch_norm(x, None, None, w.detach().flatten(), b.detach().flatten(), training=True)
+    np.testing.assert_allclose(out.detach().numpy(), ref.numpy())
+    out.sum().backward()
+    assert w.grad.shape == (1, 3) and b.grad.shape == (3, 1) and b.grad.flatten().tolist() == [4.0, 4.0, 4.0]
 
 
 # ---- group_norm ---------------------------------------------------------------------------------
@@ -268,15 +287,17 @@ def test_instance_norm_normalizes_each_sample_and_channel():
         F.instance_norm(t(x), lamina.zeros(3), lamina.ones(3))
 
 
-def test_layer_and_group_norm_of_an_overflowing_variance_is_nan():
-    # The fuzzer found lamina returning the bias (1 / sqrt(inf) = 0) where PyTorch gives NaN.
+def test_norms_of_an_overflowing_variance_give_the_bias():
+    # rstd = 1 / sqrt(inf) = 0: every norm returns its bias, as batch_norm does in PyTorch (PyTorch's
+    # layer/group norm give the bias or NaN, depending on how their Welford partial sums overflow).
     for dtype, row, scale in [(lamina.float32, [-0.6, -1.0, 3e38, 0.5], 1e20),
                               (lamina.float64, [1e300, -1e300, 0.0, 1.0], 1e200)]:
         x = lamina.tensor([row], dtype=dtype)
-        assert F.layer_norm(x, (4,), bias=lamina.ones(4, dtype=dtype)).isnan().all().item()
-        assert F.group_norm(x.reshape(1, 2, 2), 1).isnan().all().item()
-        assert not F.layer_norm(x / scale, (4,)).isnan().any().item()  # within range: finite
-    # batch_norm keeps PyTorch's answer there: the bias.
+        bias = lamina.tensor([1.0, 2.0, 3.0, 4.0], dtype=dtype)
+        assert F.layer_norm(x, (4,), bias=bias).flatten().tolist() == bias.tolist()
+        assert F.group_norm(x.reshape(1, 2, 2), 1, bias=bias[:2]).flatten().tolist() == [1.0, 1.0, 2.0, 2.0]
+        assert not F.layer_norm(x / scale, (4,)).isnan().any().item()  # within range: normalized
+        assert F.layer_norm(x / scale, (4,)).abs().max().item() > 0.5
     x = lamina.tensor([[1e300], [-1e300], [0.0], [1.0]], dtype=lamina.float64)
     out = F.batch_norm(x, None, None, None, lamina.full((1,), 5.0, dtype=lamina.float64), training=True)
     assert out.flatten().tolist() == [5.0] * 4

@@ -199,8 +199,8 @@ struct BatchNormBackward : Node {
 
 }  // namespace
 
-Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum, double eps) {
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight_in,
+                  const Tensor& bias_in, bool training, double momentum, double eps) {
   const char* name = "batch_norm";
   check_float(x, name);
   LAMINA_CHECK_VALUE(x.dim() >= 2, name, ": expected a 2-d or higher input (N, C, *), got ", str(x.shape()));
@@ -211,12 +211,19 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     elementwise::check_same_device(x, t, name);
     LAMINA_CHECK(t.numel() == C, name, ": ", what, " should contain ", C, " elements not ", t.numel());
   }
-  check_param(weight, {C}, name, "weight", x);
-  check_param(bias, {C}, name, "bias", x);
+  // As PyTorch, the affine parameters need C elements in any shape ((C,), (1, C), (C, 1), ...).
+  for (auto [t, what] : {std::pair{weight_in, "weight"}, std::pair{bias_in, "bias"}}) {
+    if (!t.defined()) continue;
+    elementwise::check_same_device(x, t, name);
+    LAMINA_CHECK(t.numel() == C, name, ": ", what, " should contain ", C, " elements not ", t.numel());
+  }
+  const Tensor weight = weight_in.defined() ? reshape(weight_in, {C}) : weight_in;  // differentiable views
+  const Tensor bias = bias_in.defined() ? reshape(bias_in, {C}) : bias_in;
   LAMINA_CHECK(training || (running_mean.defined() && running_var.defined()), name,
                ": running_mean and running_var must be defined in evaluation mode");
   const int64_t count = d.outer * d.inner;
-  LAMINA_CHECK_VALUE(!training || count > 1, name, ": expected more than 1 value per channel when training, got input ",
+  // PyTorch refuses exactly one value per channel; an empty batch passes (and leaves the running stats).
+  LAMINA_CHECK_VALUE(!training || count != 1, name, ": expected more than 1 value per channel when training, got input ",
                      str(x.shape()));
   DType dt = x.dtype();
   Tensor out = make_tensor(x.shape(), dt, x.device());
