@@ -725,6 +725,8 @@ def batch_norm_args(r, metas, hint):
 
 @op("batch_norm", 3, leaves=norm_leaves, args=batch_norm_args)
 def batch_norm(lib, x, w, b, mean, var, affine, momentum):
+    if lib.__name__ == "torch":  # torch's batch_norm backward reads a strided weight as if contiguous
+        w = w.contiguous()       # (checked: base[::2] as weight gives the gradient of base[:4])
     out = F(lib).batch_norm(x, mean, var, w if affine else None, b if affine else None, training=True,
                             momentum=momentum)
     return (out,) + ((mean, var) if mean is not None else ())  # the running stats are updated in place
