@@ -292,3 +292,18 @@ def test_atan2_gradient_at_the_origin_is_zero():
     lamina.atan2(a, b).sum().backward()
     assert a.grad.tolist() == [0.0, 0.0, 0.0, 0.0] and b.grad.tolist() == [0.0, 0.0, -1.0, 0.0]
     assert str(a.grad.numpy()[1]) == "-0.0" and str(b.grad.numpy()[0]) == "-0.0"
+
+
+def test_pow_and_square_gradients_overflow_where_pytorch_does():
+    # Grouped as PyTorch's pow_backward, g (2 x): at x = -2e38 in float32, 2x overflows to -inf
+    # before the multiplication by g = 0.5 (the fuzzer found lamina's (g x) 2 = -2e38 there).
+    x = lamina.tensor([-2e38, 3.0], dtype=lamina.float32, requires_grad=True)
+    g = lamina.tensor([0.5, 0.5])
+    for y in (x.pow(2.0), x.square(), x ** lamina.tensor(2.0)):
+        (grad,) = lamina.autograd.grad(y, x, g)
+        assert grad.tolist() == [-math.inf, 3.0]
+    # d/db a^b = g (a^b log a): a NaN or infinite g meets the zero of a = 0, b >= 0 as in PyTorch.
+    a = lamina.tensor([0.0, 2.0], dtype=lamina.float64)
+    b = lamina.tensor([1.0, 3.0], dtype=lamina.float64, requires_grad=True)
+    (grad,) = lamina.autograd.grad(a ** b, b, lamina.tensor([math.inf, 1.0], dtype=lamina.float64))
+    assert math.isnan(grad[0].item()) and grad[1].item() == pytest.approx(8 * math.log(2))

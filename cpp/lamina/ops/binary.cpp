@@ -63,11 +63,12 @@ LAMINA_BINARY_NODE(MulBackward, true, true, g * b(), g * a())
 LAMINA_BINARY_NODE(DivBackward, true, true, g / b(), -(g * a() / square(b())))
 LAMINA_BINARY_NODE(Atan2Backward, true, true, g * b() * atan2_scale(a(), b()), g * neg(a()) * atan2_scale(a(), b()))
 // a^b: d/da = b a^(b-1), taken as 0 where b == 0 (also at a == 0, where a^(b-1) is inf);
-// d/db = a^b log(a), taken as 0 where a == 0 and b >= 0.
+// d/db = a^b log(a), taken as 0 where a == 0 and b >= 0. Grouped as PyTorch's pow_backward,
+// g (b a^(b-1)) and g (a^b log(a)), so overflow (inf) and NaN land on the same elements.
 LAMINA_BINARY_NODE(PowBackward, true, true,
-                   where(eq(b(), wrapped_scalar(0.0)), wrapped_scalar(0.0), g * b() * pow(a(), to(b(), g.dtype()) - 1)),
-                   where(logical_and(eq(a(), wrapped_scalar(0.0)), ge(b(), wrapped_scalar(0.0))),
-                         wrapped_scalar(0.0), g * pow(a(), b()) * log(a())))
+                   where(eq(b(), wrapped_scalar(0.0)), wrapped_scalar(0.0), g * (b() * pow(a(), to(b(), g.dtype()) - 1))),
+                   g * where(logical_and(eq(a(), wrapped_scalar(0.0)), ge(b(), wrapped_scalar(0.0))),
+                             wrapped_scalar(0.0), pow(a(), b()) * log(a())))
 LAMINA_BINARY_NODE(MaximumBackward, true, true, max_grad(g, a(), b()), max_grad(g, b(), a()))
 LAMINA_BINARY_NODE(MinimumBackward, true, true, max_grad(g, b(), a()), max_grad(g, a(), b()))
 LAMINA_BINARY_NODE(RemainderBackward, true, true, g, -(g * div(a(), b(), "floor")))

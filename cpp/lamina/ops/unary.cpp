@@ -98,7 +98,7 @@ LAMINA_UNARY_NODE(ReluBackward, false, true, grad_unless(le(result(), wrapped_sc
 LAMINA_UNARY_NODE(SiluBackward, true, false, silu_grad(g, self()))
 LAMINA_UNARY_NODE(ErfBackward, true, false, g * exp(-square(self())) * M_2_SQRTPI)
 LAMINA_UNARY_NODE(ReciprocalBackward, false, true, -(g * square(result())))
-LAMINA_UNARY_NODE(SquareBackward, true, false, g * self() * 2)
+LAMINA_UNARY_NODE(SquareBackward, true, false, g * (self() * 2))  // PyTorch's grouping: 2x may overflow first
 LAMINA_UNARY_NODE(FloorBackward, false, false, zeros_like(g))
 LAMINA_UNARY_NODE(CeilBackward, false, false, zeros_like(g))
 LAMINA_UNARY_NODE(RoundBackward, false, false, zeros_like(g))
