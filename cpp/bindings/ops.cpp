@@ -159,6 +159,7 @@ void init_ops(py::module_& m, TensorClass& cls) {
         py::arg("input"), py::arg("min_val") = -1.0, py::arg("max_val") = 1.0);
   m.def("hardsigmoid", [](const Tensor& x) { return nogil([&] { return hardsigmoid(x); }); }, py::arg("input"));
   m.def("hardswish", [](const Tensor& x) { return nogil([&] { return hardswish(x); }); }, py::arg("input"));
+  m.def("mish", [](const Tensor& x) { return nogil([&] { return mish(x); }); }, py::arg("input"));
   m.def("elu", [](const Tensor& x, double alpha, double scale, double input_scale) {
     return nogil([&] { return elu(x, alpha, scale, input_scale); });
   }, py::arg("input"), py::arg("alpha") = 1.0, py::arg("scale") = 1.0, py::arg("input_scale") = 1.0);

@@ -102,6 +102,7 @@ UNARY = [
     OpSpec("elu", lambda x: lamina._C.elu(x, 0.7, 1.3, 0.5),
            lambda a: np.where(a > 0, 1.3 * a, 1.3 * 0.7 * np.expm1(0.5 * a)).astype(a.dtype),
            avoid=lambda a: np.abs(a) < 0.05),
+    OpSpec("mish", lambda x: lamina._C.mish(x), lambda a: (a * np.tanh(np.log1p(np.exp(a)))).astype(a.dtype)),
     OpSpec("erf", lambda x: x.erf(), _float(_erf), atol32=2e-7),
     OpSpec("reciprocal", lambda x: x.reciprocal(), _float(lambda a: 1 / a), domain=(0.5, 3)),
     OpSpec("square", lambda x: x.square(), lambda a: np.square(a.astype(np.int64) if a.dtype == bool else a),

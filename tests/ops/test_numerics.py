@@ -307,3 +307,15 @@ def test_pow_and_square_gradients_overflow_where_pytorch_does():
     b = lamina.tensor([1.0, 3.0], dtype=lamina.float64, requires_grad=True)
     (grad,) = lamina.autograd.grad(a ** b, b, lamina.tensor([math.inf, 1.0], dtype=lamina.float64))
     assert math.isnan(grad[0].item()) and grad[1].item() == pytest.approx(8 * math.log(2))
+
+
+def test_mish_gradient_is_pytorchs_formula():
+    # g (t + x sigmoid(x) (1 - t^2)): an infinite g at x = 0 gives inf (the composite's product
+    # rule gave inf * tanh(log 2) + 0 * inf = NaN).
+    x = lamina.tensor([0.0, 1.5, -2.0], dtype=lamina.float64, requires_grad=True)
+    (g,) = lamina.autograd.grad(lamina.nn.functional.mish(x), x, lamina.tensor([math.inf, 1.0, 1.0], dtype=lamina.float64))
+    assert g[0].item() == math.inf
+    t = np.tanh(np.log1p(np.exp([1.5, -2.0])))
+    s = 1 / (1 + np.exp(-np.array([1.5, -2.0])))
+    np.testing.assert_allclose(g[1:].numpy(), t + np.array([1.5, -2.0]) * s * (1 - t * t))
+    assert lamina.nn.functional.mish(x).grad_fn.name() == "MishBackward0"

@@ -136,6 +136,15 @@ struct SoftplusBackward : UnaryBackward {
   }
 };
 
+struct MishBackward : UnaryBackward {
+  static constexpr bool kSavesSelf = true, kSavesResult = false;
+  std::string name() const override { return "MishBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor x = self(), t = tanh(softplus(x));
+    return {grads[0] * (t + x * sigmoid(x) * (1 - t * t))};
+  }
+};
+
 // The gradient passes where min <= x <= max (bounds inclusive, NaN blocked, as in PyTorch).
 struct ClampBackward : UnaryBackward {
   static constexpr bool kSavesSelf = true, kSavesResult = false;
@@ -283,6 +292,18 @@ Tensor elu(const Tensor& x, double alpha, double scale, double input_scale) {
     node->save(node->self_, x);
   }
   return out;
+}
+// mish = x tanh(softplus(x)), with PyTorch's mish_backward g (t + x sigmoid(x) (1 - t^2)),
+// t = tanh(softplus(x)). Differentiating the composite instead sent inf * 0 = NaN into its product
+// rule where softplus' gradient meets an infinite x (the fuzzer found it).
+Tensor mish(const Tensor& x) {
+  if (!x.is_floating_point()) elementwise::fail_dtype("mish", x.dtype());
+  Tensor out;
+  {
+    autograd::GradModeGuard no_grad(false);
+    out = x * tanh(softplus(x));
+  }
+  return record_unary<MishBackward>(out, x);
 }
 Tensor erf(const Tensor& x) { return unary_op<ErfBackward>(UnaryOp::Erf, x, "erf", Kind::Float); }
 Tensor reciprocal(const Tensor& x) {

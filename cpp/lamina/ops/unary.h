@@ -27,6 +27,7 @@ Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x, const std::string& approximate = "none");
 Tensor silu(const Tensor& x);
 Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+Tensor mish(const Tensor& x);  // x tanh(softplus(x))
 Tensor hardtanh(const Tensor& x, Scalar min = Scalar(-1.0), Scalar max = Scalar(1.0));
 Tensor hardsigmoid(const Tensor& x);
 Tensor hardswish(const Tensor& x);

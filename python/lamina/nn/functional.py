@@ -195,7 +195,7 @@ def silu(input, inplace=False):
 
 
 def mish(input, inplace=False):
-    return _maybe_inplace(input, input * _C.tanh(_C.softplus(input)), inplace)
+    return _maybe_inplace(input, _C.mish(input), inplace)
 
 
 def tanh(input):
