@@ -209,6 +209,22 @@ def test_nll_and_cross_entropy_with_nothing_to_average():
     assert np.isnan(loss.item()) and np.isnan(z.grad.numpy()).all()
 
 
+def test_cross_entropy_ignored_samples_and_infinite_weights_get_zero_gradient():
+    """Found by the differential fuzzer; the expected values are PyTorch 2.13's: an ignored sample's
+    gradient is 0 (not 0 * inf = NaN) with an infinite class weight, an infinite mean factor or
+    label smoothing, on both the fused path and the create_graph composite."""
+    cases = [(dict(weight=[np.inf, 1.0, 3.0]), "none"), (dict(label_smoothing=0.1), "mean"),
+             (dict(weight=[np.inf, 1.0, 3.0], label_smoothing=0.0), "sum")]
+    for kw, reduction in cases:
+        for create_graph in (False, True):
+            x = lamina.tensor([[0.3, 1.0, 2.0]], dtype=lamina.float64).requires_grad_(True)
+            if "weight" in kw:
+                kw = dict(kw, weight=lamina.tensor(kw["weight"], dtype=lamina.float64))
+            loss = F.cross_entropy(x, lamina.tensor([-100]), reduction=reduction, **kw)
+            (g,) = lamina.autograd.grad(loss.sum(), x, create_graph=create_graph)
+            np.testing.assert_array_equal(g.detach().numpy(), [[0.0, 0.0, 0.0]], err_msg=f"{kw} {reduction}")
+
+
 def test_nll_loss_errors():
     with pytest.raises(IndexError, match="nll_loss: target 5 is out of bounds"):
         F.nll_loss(lamina.randn(2, 5), lamina.tensor([0, 5]))

@@ -319,3 +319,15 @@ def test_mish_gradient_is_pytorchs_formula():
     s = 1 / (1 + np.exp(-np.array([1.5, -2.0])))
     np.testing.assert_allclose(g[1:].numpy(), t + np.array([1.5, -2.0]) * s * (1 - t * t))
     assert lamina.nn.functional.mish(x).grad_fn.name() == "MishBackward0"
+
+
+def test_softplus_second_derivative_at_the_threshold_is_zero():
+    # PyTorch: the first derivative takes the sigmoid branch at beta x == threshold, the second
+    # derivative passes only strictly below it (the fuzzer found lamina's sigmoid' there).
+    x = lamina.tensor([1.0, 0.5, 3.0], dtype=lamina.float64, requires_grad=True)
+    y = lamina.nn.functional.softplus(x, beta=1.0, threshold=1.0)
+    (g,) = lamina.autograd.grad(y.sum(), x, create_graph=True)
+    s = 1 / (1 + np.exp(-np.array([1.0, 0.5])))
+    np.testing.assert_allclose(g.detach().numpy(), [s[0], s[1], 1.0])
+    (g2,) = lamina.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(g2.numpy(), [0.0, s[1] * (1 - s[1]), 0.0])

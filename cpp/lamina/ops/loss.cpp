@@ -116,13 +116,18 @@ struct CrossEntropyBackward : Node {
     Tensor safe = where(valid, t, wrapped_scalar(int64_t(0)));
     Tensor w = weight_.defined() ? reshape(weight_, {1, d.n, 1}) : ones({1, d.n, 1}, {x.dtype(), x.device()});
     Tensor wt = gather(expand(w, {d.outer, d.n, d.inner}), 1, safe);
-    Tensor gv = g * valid;
-    Tensor coef = wt * (1 - ls) + sum(w) * (ls / C);
     Tensor classes = reshape(arange(Scalar(int64_t(0)), Scalar(d.n), Scalar(int64_t(1)), DType::Int64, x.device()),
                              {1, d.n, 1});
     Tensor onehot = eq(classes, safe);
-    Tensor grad = gv * (softmax(x3, 1) * coef - w * (ls / C) - onehot * wt * (1 - ls));
-    return reshape(grad, x.shape());
+    Tensor grad;
+    if (ls == 0) {  // no smoothing terms: 0 * an infinite weight would be NaN
+      grad = g * (softmax(x3, 1) * wt - onehot * wt);
+    } else {
+      Tensor coef = wt * (1 - ls) + sum(w) * (ls / C);
+      grad = g * (softmax(x3, 1) * coef - w * (ls / C) - onehot * wt * (1 - ls));
+    }
+    // Ignored samples get exactly 0 (a select, as the kernel), whatever g, x or the weights are.
+    return reshape(where(valid, grad, wrapped_scalar(0.0)), x.shape());
   }
 };
 

@@ -131,8 +131,12 @@ struct SoftplusBackward : UnaryBackward {
   std::string name() const override { return "SoftplusBackward0"; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     double beta = params.p0.to_double(), threshold = params.p1.to_double();
-    Tensor z = self() * beta;
-    return {where(gt(z, wrapped_scalar(threshold)), grads[0], grads[0] * sigmoid(z))};
+    Tensor z = self() * beta, limit = wrapped_scalar(threshold);
+    // PyTorch's softplus_double_backward passes curvature only where z < threshold (strictly),
+    // while the first derivative takes the sigmoid branch up to z == threshold: at the boundary
+    // the sigmoid's input is held constant.
+    Tensor z_curved = where(lt(z, limit), z, detach(z));
+    return {where(gt(z, limit), grads[0], grads[0] * sigmoid(z_curved))};
   }
 };
 

@@ -279,13 +279,17 @@ void cross_entropy_backward_kernel(const Tensor& grad_in, const Tensor& grad, co
     const T* w = weight.defined() ? weight.data<T>() : nullptr;
     T* gi = grad_in.data<T>();
     const T ls = T(label_smoothing), lsc = ls / T(C);
+    // The smoothing terms only exist when ls > 0 (else 0 * an infinite weight would be NaN), and
+    // an ignored sample's gradient is exactly 0 (a select, as PyTorch's, not 0 * inf or 0 * NaN).
+    const T* wl = ls != T(0) ? w : nullptr;
     T wsum = 0;
     for (int64_t c = 0; c < C; ++c) wsum += w ? w[c] : T(1);
+    const T smooth_coef = ls != T(0) ? lsc * wsum : T(0);
     // One sample's scale (0 when ignored) and coefficient of p.
     auto sample = [&](int64_t i, T& gs, T& coef) {
       int64_t t = tg[i];
       gs = t == ignore_index ? T(0) : g[i];
-      coef = t == ignore_index ? T(0) : (T(1) - ls) * (w ? w[t] : T(1)) + lsc * wsum;
+      coef = t == ignore_index ? T(0) : (T(1) - ls) * (w ? w[t] : T(1)) + smooth_coef;
     };
     auto fix_target = [&](int64_t i, T* gcol, T gs) {  // gcol: the sample's class 0, stride S
       int64_t t = tg[i];
@@ -304,13 +308,15 @@ void cross_entropy_backward_kernel(const Tensor& grad_in, const Tensor& grad, co
       }
       for (int64_t c = 0; c < C; ++c) {
         V e = vexp(load<V>(x + p + c * S) - lv);
-        store(gi + p + c * S, gs * (e * coef - splat<V>(lsc * (w ? w[c] : T(1)))));
+        store(gi + p + c * S, gs * (e * coef - splat<V>(lsc * (wl ? wl[c] : T(1)))));
       }
       for (int64_t k = 0; k < kW; ++k) {
         T gk;
         if constexpr (is_scalar_v<V>) gk = gs;
         else gk = gs[k];
         fix_target(i + k, gi + p + k, gk);
+        if (tg[i + k] == ignore_index)
+          for (int64_t c = 0; c < C; ++c) gi[p + k + c * S] = T(0);
       }
     };
     if (S == 1) {
@@ -321,12 +327,16 @@ void cross_entropy_backward_kernel(const Tensor& grad_in, const Tensor& grad, co
           sample(r, gs, coef);
           const T* xr = x + r * C;
           T* gr = gi + r * C;
+          if (tg[r] == ignore_index) {
+            std::fill(gr, gr + C, T(0));
+            continue;
+          }
           int64_t c = 0;
           Vec<T> vl = splat<Vec<T>>(l[r]), vg = splat<Vec<T>>(gs), vc = splat<Vec<T>>(coef),
                  vs = splat<Vec<T>>(lsc);
           for (; c + L <= C; c += L)
-            vstore(gr + c, vg * (vexp(vload(xr + c) - vl) * vc - (w ? vs * vload(w + c) : vs)));
-          for (; c < C; ++c) gr[c] = gs * (vexp(xr[c] - l[r]) * coef - lsc * (w ? w[c] : T(1)));
+            vstore(gr + c, vg * (vexp(vload(xr + c) - vl) * vc - (wl ? vs * vload(wl + c) : vs)));
+          for (; c < C; ++c) gr[c] = gs * (vexp(xr[c] - l[r]) * coef - lsc * (wl ? wl[c] : T(1)));
           fix_target(r, gr, gs);
         }
       });
