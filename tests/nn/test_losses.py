@@ -416,3 +416,15 @@ def test_losses_found_by_the_fuzzer_in_the_second_session():
     x = lamina.zeros(2, 0, dtype=lamina.float64).requires_grad_(True)  # still in the graph, as PyTorch
     F.nll_loss(x, lamina.tensor([-100, -100]), reduction="sum").backward()
     assert tuple(x.grad.shape) == (2, 0)
+
+
+def test_cross_entropy_keeps_small_losses_accurate():
+    # -log p_t formed as (max - x_t) + log(sum): the fuzzer found (max + log(sum)) - x_t losing the
+    # small log(sum) to the rounding of max + log(sum) (relative error 1e-2 here; PyTorch's order).
+    x = lamina.tensor([[30.0, 0.0, 0.0], [25.0, 1.0, -3.0]], dtype=lamina.float64)
+    loss = F.cross_entropy(x, lamina.tensor([0, 0]), reduction="none").numpy()
+    exact = [np.log1p(2 * np.exp(-30.0)), np.log1p(np.exp(-24.0) + np.exp(-28.0))]
+    np.testing.assert_allclose(loss, exact, rtol=2e-3)
+    xs = x.t().unsqueeze(0)  # (1, C, 2): the strided (N, C, d) kernel
+    np.testing.assert_allclose(F.cross_entropy(xs, lamina.tensor([[0, 0]]), reduction="none").numpy()[0], exact,
+                               rtol=2e-3)

@@ -214,16 +214,17 @@ struct CrossEntropyArgs {
   T weight(int64_t c) const { return w ? w[c] : T(1); }
 };
 
-// The loss of sample (n, s) given its logsumexp.
+// The loss of sample (n, s) given its logsumexp m + log_sum (m the max): each -log p_c is formed
+// as (m - x_c) + log_sum, which keeps small losses exact (m + log_sum first loses an ulp of it).
 template <class T>
-T sample_loss(const CrossEntropyArgs<T>& a, int64_t n, int64_t s, T lse) {
+T sample_loss(const CrossEntropyArgs<T>& a, int64_t n, int64_t s, T m, T log_sum) {
   int64_t t = a.target[n * a.S + s];
   if (t == a.ignore_index) return T(0);
   const T* x = a.x + n * a.C * a.S + s;
-  T loss = (T(1) - a.ls) * a.weight(t) * (lse - x[t * a.S]);
+  T loss = (T(1) - a.ls) * a.weight(t) * ((m - x[t * a.S]) + log_sum);
   if (a.ls > 0) {
     T smooth = 0;
-    for (int64_t c = 0; c < a.C; ++c) smooth += a.weight(c) * (lse - x[c * a.S]);
+    for (int64_t c = 0; c < a.C; ++c) smooth += a.weight(c) * ((m - x[c * a.S]) + log_sum);
     loss += a.ls / T(a.C) * smooth;
   }
   return loss;
@@ -243,9 +244,9 @@ void cross_entropy_kernel(const Tensor& loss, const Tensor& lse, const Tensor& i
       parallel_for(0, N, std::max<int64_t>(1, kGrain / std::max<int64_t>(C, 1)), [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) {
           const T* x = a.x + r * C;
-          T m = row_max(x, C);
-          l[r] = m + std::log(row_sum_exp<T>(nullptr, x, C, m));
-          lo[r] = sample_loss(a, r, 0, l[r]);
+          T m = row_max(x, C), log_sum = std::log(row_sum_exp<T>(nullptr, x, C, m));
+          l[r] = m + log_sum;
+          lo[r] = sample_loss(a, r, 0, m, log_sum);
         }
       });
     } else {
@@ -253,11 +254,13 @@ void cross_entropy_kernel(const Tensor& loss, const Tensor& lse, const Tensor& i
         using V = decltype(v);
         const T* x = a.x + p;
         V m = cols_max<V>(x, C, S);
-        V r = m + vlog(cols_sum_exp<V>(nullptr, x, C, S, m));
+        V log_sum = vlog(cols_sum_exp<V>(nullptr, x, C, S, m));
         int64_t n = p / (C * S), s = p % (C * S);
-        store(l + n * S + s, r);
-        for (int64_t k = 0; k < int64_t(sizeof(V) / sizeof(T)); ++k)
-          lo[n * S + s + k] = sample_loss(a, n, s + k, l[n * S + s + k]);
+        store(l + n * S + s, m + log_sum);
+        for (int64_t k = 0; k < int64_t(sizeof(V) / sizeof(T)); ++k) {
+          if constexpr (is_scalar_v<V>) lo[n * S + s + k] = sample_loss(a, n, s + k, m, log_sum);
+          else lo[n * S + s + k] = sample_loss(a, n, s + k, m[k], log_sum[k]);
+        }
       };
       for_columns<T>(N, C, S, [&](int64_t p) { col(Vec<T>{}, p); }, [&](int64_t p) { col(T{}, p); });
     }
