@@ -114,6 +114,18 @@ def fingerprint(lib, tensors, float32_ancestry):
     return h.hexdigest(), float32_ancestry
 
 
+def has_huge(lib, tensors):
+    """Whether any float value is infinite or beyond the square root of its dtype's maximum: from
+    there on, products in gradient formulas overflow, and whether inf meets 0 (NaN) or not depends
+    on each library's grouping of its factors (compare.py)."""
+    for x in tensors:
+        if x.is_floating_point() and x.numel():
+            a = x.detach().numpy()
+            if (np.abs(a[~np.isnan(a)]) > np.sqrt(np.finfo(a.dtype).max)).any():
+                return True
+    return False
+
+
 def tensors_in(lib, value):
     if is_tensor(lib, value):
         return [value]
@@ -155,6 +167,7 @@ def execute(lib, program, arrays):
     trace = {"leaves": [], "steps": []}
     pool, bases = [], []
     from_float32 = []  # per pool entry: whether a float32 value went into it
+    huge = []  # per pool entry: whether a huge value (has_huge) went into it
     for spec, array in zip(program["leaves"], arrays):
         try:
             base, leaf = make_leaf(lib, spec, array)
@@ -164,6 +177,7 @@ def execute(lib, program, arrays):
             trace["leaves"].append(error(e))
         pool.append(leaf)
         from_float32.append(spec["dtype"] == "float32")
+        huge.append(has_huge(lib, [leaf]))
         if spec["requires_grad"]:
             bases.append(base)
     for i, step in enumerate(program["steps"]):
@@ -172,6 +186,7 @@ def execute(lib, program, arrays):
         inputs = [pool[k] for k in step["inputs"]]
         ancestry = any(from_float32[k] or dtype_name(pool[k].dtype) == "float32" for k in step["inputs"])
         from_float32.append(ancestry)  # the entry this step adds to the pool below
+        huge.append(any(huge[k] for k in step["inputs"]))  # and its output, once computed
         r = np.random.default_rng(step["seed"])
         record = {"args": None, "out": None, "grad": None, "grad2": None,
                   "nan_input": any(x.is_floating_point() and bool(x.isnan().any()) for x in inputs),
@@ -191,8 +206,10 @@ def execute(lib, program, arrays):
             record["out"] = error(e)
             pool.append(inputs[0])  # the program goes on with the op's input
             continue
-        record["grad"], record["grad2"] = gradients(lib, out, bases, step["seed"], program["grad2"])
         outs = tensors_in(lib, out)
+        huge[-1] = huge[-1] or has_huge(lib, outs)
+        record["huge_ancestry"] = huge[-1]
+        record["grad"], record["grad2"] = gradients(lib, out, bases, step["seed"], program["grad2"])
         pool.append(outs[step["seed"] % len(outs)] if outs else inputs[0])
     return trace
 
