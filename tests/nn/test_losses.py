@@ -428,3 +428,13 @@ def test_cross_entropy_keeps_small_losses_accurate():
     xs = x.t().unsqueeze(0)  # (1, C, 2): the strided (N, C, d) kernel
     np.testing.assert_allclose(F.cross_entropy(xs, lamina.tensor([[0, 0]]), reduction="none").numpy()[0], exact,
                                rtol=2e-3)
+
+
+def test_cross_entropy_probabilities_over_no_classes():
+    # PyTorch's mean divides by numel / C, 0 / 0 = NaN with no classes; the sum is 0 (fuzzer case).
+    x = lamina.zeros(2, 0, dtype=lamina.float64, requires_grad=True)
+    target = lamina.zeros(2, 0, dtype=lamina.float64)
+    assert np.isnan(F.cross_entropy(x, target).item())
+    assert F.cross_entropy(x, target, reduction="sum").item() == 0.0
+    assert F.cross_entropy(lamina.zeros(3, 0, 4, dtype=lamina.float64), lamina.zeros(3, 0, 4, dtype=lamina.float64),
+                           reduction="none").shape == (3, 4)

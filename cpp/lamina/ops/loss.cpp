@@ -3,6 +3,7 @@
 // reduction on top is ordinary lamina ops. Probability targets and nll_loss are composites of
 // lamina ops (log_softmax is itself fused), so their gradients come from those ops.
 #include <cmath>
+#include <limits>
 
 #include "lamina/ops/elementwise.h"
 #include "lamina/ops/nn.h"
@@ -140,7 +141,9 @@ Tensor cross_entropy_probs(const Tensor& input, const Tensor& target, const Tens
   Tensor wlogp = log_softmax(input, class_dim);
   if (weight.defined()) wlogp = wlogp * class_view(weight, input.dim(), class_dim);
   Tensor loss = -sum(wlogp * q, {class_dim});
-  return reduce_loss(loss, r, double(l.d.outer * l.d.inner));
+  // PyTorch's mean divides by numel / C: 0 / 0 = NaN when there are no classes.
+  const double count = l.d.n == 0 ? std::numeric_limits<double>::quiet_NaN() : double(l.d.outer * l.d.inner);
+  return reduce_loss(loss, r, count);
 }
 
 }  // namespace
