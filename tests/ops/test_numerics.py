@@ -331,3 +331,15 @@ def test_softplus_second_derivative_at_the_threshold_is_zero():
     np.testing.assert_allclose(g.detach().numpy(), [s[0], s[1], 1.0])
     (g2,) = lamina.autograd.grad(g.sum(), x)
     np.testing.assert_allclose(g2.numpy(), [0.0, s[1] * (1 - s[1]), 0.0])
+
+
+def test_division_gradient_does_not_square_the_divisor():
+    # -g (a / b) / b as PyTorch: x / x at x = 1e-30 in float32 has gradient 0, where b^2 underflowed
+    # to 0 and gave -inf (found by the differential fuzzer).
+    x = lamina.tensor([1e-30, 2.0], dtype=lamina.float32, requires_grad=True)
+    (g,) = lamina.autograd.grad((x / x).sum(), x)
+    assert g.tolist() == [0.0, 0.0]
+    a = lamina.tensor([3.0], dtype=lamina.float64, requires_grad=True)
+    b = lamina.tensor([1e160], dtype=lamina.float64, requires_grad=True)  # b^2 overflows to inf
+    ga, gb = lamina.autograd.grad((a / b).sum(), (a, b))
+    assert gb.item() == -((3.0 / 1e160) / 1e160) and gb.item() != 0.0

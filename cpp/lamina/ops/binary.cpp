@@ -60,7 +60,9 @@ Tensor atan2_scale(const Tensor& a, const Tensor& b) {
 LAMINA_BINARY_NODE(AddBackward, false, false, g, g)
 LAMINA_BINARY_NODE(SubBackward, false, false, g, neg(g))
 LAMINA_BINARY_NODE(MulBackward, true, true, g * b(), g * a())
-LAMINA_BINARY_NODE(DivBackward, true, true, g / b(), -(g * a() / square(b())))
+// d/db a / b = -g (a / b) / b, PyTorch's grouping: b^2 would underflow (x / x at x = 1e-30 in float32
+// gave -inf) or overflow first.
+LAMINA_BINARY_NODE(DivBackward, true, true, g / b(), -(g * ((a() / b()) / b())))
 LAMINA_BINARY_NODE(Atan2Backward, true, true, g * b() * atan2_scale(a(), b()), g * neg(a()) * atan2_scale(a(), b()))
 // a^b: d/da = b a^(b-1), taken as 0 where b == 0 (also at a == 0, where a^(b-1) is inf);
 // d/db = a^b log(a), taken as 0 where a == 0 and b >= 0. Grouped as PyTorch's pow_backward,
