@@ -81,6 +81,8 @@ Tensor silu_grad(const Tensor& g, const Tensor& x) {
   return g * s * (x * (1 - s) + 1);
 }
 
+// The formulas group their factors as PyTorch's derivatives do, so that overflow (inf) and inf * 0
+// (NaN) land on the same elements in both libraries.
 LAMINA_UNARY_NODE(NegBackward, false, false, neg(g))
 LAMINA_UNARY_NODE(AbsBackward, true, false, g * sign(self()))
 LAMINA_UNARY_NODE(SignBackward, false, false, zeros_like(g))
@@ -89,14 +91,14 @@ LAMINA_UNARY_NODE(LogBackward, true, false, g / self())
 LAMINA_UNARY_NODE(Log1PBackward, true, false, g / (self() + 1))
 LAMINA_UNARY_NODE(Expm1Backward, false, true, g * (result() + 1))
 LAMINA_UNARY_NODE(SqrtBackward, false, true, g / (result() * 2))
-LAMINA_UNARY_NODE(RsqrtBackward, false, true, g * result() * square(result()) * -0.5)
+LAMINA_UNARY_NODE(RsqrtBackward, false, true, (g * -0.5) * pow(result(), wrapped_scalar(3.0)))
 LAMINA_UNARY_NODE(SinBackward, true, false, g * cos(self()))
 LAMINA_UNARY_NODE(CosBackward, true, false, -(g * sin(self())))
 LAMINA_UNARY_NODE(TanhBackward, false, true, g * (1 - square(result())))
-LAMINA_UNARY_NODE(SigmoidBackward, false, true, g * result() * (1 - result()))
+LAMINA_UNARY_NODE(SigmoidBackward, false, true, g * (1 - result()) * result())
 LAMINA_UNARY_NODE(ReluBackward, false, true, grad_unless(le(result(), wrapped_scalar(0.0)), g))  // NaN passes
 LAMINA_UNARY_NODE(SiluBackward, true, false, silu_grad(g, self()))
-LAMINA_UNARY_NODE(ErfBackward, true, false, g * exp(-square(self())) * M_2_SQRTPI)
+LAMINA_UNARY_NODE(ErfBackward, true, false, exp(-square(self())) * M_2_SQRTPI * g)
 LAMINA_UNARY_NODE(ReciprocalBackward, false, true, -(g * square(result())))
 LAMINA_UNARY_NODE(SquareBackward, true, false, g * (self() * 2))  // PyTorch's grouping: 2x may overflow first
 LAMINA_UNARY_NODE(FloorBackward, false, false, zeros_like(g))
