@@ -301,3 +301,16 @@ def test_norms_of_an_overflowing_variance_give_the_bias():
     x = lamina.tensor([[1e300], [-1e300], [0.0], [1.0]], dtype=lamina.float64)
     out = F.batch_norm(x, None, None, None, lamina.full((1,), 5.0, dtype=lamina.float64), training=True)
     assert out.flatten().tolist() == [5.0] * 4
+
+
+def test_batch_norm_of_a_constant_channel_is_exactly_the_bias():
+    # (x - mean) * scale + bias: the expanded x * scale + (bias - mean * scale) rounded the huge
+    # x * scale (scale = w / sqrt(eps) here) and missed the bias by 0.2 (found by the fuzzer).
+    x = lamina.tensor([[-112.14052, -41.602455]] * 2, dtype=lamina.float32)
+    w = lamina.tensor([88.11859, 15.004037], dtype=lamina.float32)
+    b = lamina.tensor([0.5942933, 0.8592057], dtype=lamina.float32)
+    out = F.batch_norm(x, None, None, w, b, training=True)
+    assert out.tolist() == [b.tolist()] * 2
+    xg = x.clone().requires_grad_()
+    F.batch_norm(xg, None, None, w, b, training=True).backward(lamina.tensor([[1.0, -2.0], [3.0, 0.5]]))
+    assert np.isfinite(xg.grad.numpy()).all()

@@ -165,9 +165,11 @@ struct KernelTable {
   // (N, C, S): sum_g[c] = sum of g, sum_gx[c] = sum of g * (x - center[c]) over N and S.
   void (*channel_grad_sums)(const Tensor& sum_g, const Tensor& sum_gx, const Tensor& grad, const Tensor& in,
                             const Tensor& center) = nullptr;
-  // (N, C, S): out = a * sa[c] + b * sb[c] + shift[c]; b/sb may be undefined.
-  void (*channel_affine)(const Tensor& out, const Tensor& a, const Tensor& sa, const Tensor& b, const Tensor& sb,
-                         const Tensor& shift) = nullptr;
+  // (N, C, S): out = (a - center[c]) * sa[c] + b * sb[c] + shift[c]; center and b/sb may be
+  // undefined. Centering before scaling keeps a - center exact where a is near it (a * sa - center
+  // * sa would round each huge product first).
+  void (*channel_affine)(const Tensor& out, const Tensor& a, const Tensor& sa, const Tensor& center, const Tensor& b,
+                         const Tensor& sb, const Tensor& shift) = nullptr;
   // logits (N, C, S), target (N, S) int64 in range or == ignore_index, weight (C,) or undefined:
   // loss (N, S) = -(1 - ls) w[t] logp[t] - ls / C sum_c w[c] logp[c] (0 where ignored), lse (N, S).
   void (*cross_entropy)(const Tensor& loss, const Tensor& lse, const Tensor& in, const Tensor& target,

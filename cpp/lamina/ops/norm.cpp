@@ -166,14 +166,14 @@ struct BatchNormBackward : Node {
       Tensor k = w.defined() ? nn_detail::dense(w, dt) * invstd_ : invstd_;
       dx = make_tensor(x.shape(), dt, x.device());
       if (training) {
-        // dx = k (g - sum_g / M - (x - mean) invstd^2 sum_gx / M), as g * k + x * b + shift.
+        // dx = k (g - sum_g / M - (x - mean) invstd^2 sum_gx / M), as (x - mean) * b + g * k + shift.
         Tensor b = -(k * square(invstd_) * sum_gx / M);
-        Tensor shift = -(k * sum_g / M) - mean_ * b;
+        Tensor shift = -(k * sum_g / M);
         LAMINA_KERNEL(x.device(), channel_affine, "batch_norm")
-        (nn_detail::as3(dx, d), nn_detail::as3(gc, d), k, nn_detail::as3(xc, d), b, shift);
+        (nn_detail::as3(dx, d), nn_detail::as3(xc, d), b, mean_, nn_detail::as3(gc, d), k, shift);
       } else {
         LAMINA_KERNEL(x.device(), channel_affine, "batch_norm")
-        (nn_detail::as3(dx, d), nn_detail::as3(gc, d), k, Tensor(), Tensor(), zeros_like(k));
+        (nn_detail::as3(dx, d), nn_detail::as3(gc, d), k, Tensor(), Tensor(), Tensor(), zeros_like(k));
       }
     }
     if (needs_input_grad(1)) dw = sum_gx * invstd_;
@@ -252,9 +252,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     }
     invstd = rsqrt(var + eps);
     Tensor scale = weight.defined() ? nn_detail::dense(weight, dt) * invstd : invstd;
-    Tensor shift = (bias.defined() ? nn_detail::dense(bias, dt) : zeros_like(mu)) - mu * scale;
-    LAMINA_KERNEL(x.device(), channel_affine, name)
-    (nn_detail::as3(out, d), nn_detail::as3(xc, d), scale, Tensor(), Tensor(), shift);
+    Tensor shift = bias.defined() ? nn_detail::dense(bias, dt) : zeros_like(mu);
+    LAMINA_KERNEL(x.device(), channel_affine, name)  // (x - mean) * scale + bias
+    (nn_detail::as3(out, d), nn_detail::as3(xc, d), scale, mu, Tensor(), Tensor(), shift);
   }
   if (auto node = autograd::make_node<BatchNormBackward>(x, weight, bias)) {
     node->mean_ = mu;
@@ -297,7 +297,7 @@ struct GroupNormBackward : RowNormBackward {
       if (w.defined()) {
         wg = make_tensor(x.shape(), dt, x.device());
         LAMINA_KERNEL(x.device(), channel_affine, "group_norm")
-        (nn_detail::as3(wg, d), nn_detail::as3(gc, d), nn_detail::dense(w, dt), Tensor(), Tensor(),
+        (nn_detail::as3(wg, d), nn_detail::as3(gc, d), nn_detail::dense(w, dt), Tensor(), Tensor(), Tensor(),
          zeros({C}, {dt, x.device()}));
       }
       dx = make_tensor(x.shape(), dt, x.device());
@@ -349,7 +349,7 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
       Tensor scale = weight.defined() ? nn_detail::dense(weight, dt) : ones({C}, {dt, x.device()});
       Tensor shift = bias.defined() ? nn_detail::dense(bias, dt) : zeros({C}, {dt, x.device()});
       LAMINA_KERNEL(x.device(), channel_affine, name)
-      (nn_detail::as3(out, d), nn_detail::as3(xhat, d), scale, Tensor(), Tensor(), shift);
+      (nn_detail::as3(out, d), nn_detail::as3(xhat, d), scale, Tensor(), Tensor(), Tensor(), shift);
     }
   }
   if (auto node = autograd::make_node<GroupNormBackward>(x, weight, bias)) {

@@ -233,28 +233,29 @@ void channel_grad_sums_kernel(const Tensor& sum_g, const Tensor& sum_gx, const T
   });
 }
 
-void channel_affine_kernel(const Tensor& out, const Tensor& a, const Tensor& sa, const Tensor& b, const Tensor& sb,
-                           const Tensor& shift) {
+void channel_affine_kernel(const Tensor& out, const Tensor& a, const Tensor& sa, const Tensor& center, const Tensor& b,
+                           const Tensor& sb, const Tensor& shift) {
   const int64_t N = a.shape()[0], C = a.shape()[1], S = a.shape()[2];
   if (out.numel() == 0) return;
   dispatch_float(a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const int64_t L = kLanes<T>;
     const T *ap = a.data<T>(), *sap = sa.data<T>(), *shp = shift.data<T>();
+    const T* cp = center.defined() ? center.data<T>() : nullptr;
     const T* bp = b.defined() ? b.data<T>() : nullptr;
     const T* sbp = b.defined() ? sb.data<T>() : nullptr;
     T* o = out.data<T>();
     parallel_for(0, N * C, std::max<int64_t>(1, kGrain / std::max<int64_t>(S, 1)), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         int64_t c = r % C, base = r * S, i = 0;
-        const T ka = sap[c], kb = bp ? sbp[c] : T(0), ks = shp[c];
-        Vec<T> va = splat<Vec<T>>(ka), vb = splat<Vec<T>>(kb), vs = splat<Vec<T>>(ks);
+        const T ka = sap[c], kc = cp ? cp[c] : T(0), kb = bp ? sbp[c] : T(0), ks = shp[c];
+        Vec<T> va = splat<Vec<T>>(ka), vc = splat<Vec<T>>(kc), vb = splat<Vec<T>>(kb), vs = splat<Vec<T>>(ks);
         for (; i + L <= S; i += L) {
-          Vec<T> v = vload(ap + base + i) * va + vs;
+          Vec<T> v = (cp ? vload(ap + base + i) - vc : vload(ap + base + i)) * va + vs;
           if (bp) v += vload(bp + base + i) * vb;
           vstore(o + base + i, v);
         }
-        for (; i < S; ++i) o[base + i] = ap[base + i] * ka + ks + (bp ? bp[base + i] * kb : T(0));
+        for (; i < S; ++i) o[base + i] = (ap[base + i] - kc) * ka + ks + (bp ? bp[base + i] * kb : T(0));
       }
     });
   });
