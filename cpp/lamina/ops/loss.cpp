@@ -212,12 +212,48 @@ namespace {
 // PyTorch's fused gradients. Through the composite, the clamped log's zero slope met log's 1 / x at
 // x = 0 or 1 (a sigmoid saturated in float32) and gave 0 / 0 = NaN; here the input's gradient is
 // (x - t) / max(x (1 - x), 1e-12) and the target's log(1 - x) - log(x).
+Tensor bce_denominator(const Tensor& x) { return clamp(x * (1 - x), Scalar(1e-12), std::nullopt); }
+
+// The input gradient g (x - t) / max(x (1 - x), 1e-12) as its own differentiable op, with PyTorch's
+// explicit second derivatives (binary_cross_entropy_double_backward): for x,
+// gg g (x^2 - 2xt + t) / ((x + eps)^2 (1 - x + eps)^2); for t, -gg g / max(x (1 - x), eps); for g,
+// the first derivative again. Differentiating the first derivative instead parts from them where
+// x (1 - x) < 1e-12 (a saturated sigmoid) and by ~1% elsewhere.
+struct BinaryCrossEntropyBackwardBackward : Node {
+  SavedTensor g_, x_, t_;
+  std::string name() const override { return "BinaryCrossEntropyBackwardBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor gg = grads[0], g = unpack(g_), x = unpack(x_), t = unpack(t_), dg, dx, dt;
+    const double eps = 1e-12;
+    if (needs_input_grad(0)) dg = gg * (x - t) / bce_denominator(x);
+    if (needs_input_grad(1))
+      dx = (x * x - x * t * 2 + t) / (square(x + eps) * square(1 - x + eps)) * (gg * g);
+    if (needs_input_grad(2)) dt = -(gg * g) / bce_denominator(x);
+    return {dg, dx, dt};
+  }
+};
+
+Tensor bce_input_grad(const Tensor& g, const Tensor& x, const Tensor& t) {
+  Tensor gx;
+  {
+    autograd::GradModeGuard no_grad(false);
+    gx = g * (x - t) / bce_denominator(x);
+  }
+  if (auto node = autograd::make_node<BinaryCrossEntropyBackwardBackward>(g, x, t)) {
+    node->save(node->g_, g);
+    node->save(node->x_, x);
+    node->save(node->t_, t);
+    autograd::set_history(gx, node);
+  }
+  return gx;
+}
+
 struct BinaryCrossEntropyBackward : Node {
   SavedTensor x_, t_;
   std::string name() const override { return "BinaryCrossEntropyBackward0"; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     Tensor x = unpack(x_), t = unpack(t_), g = grads[0], gx, gt;
-    if (needs_input_grad(0)) gx = g * (x - t) / clamp(x * (1 - x), Scalar(1e-12), std::nullopt);
+    if (needs_input_grad(0)) gx = bce_input_grad(g, x, t);
     if (needs_input_grad(1)) gt = g * (log1p(neg(x)) - log(x));  // unclamped, as PyTorch's
     return {gx, gt};
   }
