@@ -260,20 +260,6 @@ Tensor conv_nd(const Tensor& input, const Tensor& weight, const Tensor& bias, co
                    str(p.stride));
   }
   Geom g = conv_geom(x, weight, p, dims, groups, op);
-  // The kernels skip the zero padding; with an infinite or NaN weight, IEEE (and PyTorch) gives
-  // 0 * inf = NaN there, so such a weight gets the padding written out.
-  if ((g.pad_h > 0 || g.pad_w > 0 || same) && weight.numel() > 0 && !all(isfinite(weight), {}, false).data<bool>()[0]) {
-    IntList pads;  // pad()'s order: last dim first, (near, far) each
-    for (size_t i = dims; i-- > 0;) {
-      int64_t span = p.dilation[i] * (weight.shape()[2 + i] - 1) + 1;
-      int64_t near = same ? (span - 1) / 2 : p.padding[i], far = same ? span - 1 - near : p.padding[i];
-      pads.push_back(near);
-      pads.push_back(far);
-    }
-    Tensor padded = pad(x, pads, "constant", 0.0);
-    return conv_nd(unbatched ? squeeze(padded, {0}) : padded, weight, bias, stride, IntList(dims, 0), false,
-                   dilation, groups, dims, op);
-  }
   Tensor w = weight;
   if (dims == 1) {
     x = unsqueeze(x, 2);
