@@ -236,3 +236,74 @@ def test_elu_family_gradients_follow_pytorch(name, alpha, scale, input_scale):
 def test_elu_family_refuses_integer_input(fn):
     with pytest.raises(NotImplementedError, match="elu: not implemented for 'Long'"):
         fn(lamina.tensor([1, 2]))
+
+
+# ---- PReLU, cosine_similarity, pairwise_distance (PyTorch names the API coverage tool found missing) ----
+
+def test_prelu_matches_numpy_and_its_gradients():
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((2, 3, 4))
+    a[0, 0, :2] = 0.0  # the kink: PyTorch's slope there is the weight's
+    w = np.array([0.1, -0.5, 2.0])
+    out = F.prelu(lamina.tensor(a), lamina.tensor(w)).numpy()
+    np.testing.assert_allclose(out, np.where(a > 0, a, w[None, :, None] * a))
+    x = lamina.tensor(a, requires_grad=True)
+    wt = lamina.tensor(w, requires_grad=True)
+    F.prelu(x, wt).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.where(a > 0, 1.0, np.broadcast_to(w[None, :, None], a.shape)))
+    np.testing.assert_allclose(wt.grad.numpy(), np.where(a > 0, 0.0, a).sum(axis=(0, 2)))
+    b = rng.standard_normal((3, 2)) + 0.1
+    assert lamina.autograd.gradcheck(lambda u, v: F.prelu(u, v), (lamina.tensor(b, requires_grad=True),
+                                                                     lamina.tensor([0.3], dtype=lamina.float64, requires_grad=True)))
+    # One weight for any input rank, 0-d included; channel counts must match.
+    assert F.prelu(lamina.tensor(-2.0), lamina.tensor([0.25])).item() == -0.5
+    with pytest.raises(RuntimeError, match="prelu: mismatch in parameter count"):
+        F.prelu(lamina.zeros(2, 4), lamina.zeros(3))
+    with pytest.raises(RuntimeError, match="prelu: mismatch in parameter count"):
+        F.prelu(lamina.zeros(5), lamina.zeros(5))
+
+
+def test_prelu_module():
+    m = lamina.nn.PReLU(3, init=0.1)
+    assert [n for n, _ in m.named_parameters()] == ["weight"] and m.weight.tolist() == pytest.approx([0.1] * 3)
+    assert repr(m) == "PReLU(num_parameters=3)"
+    out = m(lamina.tensor([[-1.0, 2.0, -3.0]]))
+    assert out.flatten().tolist() == pytest.approx([-0.1, 2.0, -0.3])
+    assert type(m).__module__ == "lamina.nn.modules.activation"
+
+
+def test_cosine_similarity_and_pairwise_distance():
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((4, 5)), rng.standard_normal((1, 5))
+    got = F.cosine_similarity(lamina.tensor(a), lamina.tensor(b)).numpy()
+    want = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    np.testing.assert_allclose(got, want)
+    np.testing.assert_allclose(F.cosine_similarity(lamina.tensor(a), lamina.tensor(a), dim=0).numpy(), np.ones(5))
+    # A zero vector: value 0 (its norm clamped at eps), gradients finite.
+    z = lamina.zeros(1, 5, dtype=lamina.float64, requires_grad=True)
+    y = F.cosine_similarity(z, lamina.tensor(b))
+    y.sum().backward()
+    assert y.item() == 0.0 and np.isfinite(z.grad.numpy()).all()
+    x = lamina.tensor(a, requires_grad=True)
+    assert lamina.autograd.gradcheck(lambda u: F.cosine_similarity(u, lamina.tensor(b)), (x,))
+    got = F.pairwise_distance(lamina.tensor(a), lamina.tensor(b)).numpy()
+    np.testing.assert_allclose(got, np.linalg.norm(a - b + 1e-6, axis=-1))
+    assert F.pairwise_distance(lamina.tensor(a), lamina.tensor(b), p=1.0, keepdim=True).shape == (4, 1)
+
+
+def test_variable_is_the_tensor():
+    t = lamina.ones(2)
+    v = lamina.autograd.Variable(t, requires_grad=True)
+    assert v is t and t.requires_grad
+
+
+@pytest.mark.torch
+def test_prelu_and_cosine_similarity_match_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    a, w = rng.standard_normal((3, 4, 2)), rng.standard_normal(4)
+    np.testing.assert_allclose(F.prelu(lamina.tensor(a), lamina.tensor(w)).numpy(),
+                               torch.nn.functional.prelu(torch.tensor(a), torch.tensor(w)).numpy())
+    x1, x2 = rng.standard_normal((3, 1, 6)), rng.standard_normal((1, 5, 6))
+    np.testing.assert_allclose(F.cosine_similarity(lamina.tensor(x1), lamina.tensor(x2), dim=-1).numpy(),
+                               torch.nn.functional.cosine_similarity(torch.tensor(x1), torch.tensor(x2), dim=-1).numpy())

@@ -7,6 +7,13 @@ from .grad_mode import enable_grad, no_grad, set_grad_enabled
 from .gradcheck import gradcheck, gradgradcheck
 
 
+def Variable(data, requires_grad=False, volatile=False):  # noqa: N802  (PyTorch's old name)
+    """PyTorch's pre-0.4 wrapper, kept for old code: since then a Variable is just the tensor."""
+    if requires_grad:
+        data.requires_grad_(True)
+    return data
+
+
 def _as_list(x):
     if x is None:
         return []

@@ -7,6 +7,8 @@ of lamina ops, whose gradients come from those ops.
 
 import math
 
+import numpy as np
+
 from .. import _C
 
 
@@ -75,6 +77,40 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if not use_input_stats or running_mean is not None or running_var is not None:
         raise NotImplementedError("instance_norm: running statistics are not supported")
     return group_norm(input, input.shape[1], weight, bias, eps)
+
+
+def prelu(input, weight):
+    """x where x > 0, else weight * x, with one weight per channel (dim 1) or one for all."""
+    if weight.dim() != 1 and weight.numel() != 1:
+        raise RuntimeError(f"prelu: weight must be 1-d or a single value, got shape {tuple(weight.shape)}")
+    channels = input.shape[1] if input.dim() >= 2 else 1
+    if weight.numel() not in (1, channels):
+        raise RuntimeError(f"prelu: mismatch in parameter count: weight has {weight.numel()} elements, input "
+                           f"{tuple(input.shape)} has {channels} channels (dim 1)")
+    if weight.numel() > 1:  # (C,) against (N, C, *)
+        weight = weight.reshape([channels] + [1] * (input.dim() - 2))
+    elif weight.dim() > 0:
+        weight = weight.reshape(())
+    # At x = 0 the slope is the weight's (PyTorch's convention): the select sends 0 to the else branch.
+    return _C.where(input > 0, input, weight * input)
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """sum((x1 / ||x1||) (x2 / ||x2||)) along dim, x1 and x2 broadcast. As PyTorch, each norm is
+    clamped at eps for its value only (the gradient is the unclamped norm's), and dividing before
+    multiplying keeps the result within [-1, 1]."""
+    shape = tuple(np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape)))
+    x1, x2 = x1.expand(shape), x2.expand(shape)
+
+    def norm(x):
+        n = _C.norm(x, 2.0, dim, True)
+        return n + (n.clamp(min=eps) - n).detach()
+    return ((x1 / norm(x1)) * (x2 / norm(x2))).sum(dim)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """||x1 - x2 + eps||_p over the last dim (PyTorch adds eps to the difference)."""
+    return _C.norm(x1 - x2 + eps, p, -1, keepdim)
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):

@@ -1,10 +1,13 @@
 """Activation layers (math in lamina.nn.functional)."""
 
+from ... import _C
 from .. import functional as F
+from .. import init as _init
+from ..parameter import Parameter
 from .module import Module
 
 __all__ = ["ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid", "Softplus", "Softmax",
-           "LogSoftmax", "Hardtanh", "ReLU6"]
+           "LogSoftmax", "Hardtanh", "ReLU6", "PReLU"]
 
 
 class _Inplace(Module):
@@ -50,6 +53,27 @@ class LeakyReLU(Module):
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
+class PReLU(Module):
+    """x if x > 0 else weight * x, with a learned weight: one for all channels or one per channel
+    (num_parameters = C of an (N, C, *) input), initialised to `init`."""
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.init = init
+        self.weight = Parameter(_C.empty(num_parameters, device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        _init.constant_(self.weight, self.init)
+
+    def forward(self, input):
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
 
 
 class ELU(Module):
