@@ -58,3 +58,17 @@ class set_grad_enabled(_GradMode):
 
     def __enter__(self):
         return self
+
+
+class inference_mode(_GradMode):
+    """inference_mode(mode=True): PyTorch's faster no_grad for inference. lamina's no_grad already
+    records nothing, so this is no_grad (or, with mode=False, enable_grad); tensors made inside
+    stay ordinary tensors (PyTorch marks them as inference tensors that autograd refuses later)."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # bare @inference_mode, as PyTorch allows
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode=True):
+        self.mode = not mode

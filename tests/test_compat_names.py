@@ -1,0 +1,79 @@
+"""Everyday PyTorch names that are composites of lamina ops: meshgrid, isclose/allclose,
+inference_mode, the legacy tensor-type constructors (numpy references, PyTorch when installed)."""
+
+import numpy as np
+import pytest
+
+import lamina
+
+
+def test_meshgrid_ij_and_xy_are_expanded_views():
+    x, y, z = lamina.arange(3.0), lamina.arange(4.0), lamina.tensor([7.0, 8.0])
+    for indexing in ("ij", "xy"):
+        got = lamina.meshgrid(x, y, z, indexing=indexing)
+        want = np.meshgrid(x.numpy(), y.numpy(), z.numpy(), indexing=indexing)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g.numpy(), w)
+    a, b = lamina.meshgrid([x, y])  # a list works too; "ij" is the default
+    assert a.shape == (3, 4) and a.stride() == (1, 0) and b.stride() == (0, 1)
+    assert [t.shape for t in lamina.meshgrid(lamina.tensor(5.0), y)] == [(1, 4), (1, 4)]
+    with pytest.raises(RuntimeError, match="meshgrid: expected 0D or 1D tensors"):
+        lamina.meshgrid(lamina.zeros(2, 2))
+    with pytest.raises(ValueError, match="indexing must be 'ij' or 'xy'"):
+        lamina.meshgrid(x, indexing="xx")
+
+
+def test_isclose_and_allclose():
+    a = lamina.tensor([1.0, 1.0 + 1e-6, float("inf"), float("nan"), -float("inf"), 0.0])
+    b = lamina.tensor([1.0, 1.0, float("inf"), float("nan"), float("inf"), 1e-9])
+    assert lamina.isclose(a, b).tolist() == [True, True, True, False, False, True]
+    assert lamina.isclose(a, b, equal_nan=True).tolist()[3] is True
+    assert lamina.isclose(a, b, rtol=0, atol=0).tolist() == [True, False, True, False, False, False]
+    assert lamina.isclose(lamina.tensor([3, 4]), lamina.tensor([3, 5])).tolist() == [True, False]
+    assert lamina.isclose(lamina.ones(2, 1), lamina.ones(3)).shape == (2, 3)
+    assert lamina.allclose(lamina.ones(3), lamina.ones(3) + 1e-9) is True
+    assert lamina.allclose(lamina.ones(3), lamina.zeros(3)) is False
+    with pytest.raises(RuntimeError, match="did not match"):
+        lamina.isclose(lamina.ones(2), lamina.ones(2, dtype=lamina.float64))
+
+
+def test_inference_mode_records_nothing():
+    x = lamina.ones(2, requires_grad=True)
+    with lamina.inference_mode():
+        assert not (x * 2).requires_grad
+    with lamina.inference_mode(False):
+        assert (x * 2).requires_grad
+
+    @lamina.inference_mode()
+    def f(t):
+        return t * 2
+
+    @lamina.inference_mode
+    def g(t):
+        return t * 3
+
+    assert not f(x).requires_grad and not g(x).requires_grad and lamina.is_grad_enabled()
+
+
+def test_legacy_tensor_types():
+    assert lamina.LongTensor([1, 2]).dtype == lamina.int64 and lamina.LongTensor([1, 2]).tolist() == [1, 2]
+    assert lamina.FloatTensor(2, 3).shape == (2, 3) and lamina.FloatTensor(2, 3).dtype == lamina.float32
+    assert lamina.DoubleTensor(lamina.Size([4])).shape == (4,)
+    assert lamina.BoolTensor([True, False]).dtype == lamina.bool and lamina.IntTensor((2, 3)).tolist() == [2, 3]
+    assert lamina.FloatTensor().shape == (0,)
+
+
+@pytest.mark.torch
+def test_match_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(50)
+    b = a + rng.choice([0, 1e-7, 1e-4, np.inf, np.nan], 50)
+    for kw in ({}, {"equal_nan": True}, {"rtol": 0, "atol": 0}, {"rtol": 1e-3, "atol": 0}):
+        np.testing.assert_array_equal(lamina.isclose(lamina.tensor(a), lamina.tensor(b), **kw).numpy(),
+                                      torch.isclose(torch.tensor(a), torch.tensor(b), **kw).numpy())
+    for indexing in ("ij", "xy"):
+        got = lamina.meshgrid(lamina.arange(3), lamina.arange(2), indexing=indexing)
+        want = torch.meshgrid(torch.arange(3), torch.arange(2), indexing=indexing)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g.numpy(), w.numpy())
