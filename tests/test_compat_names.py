@@ -77,3 +77,29 @@ def test_match_torch():
         want = torch.meshgrid(torch.arange(3), torch.arange(2), indexing=indexing)
         for g, w in zip(got, want):
             np.testing.assert_array_equal(g.numpy(), w.numpy())
+
+
+def test_special_functions():
+    x = lamina.tensor([0.0, 0.5, 2.0, -1.0], dtype=lamina.float64)
+    a = x.numpy()
+    np.testing.assert_allclose(lamina.special.expm1(x).numpy(), np.expm1(a))
+    np.testing.assert_allclose(lamina.special.expit(x).numpy(), 1 / (1 + np.exp(-a)))
+    np.testing.assert_allclose(lamina.special.exp2(x).numpy(), np.exp2(a))
+    p = lamina.tensor([0.0, 0.25, 0.5, 1.0], dtype=lamina.float64)
+    np.testing.assert_allclose(lamina.special.logit(p, eps=1e-6).numpy(),
+                               np.log(np.clip(p.numpy(), 1e-6, 1 - 1e-6) / (1 - np.clip(p.numpy(), 1e-6, 1 - 1e-6))))
+    y = lamina.tensor([0.0, 2.0, float("nan"), 3.0], dtype=lamina.float64)
+    got = lamina.special.xlogy(x, y).numpy()
+    assert got[0] == 0.0 and np.isnan(got[2]) and got[1] == pytest.approx(0.5 * np.log(2.0))
+    assert lamina.special.round(lamina.tensor([1.2345]), decimals=2).item() == pytest.approx(1.23)
+
+
+def test_data_parallel_runs_the_module_on_the_cpu():
+    inner = lamina.nn.Linear(2, 3)
+    model = lamina.nn.DataParallel(inner)
+    x = lamina.ones(4, 2)
+    np.testing.assert_array_equal(model(x).detach().numpy(), inner(x).detach().numpy())
+    assert list(model.state_dict()) == ["module.weight", "module.bias"] and model.module is inner
+    assert lamina.nn.parallel.DataParallel is lamina.nn.DataParallel
+    with pytest.raises(ValueError, match="device_ids"):
+        lamina.nn.DataParallel(inner, device_ids=[0, 1])

@@ -1,0 +1,3 @@
+"""lamina.nn.parallel: PyTorch's parallel wrappers (torch.nn.parallel)."""
+
+from .data_parallel import DataParallel  # noqa: F401
