@@ -364,6 +364,10 @@ void init_ops(py::module_& m, TensorClass& cls) {
     auto dt = parse_optional_dtype(dtype);
     return nogil([&] { return cumsum(x, dim, dt); });
   }, py::arg("dim"), py::kw_only(), py::arg("dtype") = py::none());
+  def_op(m, cls, "cumprod", [](const Tensor& x, int64_t dim, py::handle dtype) {
+    auto dt = parse_optional_dtype(dtype);
+    return nogil([&] { return cumprod(x, dim, dt); });
+  }, py::arg("dim"), py::kw_only(), py::arg("dtype") = py::none());
   def_op(m, cls, "all", [](const Tensor& x, py::handle dim, bool keepdim) {
     auto dims = parse_dims(dim, "all");
     return nogil([&] { return all(x, dims, keepdim); });

@@ -254,6 +254,11 @@ def cumsum(lib, x, dim):
     return lib.cumsum(x, dim=dim)
 
 
+@op("cumprod", args=required_dim)
+def cumprod(lib, x, dim):
+    return x.cumprod(dim)
+
+
 # ---- views
 @op("view", args=lambda r, m, h: {"shape": A.reshape_target(r, m[0].shape)})
 def view(lib, x, shape):

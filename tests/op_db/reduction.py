@@ -144,6 +144,11 @@ SPECS = [
     *_family("cumsum_dtype", lambda x, **k: lamina.cumsum(x, k["dim"], dtype=lamina.float64),
              lambda a, axis, keepdims: np.cumsum(a, axis=axis, dtype=np.float64), dims=DIMS[1:2], fn="cumsum",
              dtypes=("float32", "int32")),
+    *_family("cumprod", lambda x, **k: x.cumprod(k["dim"]), lambda a, axis, keepdims: np.cumprod(
+        a, axis=axis, dtype=np.int64 if a.dtype.kind in "biu" else None), dims=DIMS[1:3], dtypes=ALL_DTYPES),
+    *_family("cumprod_dtype", lambda x, **k: lamina.cumprod(x, k["dim"], dtype=lamina.float64),
+             lambda a, axis, keepdims: np.cumprod(a, axis=axis, dtype=np.float64), dims=DIMS[1:2], fn="cumprod",
+             dtypes=("float32", "int32")),
     *_family("all", lambda x, **k: x.all(**k), lambda a, axis, keepdims: np.all(a, axis=axis, keepdims=keepdims),
              dims=DIMS[:4], dtypes=ALL_DTYPES, grad=False, avoid=near_zero),
     *_family("any", lambda x, **k: lamina.any(x, **k),

@@ -350,3 +350,38 @@ def test_sum_and_prod_with_bool_dtype_are_any_and_all(values):
         assert bool(x.prod(dtype=lamina.bool)) == all(v != 0 for v in values)
     m = lamina.tensor([[0, 1, 0], [0, 0, 0]], dtype=lamina.bool)
     assert m.sum(1, dtype=lamina.bool).tolist() == [True, False]
+
+
+# ---- cumprod ----
+
+def test_cumprod_gradient_with_zeros():
+    # Rows with no zero, one zero and two zeros: the gradient before the first zero, at it, and 0
+    # after it; finite differences agree (cumprod is a polynomial), second derivatives too.
+    a = np.array([[2.0, 3.0, 0.5, -1.5], [2.0, 0.0, 3.0, 4.0], [0.0, 2.0, 0.0, 3.0], [1.5, -2.0, 3.0, 0.0]])
+    x = t(a, lamina.float64).requires_grad_()
+    g = np.arange(1.0, 17.0).reshape(4, 4)
+    (grad,) = lamina.autograd.grad(x.cumprod(1), x, t(g, lamina.float64))
+    expected = np.zeros_like(a)
+    for r in range(4):
+        for i in range(4):
+            for j in range(i, 4):
+                expected[r, i] += g[r, j] * np.prod(np.delete(a[r, :j + 1], i))
+    np.testing.assert_allclose(grad.numpy(), expected)
+    nonzero = t(a + (a == 0) * 0.7, lamina.float64).requires_grad_()
+    for dim in (0, 1):
+        for v in (x, nonzero):  # with zeros, create_graph takes the O(n^2) form
+            assert lamina.autograd.gradcheck(lambda u: u.cumprod(dim), (v,))
+            assert lamina.autograd.gradgradcheck(lambda u: u.cumprod(dim), (v,))
+    s = t(3.0, lamina.float64).requires_grad_()
+    assert lamina.autograd.grad(s.cumprod(0), s)[0].item() == 1.0
+    assert lamina.tensor([2, 3, 4]).cumprod(0).dtype == lamina.int64
+
+
+@pytest.mark.torch
+def test_cumprod_matches_torch():
+    torch = pytest.importorskip("torch")
+    a = np.array([[2.0, 0.0, 3.0, 0.0], [1.0, -2.0, 0.5, 4.0]])
+    g = np.array([[1.0, -1.0, 2.0, 0.5], [0.3, 2.0, -1.0, 1.0]])
+    x, tx = t(a, lamina.float64).requires_grad_(), torch.tensor(a, requires_grad=True)
+    np.testing.assert_allclose(lamina.autograd.grad(x.cumprod(1), x, t(g, lamina.float64))[0].numpy(),
+                               torch.autograd.grad(tx.cumprod(1), tx, torch.tensor(g))[0].numpy())

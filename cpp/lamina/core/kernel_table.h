@@ -118,8 +118,8 @@ struct KernelTable {
   void (*reduce)(ReduceOp op, const Tensor& out, const Tensor& in) = nullptr;
   // op is Max or Min; values may be undefined. First index wins ties; NaN wins over numbers.
   void (*arg_reduce)(ReduceOp op, const Tensor& values, const Tensor& indices, const Tensor& in) = nullptr;
-  // in and out are 3-D (outer, n, inner); out = cumulative sum along n.
-  void (*cumsum)(const Tensor& out, const Tensor& in) = nullptr;
+  // in and out are 3-D (outer, n, inner); out = running sum (op Sum) or product (op Prod) along n.
+  void (*cumulative)(ReduceOp op, const Tensor& out, const Tensor& in) = nullptr;
 
   // ---- random (ops/random.cpp): element i uses Philox block first_block + i ----
   void (*random)(RandomOp op, const Tensor& out, uint64_t seed, uint64_t first_block, double a,

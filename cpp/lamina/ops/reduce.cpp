@@ -470,9 +470,9 @@ struct CumsumBackward : Node {
 };
 }  // namespace
 
-Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
-  int64_t d = wrap_dim(dim, x.dim(), "cumsum");
-  DType out_dtype = sum_dtype(x, dtype);
+namespace {
+// The running sum or product of x along d in dtype out_dtype, recording nothing.
+Tensor cumulative(ReduceOp op, const Tensor& x, int64_t d, DType out_dtype, const char* name) {
   Tensor src = elementwise::cast(x, out_dtype);
   Tensor out = make_tensor(x.shape(), out_dtype, x.device());
   if (x.numel() > 0) {
@@ -480,11 +480,71 @@ Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
     for (int64_t i = 0; i < d; ++i) outer *= x.shape()[size_t(i)];
     for (int64_t i = d + 1; i < x.dim(); ++i) inner *= x.shape()[size_t(i)];
     Tensor in3 = reshape(contiguous(detach(src)), {outer, n, inner});
-    LAMINA_KERNEL(x.device(), cumsum, "cumsum")(reshape(out, {outer, n, inner}), in3);
+    LAMINA_KERNEL(x.device(), cumulative, name)(op, reshape(out, {outer, n, inner}), in3);
   }
+  return out;
+}
+
+Tensor reversed_cumsum(const Tensor& v, int64_t dim) { return flip(cumsum(flip(v, {dim}), dim), {dim}); }
+
+// d/dx_k of out_j = prod_{m <= j} x_m, for j >= k the product that omits x_k. Under create_graph
+// with a zero in x, PyTorch's O(n^2) form, whose own derivative is the second derivative: for each
+// k, sum_j g_j prod(x[:k]) cumprod(x[k+1:])_j.
+Tensor cumprod_grad_by_omitted_products(const Tensor& g, const Tensor& x, int64_t dim) {
+  const int64_t n = x.shape()[size_t(dim)];
+  std::vector<Tensor> per_k;
+  for (int64_t k = 0; k < n; ++k) {
+    Tensor before = prod(narrow(x, dim, 0, k), dim, true);  // 1 for k = 0
+    Tensor omitted = before;
+    if (k + 1 < n) omitted = cat({before, before * cumprod(narrow(x, dim, k + 1, n - k - 1), dim)}, dim);
+    per_k.push_back(sum(narrow(g, dim, k, n - k) * omitted, {dim}, true));
+  }
+  return cat(per_k, dim);
+}
+
+// The same gradient in O(n), PyTorch's masks: before the first zero of a row, the reversed running
+// sum of g * out divided by x_k; at the first zero, that sum over the products that skip it
+// (cumprod with the zero read as 1); after it, 0 (every product holds that zero twice over). Its
+// derivative is the second derivative only where a row has no zero.
+struct CumprodBackward : Node {
+  SavedTensor self_, result_;
+  int64_t dim = 0;
+  std::string name() const override { return "CumprodBackward0"; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
+    Tensor g = grads[0], x = unpack(self_), out = unpack(result_);
+    if (x.dim() == 0 || x.numel() == 0) return {g};
+    if (autograd::GradMode::is_enabled() && any(eq(x, wrapped_scalar(0.0)), {}, false).data<bool>()[0])
+      return {cumprod_grad_by_omitted_products(g, x, dim)};
+    Tensor zeros_so_far = cumsum(eq(x, wrapped_scalar(0.0)), dim);
+    Tensor before = eq(zeros_so_far, wrapped_scalar(int64_t(0)));
+    Tensor first_zero = logical_and(eq(x, wrapped_scalar(0.0)), eq(zeros_so_far, wrapped_scalar(int64_t(1))));
+    Tensor regular = reversed_cumsum(g * out, dim) / where(before, x, wrapped_scalar(1.0));
+    Tensor skipping = reversed_cumsum(g * cumprod(where(first_zero, wrapped_scalar(1.0), x), dim), dim);
+    return {where(before, regular, where(first_zero, skipping, wrapped_scalar(0.0)))};
+  }
+};
+}  // namespace
+
+Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
+  int64_t d = wrap_dim(dim, x.dim(), "cumsum");
+  Tensor out = cumulative(ReduceOp::Sum, x, d, sum_dtype(x, dtype), "cumsum");
   if (out.is_floating_point()) {
     if (auto node = autograd::make_node<CumsumBackward>(x)) {
       node->dim = d;
+      autograd::set_history(out, node);
+    }
+  }
+  return out;
+}
+
+Tensor cumprod(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
+  int64_t d = wrap_dim(dim, x.dim(), "cumprod");
+  Tensor out = cumulative(ReduceOp::Prod, x, d, sum_dtype(x, dtype), "cumprod");
+  if (out.is_floating_point()) {
+    if (auto node = autograd::make_node<CumprodBackward>(x)) {
+      node->dim = d;
+      node->save(node->self_, x);
+      node->save(node->result_, out, true);
       autograd::set_history(out, node);
     }
   }

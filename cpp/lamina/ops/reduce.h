@@ -34,6 +34,7 @@ Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim = false);
 // p-norm; p = inf / -inf give max / min of |x|.
 Tensor norm(const Tensor& x, double p = 2.0, const Dims& dims = {}, bool keepdim = false);
 Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype = std::nullopt);
+Tensor cumprod(const Tensor& x, int64_t dim, std::optional<DType> dtype = std::nullopt);
 Tensor all(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 Tensor any(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 // The gradient of a broadcast: sums `grad` down to `shape`.

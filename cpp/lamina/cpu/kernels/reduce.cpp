@@ -1,4 +1,4 @@
-// Reductions of a 2-D view (M, K) along K, plus arg-reductions and cumsum.
+// Reductions of a 2-D view (M, K) along K, plus arg-reductions and cumsum/cumprod.
 //
 // Determinism: a row is always reduced as blocks of kBlock elements, each block with the same
 // vector accumulators, and the block results are combined left to right. Whether the blocks of
@@ -246,30 +246,33 @@ void arg_reduce_kernel(ReduceOp op, const Tensor& values, const Tensor& indices,
   });
 }
 
-// (outer, n, inner): running sums along n, in order.
-template <class T>
-void cumsum_typed(const Tensor& out, const Tensor& in) {
+// (outer, n, inner): running sums or products along n, in order (integers wrap, as PyTorch's).
+template <class T, BinaryOp Op>
+void cumulative_typed(const Tensor& out, const Tensor& in) {
   const int64_t outer = in.shape()[0], n = in.shape()[1], inner = in.shape()[2];
   const int64_t s0 = in.strides()[0], s1 = in.strides()[1], s2 = in.strides()[2];
   const T* x = in.data<T>();
   T* o = out.data<T>();  // contiguous
-  const VectorBinaryFn<BinaryOp::Add, T> add;
+  const VectorBinaryFn<Op, T> combine;
   parallel_for(0, outer * inner, std::max<int64_t>(1, kGrain / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       int64_t i = t / inner, j = t % inner;
-      T acc = T(0);
+      T acc = Op == BinaryOp::Add ? T(0) : T(1);
       for (int64_t k = 0; k < n; ++k) {
-        acc = add(acc, x[i * s0 + k * s1 + j * s2]);
+        acc = combine(acc, x[i * s0 + k * s1 + j * s2]);
         o[(i * n + k) * inner + j] = acc;
       }
     }
   });
 }
 
-void cumsum_kernel(const Tensor& out, const Tensor& in) {
+void cumulative_kernel(ReduceOp op, const Tensor& out, const Tensor& in) {
   dispatch(in.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if constexpr (!std::is_same_v<T, bool>) cumsum_typed<T>(out, in);
+    if constexpr (!std::is_same_v<T, bool>) {
+      if (op == ReduceOp::Prod) cumulative_typed<T, BinaryOp::Mul>(out, in);
+      else cumulative_typed<T, BinaryOp::Add>(out, in);
+    }
   });
 }
 
@@ -278,7 +281,7 @@ void cumsum_kernel(const Tensor& out, const Tensor& in) {
 void register_reduce(KernelTable& table) {
   table.reduce = reduce_kernel;
   table.arg_reduce = arg_reduce_kernel;
-  table.cumsum = cumsum_kernel;
+  table.cumulative = cumulative_kernel;
 }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS
