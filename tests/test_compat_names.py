@@ -103,3 +103,34 @@ def test_data_parallel_runs_the_module_on_the_cpu():
     assert lamina.nn.parallel.DataParallel is lamina.nn.DataParallel
     with pytest.raises(ValueError, match="device_ids"):
         lamina.nn.DataParallel(inner, device_ids=[0, 1])
+
+
+def _seeded(seed):
+    g = lamina.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def test_multinomial_frequencies_and_shapes():
+    p = lamina.tensor([0.1, 0.0, 0.6, 0.3])
+    draws = lamina.multinomial(p, 40000, replacement=True, generator=_seeded(0)).numpy()
+    np.testing.assert_allclose(np.bincount(draws, minlength=4) / 40000, [0.1, 0.0, 0.6, 0.3], atol=0.01)
+    first = lamina.multinomial(p.expand(20000, 4).contiguous() * 5, 1, generator=_seeded(1)).numpy().ravel()
+    np.testing.assert_allclose(np.bincount(first, minlength=4) / 20000, [0.1, 0.0, 0.6, 0.3], atol=0.015)
+    rows = lamina.multinomial(lamina.ones(3, 5), 5, generator=_seeded(2))
+    assert rows.shape == (3, 5) and rows.dtype == lamina.int64
+    assert all(sorted(r) == [0, 1, 2, 3, 4] for r in rows.tolist())  # a permutation: no repeats
+    a = lamina.multinomial(p, 2, generator=_seeded(3)).tolist()
+    assert a == lamina.multinomial(p, 2, generator=_seeded(3)).tolist() and 1 not in a
+
+
+def test_multinomial_errors():
+    with pytest.raises(RuntimeError, match="cannot sample n_sample > prob_dist.size"):
+        lamina.multinomial(lamina.ones(3), 4)
+    assert lamina.multinomial(lamina.tensor([1.0, 0.0, 0.0]), 2).tolist()[0] == 0  # PyTorch does not refuse
+    with pytest.raises(RuntimeError, match="`inf`, `nan` or element < 0"):
+        lamina.multinomial(lamina.tensor([1.0, -1.0]), 1)
+    with pytest.raises(RuntimeError, match="sum of probabilities <= 0"):
+        lamina.multinomial(lamina.zeros(3), 1, replacement=True)
+    with pytest.raises(RuntimeError, match="prob_dist must be 1 or 2 dim"):
+        lamina.multinomial(lamina.ones(2, 2, 2), 1)
