@@ -134,3 +134,23 @@ def test_multinomial_errors():
         lamina.multinomial(lamina.zeros(3), 1, replacement=True)
     with pytest.raises(RuntimeError, match="prob_dist must be 1 or 2 dim"):
         lamina.multinomial(lamina.ones(2, 2, 2), 1)
+
+
+def test_equal():
+    assert lamina.equal(lamina.ones(2), lamina.ones(2, dtype=lamina.float64))
+    assert not lamina.equal(lamina.ones(2), lamina.ones(3)) and not lamina.equal(lamina.ones(2), lamina.zeros(2))
+    assert not lamina.equal(lamina.tensor([float("nan")]), lamina.tensor([float("nan")]))
+
+
+def test_pixel_shuffle_round_trip_and_layout():
+    a = np.arange(2 * 8 * 3 * 5, dtype=np.float64).reshape(2, 8, 3, 5)
+    y = lamina.nn.PixelShuffle(2)(lamina.tensor(a))
+    assert y.shape == (2, 2, 6, 10)
+    # out[n, c, h r + i, w r + j] = in[n, c r^2 + i r + j, h, w]
+    assert y[1, 1, 3, 5].item() == a[1, 1 * 4 + 1 * 2 + 1, 1, 2]
+    back = lamina.nn.PixelUnshuffle(2)(y)
+    np.testing.assert_array_equal(back.numpy(), a)
+    x = lamina.tensor(a, requires_grad=True)
+    assert lamina.autograd.gradcheck(lambda v: lamina.nn.functional.pixel_shuffle(v, 2) * 2, (x,))
+    with pytest.raises(RuntimeError, match="pixel_shuffle: expected an input"):
+        lamina.nn.functional.pixel_shuffle(lamina.zeros(1, 3, 2, 2), 2)

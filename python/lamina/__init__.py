@@ -28,7 +28,7 @@ from . import autograd, nn  # noqa: E402
 from . import optim  # noqa: E402
 from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled  # noqa: E402, F401
 from . import accelerator, backends, cuda  # noqa: E402, F401  (device queries answered for a CPU-only build)
-from .functional import allclose, isclose, meshgrid  # noqa: E402, F401
+from .functional import allclose, equal, isclose, meshgrid  # noqa: E402, F401
 from . import special  # noqa: E402, F401
 from ._multinomial import multinomial  # noqa: E402, F401
 from ._legacy_tensor_types import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor  # noqa: E402, F401

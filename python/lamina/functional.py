@@ -57,5 +57,11 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return bool(isclose(input, other, rtol, atol, equal_nan).all().item())
 
 
+def equal(input, other):
+    """True when both tensors have the same shape and the same elements (PyTorch's torch.equal:
+    dtypes may differ; NaN is never equal)."""
+    return tuple(input.shape) == tuple(other.shape) and bool((input == other).all().item())
+
+
 def _as_tensor(x, like):
     return x if isinstance(x, _C.Tensor) else _C.tensor(x, dtype=like.dtype)
