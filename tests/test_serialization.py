@@ -1,10 +1,14 @@
-"""lamina.save / lamina.load: round trips, the safetensors layout, atomic writes, and bad files."""
+"""lamina.save / lamina.load: round trips, the safetensors layout, atomic writes, and bad files.
+
+Whole objects (modules, optimizers, classes, sharing) are in test_serialization_objects.py; the
+weights_only allowlist and crafted files in test_serialization_security.py."""
 
 import io
 import json
 import os
 import pickle
 import struct
+import threading
 
 import numpy as np
 import pytest
@@ -65,7 +69,9 @@ def test_round_trip_file_objects_and_plain_values(tmp_path):
     _assert_same([lamina.ones(2), 3, "x"], lamina.load(buffer))
     buffer = io.BytesIO()
     lamina.save({"np": np.float32(0.5), "n": np.int64(3)}, buffer)
-    assert lamina.load(io.BytesIO(buffer.getvalue())) == {"np": 0.5, "n": 3}
+    back = lamina.load(io.BytesIO(buffer.getvalue()))
+    assert back == {"np": 0.5, "n": 3}  # numpy scalars come back as numpy scalars, as with torch.load
+    assert type(back["np"]) is np.float32 and type(back["n"]) is np.int64
     for obj in [lamina.arange(6.0).reshape(2, 3), 5, None, "text", (1, [2.0, {"a": None}])]:
         lamina.save(obj, tmp_path / "x.safetensors")
         _assert_same(obj, lamina.load(tmp_path / "x.safetensors"))
@@ -78,8 +84,11 @@ def test_non_contiguous_views_and_grad(tmp_path):
     lamina.save({"view": view, "w": w, "w2": w * 2}, tmp_path / "v.safetensors")
     out = lamina.load(tmp_path / "v.safetensors")
     np.testing.assert_array_equal(out["view"].numpy(), view.numpy())
-    assert out["view"].is_contiguous() and not out["w"].requires_grad
-    np.testing.assert_array_equal(out["w2"].numpy(), (w * 2).detach().numpy())
+    assert out["view"].is_contiguous()  # a lone view is saved as a copy of its own elements
+    # requires_grad is kept, as torch.load keeps it; a non-leaf comes back as a leaf (no graph).
+    assert out["w"].requires_grad and out["w"].is_leaf and out["w"].grad_fn is None
+    assert out["w2"].requires_grad and out["w2"].is_leaf and not out["view"].requires_grad
+    np.testing.assert_array_equal(out["w2"].detach().numpy(), (w * 2).detach().numpy())
 
 
 def test_layout_is_safetensors(tmp_path):
@@ -142,10 +151,24 @@ def test_crash_mid_write_keeps_old_file(tmp_path, monkeypatch):
 
 
 def test_save_unsupported_values():
-    with pytest.raises(TypeError, match="cannot save set at key 'a.b'"):
-        lamina.save({"a": {"b": {1, 2}}}, io.BytesIO())
-    with pytest.raises(TypeError, match="dict key"):
-        lamina.save({(1, 2): 3}, io.BytesIO())
+    # What pickle cannot save either: lambdas, local classes, locks, generators, modules.
+    with pytest.raises(TypeError, match="lamina.save: cannot save <function .*<lambda>.* at key 'a.b': .*"
+                                        "not a module-level name"):
+        lamina.save({"a": {"b": lambda x: x}}, io.BytesIO())
+
+    def local():
+        class Local:
+            pass
+        return Local()
+
+    with pytest.raises(TypeError, match="cannot save <class '.*<locals>.Local'> at key 'x.0'"):
+        lamina.save({"x": [local()]}, io.BytesIO())
+    with pytest.raises(TypeError, match="cannot save _thread.lock at key 'lock': TypeError: cannot pickle"):
+        lamina.save({"lock": threading.Lock()}, io.BytesIO())
+    with pytest.raises(TypeError, match="cannot save builtins.generator at the top level"):
+        lamina.save((i for i in range(3)), io.BytesIO())
+    with pytest.raises(TypeError, match="cannot save builtins.module at key 'os'"):
+        lamina.save({"os": os}, io.BytesIO())
 
 
 # ---- bad files ---------------------------------------------------------------------------------
@@ -224,8 +247,8 @@ def test_offsets_out_of_range_overlapping_and_gaps(tmp_path):
     with pytest.raises(CheckpointError, match="hold 32 bytes but shape \\(9,\\) of F32 needs 36"):
         _load_bytes(tmp_path, _with_header(raw, bad))
     bad = json.loads(json.dumps(header))
-    bad["w"]["dtype"] = "F16"
-    with pytest.raises(CheckpointError, match="unsupported dtype 'F16'"):
+    bad["w"]["dtype"] = "BF16"
+    with pytest.raises(CheckpointError, match="unsupported dtype 'BF16'"):
         _load_bytes(tmp_path, _with_header(raw, bad))
     with pytest.raises(CheckpointError, match="unexpected bytes after the tensor data"):
         _load_bytes(tmp_path, raw + b"\0" * 8)
@@ -398,10 +421,11 @@ def _signed(tmp_path, **meta):
     ({"t": ["tensor"], "k": "w"}, "unexpected node"),
     ({"t": {"tensor": 1}}, "unexpected node"),
     ({"t": "dict", "v": [[["a"], 1]]}, "unexpected value"),
-    ({"t": "dict", "v": [[{"t": "tuple", "v": [1]}, 1]]}, "dict key of type tuple"),
-    ({"t": "dict", "v": [[{"t": "dict", "v": []}, 1]]}, "dict key of type dict"),
+    ({"t": "dict", "v": [[{"t": "list", "v": [1]}, 1]]}, "dict key of type list is unhashable"),
+    ({"t": "dict", "v": [[{"t": "dict", "v": []}, 1]]}, "dict key of type dict is unhashable"),
+    ({"t": "set", "v": [{"t": "set", "v": []}]}, "set item of type set is unhashable"),
     ({"t": "dict", "v": [[{"t": "tensor", "k": ["w"]}, 1]]}, "missing tensor"),
-    ({"t": "dict", "v": {"a": 1}}, "unexpected node"),
+    ({"t": "dict", "v": {"a": 1}}, "bad 'dict' node at the top level: 'v' must be a list of"),
     ([1, 2], "unexpected value"),
 ])
 def test_crafted_structure_is_a_checkpoint_error(tmp_path, structure, match):

@@ -1,101 +1,57 @@
-"""lamina.save / lamina.load: checkpoints in the safetensors format, never pickle.
+"""lamina.save / lamina.load: whole-object checkpoints in the safetensors format, never pickle.
 
 File layout (what the `safetensors` package reads): 8-byte little-endian header length N, N bytes
 of JSON header {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}
 padded with spaces so the data starts 8-byte aligned, then the raw little-endian tensor bytes,
-packed without gaps in header order. Tensors are stored under flattened key names ("state.0.exp_avg");
-the rest of the object (dicts, lists, tuples, numbers, strings, None) is JSON in
-__metadata__["lamina.structure"]. __metadata__ also holds a sha256 per tensor and one of the header
-itself, which load verifies, so a flipped byte anywhere is reported with its tensor and offsets.
-Saving writes a temp file in the same folder, fsyncs it and renames it over the target.
+packed without gaps in header order. The object around the tensors (containers, numbers, numpy
+values, modules, optimizers, any class) is a JSON graph in __metadata__["lamina.structure"]
+(`_object_graph`); loading it resolves classes only through an allowlist (`_safe_globals`), as
+torch.load(weights_only=True) does. __metadata__ also holds a sha256 per tensor and one of the
+header, which load verifies. Saving writes a temp file beside the target, fsyncs it and renames it
+over the target; loading reads each tensor straight into its final buffer (one copy of the data).
 """
 
 import hashlib
+import io
 import json
 import math
 import os
+import pickle
 import struct
+import sys
 import tempfile
 
 import numpy as np
 
-from . import _C
+from . import _object_graph
+from ._safe_globals import add_safe_globals, clear_safe_globals, get_safe_globals, safe_globals
 
-__all__ = ["CheckpointError", "save", "load"]
+__all__ = ["CheckpointError", "save", "load", "add_safe_globals", "clear_safe_globals", "get_safe_globals",
+           "safe_globals", "get_unsafe_globals_in_checkpoint"]
 
-_FORMAT = "lamina-1"
+_FORMAT = "lamina-2"  # lamina-1 (plain containers only) files are still read
+_FORMATS_READ = ("lamina-1", _FORMAT)
 _MAX_HEADER = 100 * 1024 * 1024  # the safetensors package's limit as well
 _MAX_DIMS = 25  # kMaxDims in cpp/lamina/core/shape.h (not exposed to Python)
 _INT64_MAX = 2 ** 63 - 1
-_DTYPES = {  # safetensors name -> (lamina dtype, little-endian numpy dtype)
-    "F64": (_C.dtype.float64, np.dtype("<f8")),
-    "F32": (_C.dtype.float32, np.dtype("<f4")),
-    "I64": (_C.dtype.int64, np.dtype("<i8")),
-    "I32": (_C.dtype.int32, np.dtype("<i4")),
-    "BOOL": (_C.dtype.bool, np.dtype("bool")),
+_CHUNK = 64 * 1024 * 1024  # read and hash in pieces that stay in cache
+_DTYPES = {  # safetensors name -> little-endian numpy dtype; lamina tensors use the first five
+    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "I64": np.dtype("<i8"), "I32": np.dtype("<i4"),
+    "BOOL": np.dtype("bool"), "F16": np.dtype("<f2"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
+    "U64": np.dtype("<u8"), "U32": np.dtype("<u4"), "U16": np.dtype("<u2"), "U8": np.dtype("u1"),
 }
-_NAMES = {lamina_dtype: name for name, (lamina_dtype, _) in _DTYPES.items()}
+_LAMINA_ONLY = ("F64", "F32", "I64", "I32", "BOOL")  # what a plain safetensors file may hold
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file that is not a valid lamina/safetensors file (raised by `load`)."""
+class CheckpointError(ValueError, pickle.UnpicklingError):
+    """A file `lamina.load` refuses: not a valid lamina/safetensors file, corrupted, or (with
+    weights_only=True) naming a class or function that is not allowlisted. It is a ValueError and,
+    as PyTorch's weights_only failures are, a pickle.UnpicklingError."""
 
 
 # ---- save --------------------------------------------------------------------------------------
-
-class _Flattener:
-    """Turns an object into a JSON-able structure, collecting its tensors under unique names."""
-
-    def __init__(self):
-        self.tensors = {}  # name -> contiguous little-endian numpy array
-
-    def _tensor_name(self, path):
-        name = ".".join(path) if path else "tensor"
-        base, n = name, 1
-        while name in self.tensors or name == "__metadata__":
-            name = f"{base}#{n}"
-            n += 1
-        return name
-
-    def encode(self, obj, path):
-        if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
-            obj = obj.item()  # numpy scalars are saved (and loaded) as Python numbers
-        if obj is None or isinstance(obj, (bool, str)):
-            return obj
-        if isinstance(obj, int):
-            return obj
-        if isinstance(obj, float):
-            return obj if math.isfinite(obj) else {"t": "float", "v": repr(obj)}
-        if isinstance(obj, _C.Tensor):
-            return {"t": "tensor", "k": self._add_tensor(obj, path)}
-        if isinstance(obj, dict):
-            items = []
-            for key, value in obj.items():
-                if not (key is None or isinstance(key, (str, int, float, bool))):
-                    raise TypeError(f"lamina.save: dict key {key!r} at {_where(path)} has type "
-                                    f"{type(key).__name__}; keys must be str, int, float, bool or None")
-                items.append([self.encode(key, path), self.encode(value, path + [str(key)])])
-            return {"t": "dict", "v": items}
-        if isinstance(obj, (list, tuple)):
-            values = [self.encode(v, path + [str(i)]) for i, v in enumerate(obj)]
-            return {"t": "list" if isinstance(obj, list) else "tuple", "v": values}
-        raise TypeError(f"lamina.save: cannot save {type(obj).__name__} at {_where(path)}; "
-                        "supported: tensors, dicts, lists, tuples, int, float, bool, str, None")
-
-    def _add_tensor(self, t, path):
-        if t.dtype not in _NAMES:
-            raise TypeError(f"lamina.save: tensor at {_where(path)} has unsupported dtype {t.dtype}")
-        name = self._tensor_name(path)
-        array = t.detach().cpu().numpy()
-        self.tensors[name] = np.asarray(array, dtype=_DTYPES[_NAMES[t.dtype]][1], order="C")
-        return name
-
-
-def _where(path):
-    return "the top level" if not path else "key " + repr(".".join(path))
-
 
 def _header_digest(header):
     """sha256 of the header's canonical JSON, leaving out the field that stores it."""
@@ -107,14 +63,19 @@ def _header_digest(header):
 
 
 def _build_file_header(obj):
-    flat = _Flattener()
-    structure = flat.encode(obj, [])
+    encoder = _object_graph.Encoder()
+    try:
+        structure = encoder.encode(obj)
+    except RecursionError:
+        raise RecursionError("lamina.save: the object is nested too deeply to save (as with pickle, "
+                             "a chain of objects deeper than the recursion limit)") from None
+    arrays = encoder.arrays
     header, offset, digests = {}, 0, {}
-    # 8-byte dtypes first: every tensor then starts at an offset aligned to its item size.
-    order = sorted(flat.tensors, key=lambda k: -flat.tensors[k].dtype.itemsize)
+    # Wide dtypes first: every tensor then starts at an offset aligned to its item size.
+    order = sorted(arrays, key=lambda k: -arrays[k].dtype.itemsize)
     for name in order:
-        array = flat.tensors[name]
-        header[name] = {"dtype": _numpy_name(array), "shape": list(array.shape),
+        array = arrays[name]
+        header[name] = {"dtype": _dtype_name(array), "shape": list(array.shape),
                         "data_offsets": [offset, offset + array.nbytes]}
         digests[name] = hashlib.sha256(memoryview(array).cast("B") if array.size else b"").hexdigest()
         offset += array.nbytes
@@ -127,11 +88,11 @@ def _build_file_header(obj):
     header["__metadata__"]["lamina.header_sha256"] = _header_digest(header)
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-(8 + len(text)) % 8)
-    return text, [flat.tensors[name] for name in order]
+    return text, [arrays[name] for name in order]
 
 
-def _numpy_name(array):
-    for name, (_, np_dtype) in _DTYPES.items():
+def _dtype_name(array):
+    for name, np_dtype in _DTYPES.items():
         if array.dtype == np_dtype:
             return name
     raise AssertionError(array.dtype)
@@ -146,9 +107,17 @@ def _write_payload(f, header, arrays):
 
 
 def save(obj, f):
-    """Saves tensors and nested dicts/lists/tuples/numbers/strings/None to `f` (a path or a binary
-    file object) in the safetensors format. A path is written atomically: a crash leaves any old
-    file there intact. Shared storage between tensors is not preserved (each is saved as a copy).
+    """Saves `obj` to `f` (a path or a binary file object), as torch.save does.
+
+    `obj` may be any object graph pickle could save: tensors and Parameters, nn.Modules
+    (`save(model)`), optimizers, numpy arrays, scalars and dtypes, dicts/lists/tuples/sets,
+    numbers, strings, bytes, dataclasses and other classes (through __reduce_ex__, __getstate__,
+    __setstate__). Classes and functions are saved by name, so lambdas and local classes cannot be.
+    An object referenced twice is saved once and comes back as one object, cycles included.
+    Tensors that share memory (views of one tensor) are saved once and come back sharing memory.
+    Tensors and numeric arrays are stored as safetensors tensors, named by their path in `obj`
+    ("model.fc.weight"; a module's parameters and buffers by their state_dict names). A path is
+    written atomically: a crash leaves any old file there intact.
     """
     header, arrays = _build_file_header(obj)
     if hasattr(f, "write"):
@@ -190,56 +159,150 @@ def _fsync_dir(folder):
 
 # ---- load --------------------------------------------------------------------------------------
 
-def load(f, map_location=None, weights_only=True):
+def load(f, map_location=None, *, weights_only=True):
     """Loads what `save` wrote (or any safetensors file: then a dict of name -> tensor).
 
-    Never executes code from the file. Raises `CheckpointError` (a ValueError) naming the problem
-    and the byte offset for a pickle, a truncated file, a bad header or a checksum mismatch.
+    Args:
+        f: a path or a binary file object (read from its current position).
+        map_location: None or "cpu" (tensors load on the CPU).
+        weights_only: True (the default, as in PyTorch 2.6+): rebuild only tensors, Parameters,
+            numpy values, plain containers and numbers, lamina's own nn.Module and optim.Optimizer
+            classes (from saved state, never by calling them), and the classes and functions
+            allowlisted with `lamina.serialization.add_safe_globals` / `safe_globals`. Anything else
+            raises CheckpointError naming it and how to allowlist it; nothing is imported or called
+            that the allowlist does not name. As with torch.load, a whole model whose class is
+            user-defined loads only once that class is allowlisted.
+            False: import and call whatever the file names. Only for files you trust completely:
+            a crafted file can then run arbitrary code, exactly like pickle.
+
+    Raises `CheckpointError` (a ValueError and pickle.UnpicklingError) naming the problem and the
+    byte offset for a pickle, a truncated file, a bad header or a checksum mismatch.
     """
     if map_location is not None and str(map_location) != "cpu":
         raise ValueError(f"lamina.load: map_location {map_location!r} not supported (only 'cpu')")
-    if hasattr(f, "read"):
-        data, name = f.read(), getattr(f, "name", "<file object>")
-    else:
-        name = os.fspath(f)
-        with open(name, "rb") as fh:
-            data = fh.read()
-    return _Reader(data, str(name)).read()
+    if not isinstance(weights_only, bool):
+        raise TypeError(f"lamina.load: weights_only must be True or False, got {weights_only!r}")
+    with _Source(f) as source:
+        return _Reader(source).read(weights_only)
+
+
+def get_unsafe_globals_in_checkpoint(f):
+    """The "module.qualname" names in a lamina checkpoint that `load(weights_only=True)` would refuse
+    with the current allowlist (PyTorch's function of that name). Reads only the header."""
+    with _Source(f) as source:
+        reader = _Reader(source)
+        header, start = reader.header()
+        entries = reader.check_header(header, start)
+        meta = header.get("__metadata__") or {}
+        if any(key.startswith("lamina.") for key in meta):
+            reader.verify_header(header, meta, entries, start)
+        if "lamina.structure" not in meta:
+            return []
+        return _object_graph.unlisted_globals(reader.structure(meta))
+
+
+class _Source:
+    """A checkpoint read front to back: a path, or a file object from its current position."""
+
+    def __init__(self, f):
+        self.close_after = False
+        if hasattr(f, "read"):
+            self.name = str(getattr(f, "name", "<file object>"))
+            seekable = getattr(f, "seekable", lambda: False)
+            if seekable():
+                here = f.tell()
+                self.size = f.seek(0, io.SEEK_END) - here
+                f.seek(here)
+                self.f = f
+            else:  # a pipe or socket: its size is unknown, so read it whole
+                data = f.read()
+                self.f, self.size = io.BytesIO(data), len(data)
+        else:
+            self.name = os.fspath(f)
+            self.f = open(self.name, "rb", buffering=0)  # readinto() fills tensors with no buffer copy
+            self.close_after = True
+            self.size = os.fstat(self.f.fileno()).st_size
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.close_after:
+            self.f.close()
+
+    def read(self, n):
+        out = bytearray(n)
+        return bytes(out[:self.readinto(memoryview(out))])
+
+    def readinto(self, view):
+        """Fills `view` (a byte memoryview); returns how many bytes there were."""
+        done = 0
+        readinto = getattr(self.f, "readinto", None)
+        while done < len(view):
+            if readinto is not None:
+                n = readinto(view[done:])
+            else:
+                chunk = self.f.read(len(view) - done)
+                n = len(chunk)
+                view[done:done + n] = chunk
+            if not n:
+                break
+            done += n
+        return done
 
 
 class _Reader:
-    def __init__(self, data, name):
-        self.data = memoryview(data)
-        self.name = name
+    def __init__(self, source):
+        self.source = source
+        self.name = source.name
 
     def fail(self, message):
         raise CheckpointError(f"lamina.load: {self.name}: {message}")
 
-    def read(self):
-        header, start = self._header()
-        entries = self._check_header(header, start)
+    def read(self, weights_only):
+        header, start = self.header()
+        entries = self.check_header(header, start)
         meta = header.get("__metadata__") or {}
+        digests = None
         if any(key.startswith("lamina.") for key in meta):
-            self._verify(header, meta, entries, start)
-        tensors = {name: self._tensor(name, entry, start) for name, entry in entries.items()}
+            digests = self.verify_header(header, meta, entries, start)
+        structure = None
+        if "lamina.structure" in meta:
+            # Parsed and checked against the allowlist before any tensor data is read.
+            structure = self.structure(meta)
+            refused = _object_graph.unlisted_globals(structure) if weights_only else []
+            if refused:
+                self.fail(_object_graph.refusal_of(refused))
+        else:
+            for name, entry in entries.items():
+                if entry["dtype"] not in _LAMINA_ONLY:
+                    self.fail(f"tensor {name!r}: unsupported dtype {entry['dtype']!r} (lamina reads "
+                              f"{', '.join(_LAMINA_ONLY)})")
+        arrays = self._read_data(entries, start, digests)
+        decoder = _object_graph.Decoder(arrays, weights_only, self.fail)
         if "lamina.structure" not in meta:
-            return tensors  # a plain safetensors file
+            return {name: decoder.entry_tensor(name) for name in entries}  # a plain safetensors file
         try:
-            structure = json.loads(meta["lamina.structure"])
-            return self._decode(structure, tensors, set())
+            return decoder.decode(structure)
+        except RecursionError:  # only when load itself is called very deep in the stack
+            pass
+        self.fail("__metadata__ 'lamina.structure' is nested too deeply for the Python stack here")
+
+    def structure(self, meta):
+        try:
+            return json.loads(meta["lamina.structure"])
         except RecursionError:
             self.fail("__metadata__ 'lamina.structure' is nested too deeply")
-        except CheckpointError:
-            raise
         except ValueError as e:
             self.fail(f"__metadata__ 'lamina.structure' is not valid JSON ({e})")
 
-    def _header(self):
-        size = len(self.data)
-        head = bytes(self.data[:16])
-        n = struct.unpack("<Q", head[:8])[0] if size >= 8 else None
+    def header(self):
+        size = self.source.size
+        head = self.source.read(min(size, 8))
+        n = struct.unpack("<Q", head)[0] if size >= 8 else None
         if n is None or n > _MAX_HEADER or 8 + n > size:
             # Only an impossible header length is worth a guess at what the file really is.
+            head += self.source.read(min(size - len(head), 8))
             kind = None
             if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
                 kind = "a pickle"
@@ -256,7 +319,9 @@ class _Reader:
         if 8 + n > size:
             self.fail(f"truncated: header length at offset 0 says {n} bytes, but only {size - 8} "
                       f"bytes follow offset 8")
-        raw = bytes(self.data[8:8 + n])
+        raw = self.source.read(n)
+        if len(raw) != n:
+            self.fail(f"truncated while reading: the header ends at offset {8 + len(raw)}")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -281,12 +346,14 @@ class _Reader:
             self.fail(f"header has the key {duplicate!r} twice")
         return out
 
-    def _check_header(self, header, start):
+    def check_header(self, header, start):
         """Validates everything in the parsed header that the rest of `load` relies on, so that a
         crafted header fails here with a CheckpointError rather than deeper down (in numpy, in the
         C++ core, or as a TypeError on an unhashable value). Returns {name: entry} of the tensors,
-        whose data offsets are checked to tile the data section (from file offset `start`) exactly."""
-        data_len = len(self.data) - start
+        whose data offsets are checked to tile the data section (from file offset `start`) exactly:
+        no tensor is allocated for bytes the file does not have."""
+        size = self.source.size
+        data_len = size - start
         meta = header.get("__metadata__")
         if meta is not None and not (isinstance(meta, dict)
                                      and all(isinstance(v, str) for v in meta.values())):
@@ -308,7 +375,7 @@ class _Reader:
             if len(shape) > _MAX_DIMS:
                 self.fail(f"tensor {name!r}: shape has {len(shape)} dims; lamina tensors have at most "
                           f"{_MAX_DIMS}")
-            itemsize = _DTYPES[dtype][1].itemsize
+            itemsize = _DTYPES[dtype].itemsize
             # Sizes are int64 in numpy and lamina's C++ core. numpy (like PyTorch) refuses a shape
             # whose dims multiply past that even when a 0 dim makes it empty, e.g. [2**62, 2**62, 0],
             # so zeros are skipped here too. Python ints cannot overflow: the product is exact.
@@ -325,7 +392,7 @@ class _Reader:
                           f"shape {tuple(shape)} of {dtype} needs {nbytes}")
             if end > data_len:
                 self.fail(f"truncated: tensor {name!r} ends at file offset {start + end} but the file "
-                          f"has {len(self.data)} bytes")
+                          f"has {size} bytes")
             entries[name] = entry
         position, previous = 0, None
         for name, entry in sorted(entries.items(), key=lambda kv: tuple(kv[1]["data_offsets"])):
@@ -340,8 +407,9 @@ class _Reader:
                       f"{start + position}")
         return entries
 
-    def _verify(self, header, meta, entries, start):
-        if meta.get("lamina.format") != _FORMAT:
+    def verify_header(self, header, meta, entries, start):
+        """Checks the format and the header checksum; returns the tensors' sha256 digests."""
+        if meta.get("lamina.format") not in _FORMATS_READ:
             self.fail(f"unknown lamina format {meta.get('lamina.format')!r} (expected {_FORMAT!r})")
         if meta.get("lamina.header_sha256") != _header_digest(header):
             self.fail(f"header checksum mismatch: the header (file offsets 8 to {start}) is corrupted")
@@ -351,57 +419,42 @@ class _Reader:
             self.fail("__metadata__ 'lamina.sha256' is missing or not valid JSON")
         if not isinstance(digests, dict) or set(digests) != set(entries):
             self.fail("__metadata__ 'lamina.sha256' does not list exactly the stored tensors")
-        for name, entry in entries.items():
-            begin, end = entry["data_offsets"]
-            if hashlib.sha256(self.data[start + begin:start + end]).hexdigest() != digests[name]:
+        return digests
+
+    def _read_data(self, entries, start, digests):
+        """Reads every tensor, in file order, straight into a new array of its own (the only copy
+        of the data load makes), checking its sha256 on the way. Returns {name: (array, dtype)}."""
+        arrays = {}
+        for name, entry in sorted(entries.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+            dtype, (begin, end) = entry["dtype"], entry["data_offsets"]
+            # bool is read as bytes: see _normalise_bool.
+            np_dtype = np.dtype(np.uint8) if dtype == "BOOL" else _DTYPES[dtype].newbyteorder("=")
+            array = np.empty(entry["shape"], dtype=np_dtype)
+            view = memoryview(array.reshape(-1).view(np.uint8)) if array.size else memoryview(b"")
+            digest = hashlib.sha256()
+            for at in range(0, end - begin, _CHUNK):
+                piece = view[at:at + _CHUNK]
+                got = self.source.readinto(piece)
+                if got != len(piece):
+                    self.fail(f"truncated while reading: tensor {name!r} stops at file offset "
+                              f"{start + begin + at + got}")
+                digest.update(piece)
+            if digests is not None and digest.hexdigest() != digests[name]:
                 self.fail(f"checksum mismatch in tensor {name!r} (file offsets {start + begin} to "
                           f"{start + end}): the data is corrupted")
+            if sys.byteorder == "big" and np_dtype.itemsize > 1:
+                array.byteswap(inplace=True)
+            arrays[name] = (_normalise_bool(array) if dtype == "BOOL" else array, dtype)
+        return arrays
 
-    def _tensor(self, name, entry, start):
-        np_dtype = _DTYPES[entry["dtype"]][1]
-        begin, end = entry["data_offsets"]
-        raw = self.data[start + begin:start + end]
-        if entry["dtype"] == "BOOL":
-            # A bool byte other than 0/1 (2, 255: written by some other tool, or corrupt) would give
-            # an inconsistent lamina tensor (x and ~x both True, sum counting 255). PyTorch reads any
-            # nonzero bool byte as True (c10::load<bool>; so does numpy), and the safetensors package
-            # passes the bytes through unchecked, so normalise to 0/1 to load such files as PyTorch
-            # does rather than refuse them. `!= 0` also makes the copy that from_numpy needs.
-            array = np.frombuffer(raw, dtype=np.uint8) != 0
-        else:
-            array = np.frombuffer(raw, dtype=np_dtype).astype(np_dtype.newbyteorder("="), copy=True)
-        return _C.from_numpy(array.reshape(entry["shape"]))
 
-    def _decode(self, node, tensors, used):
-        if node is None or isinstance(node, (bool, int, float, str)):
-            return node
-        if isinstance(node, list) or not isinstance(node, dict) or "t" not in node:
-            self.fail(f"__metadata__ 'lamina.structure' has an unexpected value {str(node)[:80]!r}")
-        kind = node["t"]
-        if kind == "tensor":
-            key = node.get("k")
-            if not isinstance(key, str) or key not in tensors:  # a list or dict key is unhashable
-                self.fail(f"__metadata__ 'lamina.structure' refers to a missing tensor {key!r}")
-            if key in used:
-                return tensors[key].clone()
-            used.add(key)
-            return tensors[key]
-        if kind == "float" and node.get("v") in ("nan", "inf", "-inf"):
-            return float(node["v"])
-        values = node.get("v")
-        if kind in ("list", "tuple") and isinstance(values, list):
-            items = [self._decode(v, tensors, used) for v in values]
-            return items if kind == "list" else tuple(items)
-        if kind == "dict" and isinstance(values, list) and all(
-                isinstance(kv, list) and len(kv) == 2 for kv in values):
-            out = {}
-            for key, value in values:
-                key = self._decode(key, tensors, used)
-                if not (key is None or isinstance(key, (str, int, float, bool))):
-                    self.fail(f"__metadata__ 'lamina.structure' has a dict key of type {type(key).__name__}")
-                out[key] = self._decode(value, tensors, used)
-            return out
-        self.fail(f"__metadata__ 'lamina.structure' has an unexpected node {str(node)[:80]!r}")
+def _normalise_bool(raw):
+    # A bool byte other than 0/1 (2, 255: written by some other tool, or corrupt) would give an
+    # inconsistent lamina tensor (x and ~x both True, sum counting 255). PyTorch reads any nonzero
+    # bool byte as True (c10::load<bool>; so does numpy), and the safetensors package passes the
+    # bytes through unchecked, so normalise to 0/1 in place to load such files as PyTorch does.
+    np.minimum(raw, 1, out=raw)
+    return raw.view(np.bool_)
 
 
 def _is_int(x):
