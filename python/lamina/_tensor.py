@@ -1,10 +1,12 @@
-"""Python-side sugar on lamina.Tensor: repr, iteration, tolist, scalar conversions, Size.
+"""Python-side sugar on lamina.Tensor: repr, iteration, tolist, scalar conversions, Size,
+pickling and deepcopy, and the shared/pinned-memory methods (share_memory_, is_shared, ...).
 
 repr follows PyTorch's printing rules (4 decimals, one width per tensor, scientific notation when
 the magnitudes span too much, "1." for integer-valued floats, "..." summaries past 1000 elements,
 80-column lines, dtype / requires_grad / grad_fn suffixes). No math lives here.
 """
 
+import copy
 import math
 
 import numpy as np
@@ -218,7 +220,9 @@ def _tensor_index(self):
     return int(self.item())
 
 
-# ---- pickling (DataLoader workers send batches through pipes) ----------------------------------
+# ---- pickling and copying -----------------------------------------------------------------------
+# Plain pickle copies the values (for code that pickles tensors into its own files or pipes);
+# multiprocessing's ForkingPickler shares them instead (lamina/multiprocessing/reductions.py).
 
 def _rebuild_tensor(cls, array, requires_grad):
     t = _C.from_numpy(array)
@@ -231,6 +235,62 @@ def _tensor_reduce(self):
     """Pickles the values (a copy, through numpy) and requires_grad; not the graph or views."""
     array = np.asarray(self.detach().cpu().numpy(), order="C")  # keeps 0-d arrays 0-d
     return (_rebuild_tensor, (type(self), array, self.requires_grad))
+
+
+def _tensor_deepcopy(self, memo):
+    """A copy with the same type, requires_grad, grad and Python attributes (PyTorch's rules).
+
+    The memo maps a tensor met twice to one copy; views of one storage become separate copies.
+    """
+    if not self.is_leaf:
+        raise RuntimeError("Only Tensors created explicitly by the user (graph leaves) support the "
+                           "deepcopy protocol at the moment")
+    done = memo.get(id(self))
+    if done is not None:
+        return done
+    new = self.detach().clone()
+    if type(self) is not _C.Tensor:
+        new = type(self)(new, self.requires_grad)  # subclasses take (data, requires_grad)
+    elif self.requires_grad:
+        new.requires_grad_(True)
+    memo[id(self)] = new
+    if self.grad is not None:
+        new.grad = copy.deepcopy(self.grad, memo)
+    if self.__dict__:
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+    return new
+
+
+# ---- shared and pinned memory ------------------------------------------------------------------
+
+def _share_memory_(self):
+    """Moves the tensor into shared memory in place (no-op if it is there already); returns self.
+
+    Processes that receive it (through lamina.multiprocessing queues, pipes or Process arguments)
+    then see each other's in-place updates. Only this tensor moves: other views of its old storage
+    keep the old memory.
+    """
+    from .multiprocessing import _shared
+
+    return _shared.share_memory_(self)
+
+
+def _is_shared(self):
+    """Whether the tensor's storage is in shared memory (share_memory_, or received from a queue)."""
+    from .multiprocessing import _shared
+
+    return _shared.find(self)[0] is not None
+
+
+def _pin_memory(self, device=None):
+    """Returns self: page-locked memory only speeds up copies to an accelerator, and lamina's CPU
+    tensors never make one (DataLoader(pin_memory=True) is accepted for the same reason)."""
+    return self
+
+
+def _is_pinned(self, device=None):
+    """False: lamina never allocates page-locked memory (see pin_memory)."""
+    return False
 
 
 def _install_tensor_methods():
@@ -247,4 +307,9 @@ def _install_tensor_methods():
     cls.__bool__ = _tensor_bool
     cls.__index__ = _tensor_index
     cls.__reduce__ = _tensor_reduce
+    cls.__deepcopy__ = _tensor_deepcopy
+    cls.share_memory_ = _share_memory_
+    cls.is_shared = _is_shared
+    cls.pin_memory = _pin_memory
+    cls.is_pinned = _is_pinned
     cls.__array_priority__ = 1000  # numpy defers binary ops with tensors to lamina

@@ -411,6 +411,14 @@ class Module:
                 self._buffers[key] = fn(buf)
         return self
 
+    def share_memory(self):
+        """Moves parameters, their gradients and buffers into shared memory in place; returns self.
+
+        For Hogwild training: processes given this module (as a Process argument, through a
+        queue, or inherited by fork) update the same parameters in place.
+        """
+        return self._apply(lambda t: t.share_memory_())
+
     def apply(self, fn):
         """Calls fn on every submodule (children first) and then on self; returns self."""
         for module in self.children():

@@ -2,21 +2,28 @@
 
 A worker reads (epoch, task index, sampler indices) from its own index queue, fetches and collates
 the batch, pickles it itself (so an unpicklable batch becomes an error message instead of a silent
-feeder-thread failure) and puts (epoch, task index, payload) on the shared result queue. It runs
+feeder-thread failure) and puts (worker id, descriptor count, payload) on the shared result queue,
+where the payload pickles (epoch, task index, batch). The batch's tensors are not in the payload:
+they are moved into shared-memory segments whose descriptors go first over the worker's own Unix
+socket (send_fds), so the main process maps the batch instead of copying it. It runs
 with one intra-op thread, so N workers plus the main process never oversubscribe the cores, and it
 exits when it reads None, when its parent dies, or on KeyboardInterrupt.
 """
 
+import io
 import os
 import pickle
 import queue
 import random
+import socket
 import sys
 import traceback
+from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
 
 from ... import _C
+from ...multiprocessing import reductions
 
 _STATUS_CHECK_INTERVAL = 1.0  # seconds between checks that the parent is still alive
 
@@ -143,16 +150,55 @@ def seed_worker(seed):
 
 
 def _dumps(item, worker_id):
+    """(payload, descriptors of the shared segments its tensors live in)."""
     try:
-        return pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+        buf = io.BytesIO()
+        with reductions.collect_fds(copy_below=SHARE_MIN_BYTES) as fds:
+            ForkingPickler(buf, pickle.HIGHEST_PROTOCOL).dump(item)
+        return buf.getvalue(), fds
     except Exception:
         where = f"in DataLoader worker process {worker_id} while pickling a batch"
         return pickle.dumps(item[:2] + (ExceptionWrapper(sys.exc_info(), where),),
-                            protocol=pickle.HIGHEST_PROTOCOL)
+                            protocol=pickle.HIGHEST_PROTOCOL), []
 
 
-def worker_loop(is_iterable, dataset, index_queue, data_queue, auto_collation, collate_fn, drop_last,
-                seed, init_fn, worker_id, num_workers, parent_pid):
+# Tensors of a batch below this size are pickled by value: a shared segment costs a few system
+# calls and page faults on both sides, which copying only beats for small tensors (see
+# bench/RESULTS.md, "Data loading").
+SHARE_MIN_BYTES = 64 * 1024
+_FDS_PER_MESSAGE = 250  # the kernel passes at most 253 descriptors in one message (SCM_MAX_FD)
+_FD_RECV_TIMEOUT = 60.0  # seconds; the descriptors are sent before the payload, so never reached
+
+
+def fd_socket_pair():
+    """(main end, worker end): SOCK_SEQPACKET keeps each batch's descriptors one message."""
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+
+def send_fds(sock, fds):
+    for i in range(0, len(fds), _FDS_PER_MESSAGE):
+        socket.send_fds(sock, [b"\0"], fds[i:i + _FDS_PER_MESSAGE])
+
+
+def recv_fds(sock, count):
+    """The `count` descriptors a worker sent before the payload that announced them."""
+    fds = []
+    sock.settimeout(_FD_RECV_TIMEOUT)
+    try:
+        while len(fds) < count:
+            _, got, flags, _ = socket.recv_fds(sock, 1, _FDS_PER_MESSAGE)
+            fds.extend(got)
+            if not got or flags & socket.MSG_CTRUNC:
+                raise RuntimeError("DataLoader: lost the shared-memory descriptors of a batch")
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
+
+
+def worker_loop(is_iterable, dataset, index_queue, data_queue, fd_socket, auto_collation, collate_fn,
+                drop_last, seed, init_fn, worker_id, num_workers, parent_pid):
     """The main function of a worker process."""
     global _worker_info
     try:
@@ -193,8 +239,10 @@ def worker_loop(is_iterable, dataset, index_queue, data_queue, auto_collation, c
                     data = IterableDatasetStop(worker_id)
                 except Exception:
                     data = ExceptionWrapper(sys.exc_info(), where)
-            data_queue.put(_dumps((epoch, idx, data), worker_id))
-            del data
+            payload, fds = _dumps((epoch, idx, data), worker_id)
+            send_fds(fd_socket, fds)  # before the payload: the main process reads them after it
+            data_queue.put((worker_id, len(fds), payload))
+            del data, payload, fds  # the segments live on in the main process
     except KeyboardInterrupt:
         pass
     # Results the main process no longer wants must not keep this process alive at exit.

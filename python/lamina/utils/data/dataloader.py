@@ -7,6 +7,8 @@ Workers run with one intra-op thread. They are shut down when the iterator ends 
 collected, or kept across epochs with ``persistent_workers=True`` (tasks carry an epoch number,
 so results of an abandoned epoch are dropped). An exception in a worker is raised again in the
 main process with the worker's traceback; a worker that dies is reported with its exit code.
+Batches come back in shared memory: each worker also has a Unix socket over which it sends the
+descriptors of a batch's segments just before putting the batch on the result queue.
 """
 
 import itertools
@@ -18,6 +20,7 @@ import time
 import weakref
 
 from ... import _C
+from ...multiprocessing import reductions
 from . import _worker
 from ._collate import default_collate, default_convert
 from .dataset import IterableDataset
@@ -195,22 +198,27 @@ class _MultiProcessIter(_BaseIter):
         elif isinstance(ctx, str):
             ctx = multiprocessing.get_context(ctx)
         self._data_queue = ctx.Queue()
-        self._index_queues, self._workers = [], []
+        self._index_queues, self._workers, self._fd_sockets = [], [], []
         # A finalizer, not __del__: the garbage collector runs weakref callbacks (among them the
         # queues' own close-on-collect finalizers) before __del__, which would then find the
         # queues closed. The finalizer holds the queues, so they stay open until it has run.
         self._finalizer = weakref.finalize(self, _shutdown_workers, self._workers,
-                                           self._index_queues, self._data_queue)
+                                           self._index_queues, self._data_queue, self._fd_sockets)
         for worker_id in range(self._num_workers):
             index_queue = ctx.Queue()
             index_queue.cancel_join_thread()
+            fd_socket, worker_end = _worker.fd_socket_pair()
             w = ctx.Process(target=_worker.worker_loop, daemon=True,
                             args=(self._is_iterable, self._dataset, index_queue, self._data_queue,
-                                  self._auto_collation, self._collate_fn, self._drop_last,
-                                  self._base_seed + worker_id, loader.worker_init_fn, worker_id,
-                                  self._num_workers, os.getpid()))
+                                  worker_end, self._auto_collation, self._collate_fn,
+                                  self._drop_last, self._base_seed + worker_id,
+                                  loader.worker_init_fn, worker_id, self._num_workers, os.getpid()))
             self._index_queues.append(index_queue)
-            w.start()
+            self._fd_sockets.append(fd_socket)
+            try:
+                w.start()
+            finally:
+                worker_end.close()  # the worker has its own copy now
             self._workers.append(w)
         self._epoch = 0
         self._start_epoch()
@@ -302,9 +310,13 @@ class _MultiProcessIter(_BaseIter):
             if self._timeout > 0:
                 wait = min(wait, max(0.0, self._timeout - (time.monotonic() - start)))
             try:
-                return pickle.loads(self._data_queue.get(timeout=wait))
+                worker_id, num_fds, payload = self._data_queue.get(timeout=wait)
             except queue.Empty:
                 pass
+            else:
+                fds = _worker.recv_fds(self._fd_sockets[worker_id], num_fds)
+                with reductions.received_fds(fds):
+                    return pickle.loads(payload)
             dead = [w for w in self._workers if not w.is_alive()]
             if dead:
                 desc = ", ".join(f"pid {w.pid}" for w in dead)
@@ -319,7 +331,7 @@ class _MultiProcessIter(_BaseIter):
         self._finalizer()
 
 
-def _shutdown_workers(workers, index_queues, data_queue):
+def _shutdown_workers(workers, index_queues, data_queue, fd_sockets):
     """Asks each worker to exit, waits a little, then terminates stragglers."""
     try:
         for q in index_queues:
@@ -333,5 +345,7 @@ def _shutdown_workers(workers, index_queues, data_queue):
             q.close()
         data_queue.cancel_join_thread()
         data_queue.close()
+        for sock in fd_sockets:
+            sock.close()  # frees the segments of batches that were never read
     except Exception:  # interpreter shutdown: the daemon workers die with us
         pass
