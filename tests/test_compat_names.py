@@ -154,3 +154,19 @@ def test_pixel_shuffle_round_trip_and_layout():
     assert lamina.autograd.gradcheck(lambda v: lamina.nn.functional.pixel_shuffle(v, 2) * 2, (x,))
     with pytest.raises(RuntimeError, match="pixel_shuffle: expected an input"):
         lamina.nn.functional.pixel_shuffle(lamina.zeros(1, 3, 2, 2), 2)
+
+
+def test_tensor_new_factories_and_type():
+    x = lamina.ones(2, dtype=lamina.float64)
+    assert x.new_zeros(2, 3).dtype == lamina.float64 and x.new_zeros((2, 3)).shape == (2, 3)
+    assert x.new_ones(4).tolist() == [1.0] * 4 and x.new_empty(3).shape == (3,)
+    assert x.new_full((2,), 7, dtype=lamina.int64).tolist() == [7, 7]
+    y = x.new_tensor([1, 2], requires_grad=True)
+    assert y.dtype == lamina.float64 and y.requires_grad and y.is_leaf
+    z = x.new_tensor(x)  # a detached copy
+    assert not z.requires_grad and z.data_ptr() != x.data_ptr()
+    assert x.type() == "lamina.DoubleTensor" and lamina.ones(2, dtype=lamina.int64).type() == "lamina.LongTensor"
+    assert x.type(lamina.int32).dtype == lamina.int32 and x.type("torch.LongTensor").dtype == lamina.int64
+    assert x.type(lamina.FloatTensor).dtype == lamina.float32
+    with pytest.raises(ValueError, match="invalid type"):
+        x.type("torch.HalfTensor")

@@ -47,3 +47,14 @@ def test_answers_match_a_cpu_only_pytorch():
     assert lamina.cuda.device_count() == torch.cuda.device_count()
     assert lamina.backends.mps.is_available() == torch.backends.mps.is_available()
     assert cudnn.enabled == torch.backends.cudnn.enabled and cudnn.benchmark == torch.backends.cudnn.benchmark
+
+
+def test_tensor_and_module_cuda_raise_as_a_cpu_only_pytorch():
+    with pytest.raises(AssertionError, match="not compiled with CUDA enabled"):
+        lamina.ones(2).cuda()
+    with pytest.raises(AssertionError, match="not compiled with CUDA enabled"):
+        lamina.nn.Linear(2, 2).cuda()
+    relu = lamina.nn.ReLU()
+    assert relu.cuda() is relu  # nothing to move
+    t = lamina.ones(2)
+    assert t.is_cuda is False and t.is_xpu is False and t.is_mps is False

@@ -293,6 +293,9 @@ def _is_pinned(self, device=None):
     return False
 
 
+from . import _tensor_compat  # noqa: E402
+
+
 def _install_tensor_methods():
     _C._register_size_type(Size)
     cls = _C.Tensor
@@ -313,3 +316,4 @@ def _install_tensor_methods():
     cls.pin_memory = _pin_memory
     cls.is_pinned = _is_pinned
     cls.__array_priority__ = 1000  # numpy defers binary ops with tensors to lamina
+    _tensor_compat.install(cls)

@@ -468,6 +468,11 @@ class Module:
     def cpu(self):
         return self._apply(lambda t: t.cpu())
 
+    def cuda(self, device=None):
+        """Moves every parameter and buffer to the GPU: on this CPU-only build, the AssertionError
+        of Tensor.cuda (a module without tensors is returned unchanged, as in PyTorch)."""
+        return self._apply(lambda t: t.cuda(device))
+
     def type(self, dst_type):
         return self._apply(lambda t: t.to(dst_type))
 
