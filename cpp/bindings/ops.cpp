@@ -131,6 +131,15 @@ void init_ops(py::module_& m, TensorClass& cls) {
   def_unary(m, cls, "rsqrt", &rsqrt);
   def_unary(m, cls, "sin", &sin);
   def_unary(m, cls, "cos", &cos);
+  def_unary(m, cls, "tan", &tan);
+  def_unary(m, cls, "asin", &asin);
+  def_unary(m, cls, "acos", &acos);
+  def_unary(m, cls, "atan", &atan);
+  def_unary(m, cls, "sinh", &sinh);
+  def_unary(m, cls, "cosh", &cosh);
+  def_unary(m, cls, "asinh", &asinh);
+  def_unary(m, cls, "acosh", &acosh);
+  def_unary(m, cls, "atanh", &atanh);
   def_unary(m, cls, "tanh", &tanh);
   def_unary(m, cls, "sigmoid", &sigmoid);
   def_unary(m, cls, "relu", &relu);
@@ -170,7 +179,9 @@ void init_ops(py::module_& m, TensorClass& cls) {
   for (auto [name, f] : std::initializer_list<std::pair<const char*, UnaryInplace>>{
            {"neg_", &neg_}, {"negative_", &neg_}, {"abs_", &abs_}, {"sign_", &sign_}, {"exp_", &exp_},
            {"log_", &log_}, {"log1p_", &log1p_}, {"expm1_", &expm1_}, {"sqrt_", &sqrt_}, {"rsqrt_", &rsqrt_},
-           {"sin_", &sin_}, {"cos_", &cos_}, {"tanh_", &tanh_}, {"sigmoid_", &sigmoid_}, {"relu_", &relu_},
+           {"sin_", &sin_}, {"cos_", &cos_}, {"tan_", &tan_}, {"asin_", &asin_},
+           {"acos_", &acos_}, {"atan_", &atan_}, {"sinh_", &sinh_}, {"cosh_", &cosh_}, {"asinh_", &asinh_},
+           {"acosh_", &acosh_}, {"atanh_", &atanh_}, {"tanh_", &tanh_}, {"sigmoid_", &sigmoid_}, {"relu_", &relu_},
            {"erf_", &erf_}, {"reciprocal_", &reciprocal_}, {"square_", &square_}, {"floor_", &floor_},
            {"ceil_", &ceil_}, {"round_", &round_}, {"trunc_", &trunc_}}) {
     cls.def(name, [f = f](Tensor& x) -> Tensor& { return nogil([&]() -> Tensor& { return f(x); }); });

@@ -54,7 +54,7 @@ def form(r, metas, hint):
 # ---- elementwise unary: x.name() or lib.name(x)
 UNARY = ["neg", "abs", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "floor", "ceil", "round", "trunc",
          "sign", "reciprocal", "rsqrt", "log1p", "expm1", "erf", "square", "logical_not", "isnan", "isinf",
-         "isfinite", "bitwise_not"]
+         "isfinite", "bitwise_not", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh"]
 
 
 def unary(name):

@@ -27,6 +27,16 @@ def _axes(a, axis):
     return None if a.ndim == 0 else axis
 
 
+def _running(fn):
+    """numpy's cumsum/cumprod as lamina computes them: integers in int64, float32 accumulated in
+    float64 and rounded once per output (PyTorch's accumulation type)."""
+    def ref(a, axis, keepdims):
+        if a.dtype.kind in "biu":
+            return fn(a, axis=axis, dtype=np.int64)
+        return fn(a, axis=axis, dtype=np.float64).astype(a.dtype)
+    return ref
+
+
 def _family(name, method, ref, dims=DIMS, fn=None, **spec_kwargs):
     """One spec per dim configuration: `method(x, **kwargs)` against `ref(a, axis, keepdims)`."""
     return [OpSpec(f"{name}_{label}", lambda x, kw=kwargs: method(x, **kw),
@@ -139,13 +149,11 @@ SPECS = [
              avoid=near_zero),
     *_family("norm_p0", lambda x, **k: x.norm(0, **k), _norm(0), dims=DIMS[:2], fn="norm", gradgrad=False),
     *_family("norm_fro", lambda x, **k: x.norm("fro", **k), _norm(2), dims=[DIMS[0], DIMS[3]], fn="norm"),
-    *_family("cumsum", lambda x, **k: x.cumsum(k["dim"]), lambda a, axis, keepdims: np.cumsum(
-        a, axis=axis, dtype=np.int64 if a.dtype.kind in "biu" else None), dims=DIMS[1:3], dtypes=ALL_DTYPES),
+    *_family("cumsum", lambda x, **k: x.cumsum(k["dim"]), _running(np.cumsum), dims=DIMS[1:3], dtypes=ALL_DTYPES),
     *_family("cumsum_dtype", lambda x, **k: lamina.cumsum(x, k["dim"], dtype=lamina.float64),
              lambda a, axis, keepdims: np.cumsum(a, axis=axis, dtype=np.float64), dims=DIMS[1:2], fn="cumsum",
              dtypes=("float32", "int32")),
-    *_family("cumprod", lambda x, **k: x.cumprod(k["dim"]), lambda a, axis, keepdims: np.cumprod(
-        a, axis=axis, dtype=np.int64 if a.dtype.kind in "biu" else None), dims=DIMS[1:3], dtypes=ALL_DTYPES),
+    *_family("cumprod", lambda x, **k: x.cumprod(k["dim"]), _running(np.cumprod), dims=DIMS[1:3], dtypes=ALL_DTYPES),
     *_family("cumprod_dtype", lambda x, **k: lamina.cumprod(x, k["dim"], dtype=lamina.float64),
              lambda a, axis, keepdims: np.cumprod(a, axis=axis, dtype=np.float64), dims=DIMS[1:2], fn="cumprod",
              dtypes=("float32", "int32")),

@@ -385,3 +385,18 @@ def test_cumprod_matches_torch():
     x, tx = t(a, lamina.float64).requires_grad_(), torch.tensor(a, requires_grad=True)
     np.testing.assert_allclose(lamina.autograd.grad(x.cumprod(1), x, t(g, lamina.float64))[0].numpy(),
                                torch.autograd.grad(tx.cumprod(1), tx, torch.tensor(g))[0].numpy())
+
+
+def test_float32_running_sums_and_products_accumulate_in_float64():
+    # As PyTorch: each output is rounded from a float64 running value, so a product that passes
+    # float32's range comes back (-inf, then -5.28e10) and a sum that overflows returns (fuzzer case).
+    x = lamina.tensor([-176.07, 3e38, 1e-30, 3e38, -60.5], dtype=lamina.float32)
+    out = x.cumprod(0).tolist()
+    assert out[1] == -math.inf and out[2] == pytest.approx(-176.07 * 3e38 * 1e-30, rel=1e-6) and out[3] == -math.inf
+    assert lamina.tensor([3e38, 3e38, -3e38]).cumsum(0).tolist() == [pytest.approx(3e38), math.inf, pytest.approx(3e38)]
+
+
+def test_cumprod_over_a_dim_of_one_passes_the_gradient_through():
+    x = t([[2.0], [3.0]], lamina.float64).requires_grad_()
+    (g,) = lamina.autograd.grad(x.cumprod(1), x, t([[5.0], [7.0]], lamina.float64), create_graph=True)
+    assert g.tolist() == [[5.0], [7.0]] and not g.requires_grad  # no graph on x, as PyTorch

@@ -311,3 +311,25 @@ def test_tensor_unfold_of_0d_and_errors():
         x.unfold(2, 1, 1)
     with pytest.raises(RuntimeError, match="maximum size for tensor at dimension 0 is 1 but size is 2"):
         s.unfold(0, 2, 1)
+
+
+@pytest.mark.torch
+def test_view_accepts_exactly_the_layouts_torch_accepts():
+    # The fuzzer allowlists view refusals that come from elementwise results' layouts (torch keeps a
+    # permuted input's layout, lamina writes contiguous results); this checks the stride rule itself.
+    torch = pytest.importorskip("torch")
+    import itertools
+    for shape in [(1, 3, 2, 5), (3, 1, 2, 5), (2, 5, 1, 3), (5, 2, 3, 1), (2, 1, 15), (6, 5, 1)]:
+        n = int(np.prod(shape))
+        for perm in itertools.permutations(range(len(shape))):
+            for target in [(2, 15), (30,), (6, 5), (3, 10), (15, 2), (1, 30), (2, 3, 5), (3, 2, 5), (5, 1, 6)]:
+                if int(np.prod(target)) != n:
+                    continue
+                outcomes = []
+                for lib in (lamina, torch):
+                    x = lib.arange(float(n)).reshape(shape).permute(perm)
+                    try:
+                        outcomes.append(x.view(target).stride())
+                    except RuntimeError:
+                        outcomes.append(None)
+                assert outcomes[0] == (tuple(outcomes[1]) if outcomes[1] is not None else None), (shape, perm, target)

@@ -18,7 +18,7 @@ namespace lamina {
 enum class UnaryOp : uint8_t {
   Neg, Abs, Sign, Exp, Log, Log1p, Expm1, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu,
   GeluTanh, Silu, Softplus, Erf, Reciprocal, Square, Floor, Ceil, Round, Trunc, LogicalNot,
-  BitwiseNot, IsNan, IsInf, IsFinite, Clamp,
+  BitwiseNot, IsNan, IsInf, IsFinite, Clamp, Tan, Asin, Acos, Atan, Sinh, Cosh, Asinh, Acosh, Atanh,
 };
 
 // Extra arguments of parameterised unary ops (softplus beta/threshold, clamp bounds).

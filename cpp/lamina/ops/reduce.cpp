@@ -512,7 +512,7 @@ struct CumprodBackward : Node {
   std::string name() const override { return "CumprodBackward0"; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     Tensor g = grads[0], x = unpack(self_), out = unpack(result_);
-    if (x.dim() == 0 || x.numel() == 0) return {g};
+    if (x.dim() == 0 || x.numel() <= 1 || x.shape()[size_t(dim)] == 1) return {g};  // as PyTorch: no graph on x
     if (autograd::GradMode::is_enabled() && any(eq(x, wrapped_scalar(0.0)), {}, false).data<bool>()[0])
       return {cumprod_grad_by_omitted_products(g, x, dim)};
     Tensor zeros_so_far = cumsum(eq(x, wrapped_scalar(0.0)), dim);

@@ -94,6 +94,15 @@ LAMINA_UNARY_NODE(SqrtBackward, false, true, g / (result() * 2))
 LAMINA_UNARY_NODE(RsqrtBackward, false, true, (g * -0.5) * pow(result(), wrapped_scalar(3.0)))
 LAMINA_UNARY_NODE(SinBackward, true, false, g * cos(self()))
 LAMINA_UNARY_NODE(CosBackward, true, false, -(g * sin(self())))
+LAMINA_UNARY_NODE(TanBackward, false, true, g * (square(result()) + 1))
+LAMINA_UNARY_NODE(AsinBackward, true, false, g * rsqrt(1 - square(self())))
+LAMINA_UNARY_NODE(AcosBackward, true, false, g * -rsqrt(1 - square(self())))
+LAMINA_UNARY_NODE(AtanBackward, true, false, g / (square(self()) + 1))
+LAMINA_UNARY_NODE(SinhBackward, true, false, g * cosh(self()))
+LAMINA_UNARY_NODE(CoshBackward, true, false, g * sinh(self()))
+LAMINA_UNARY_NODE(AsinhBackward, true, false, g * rsqrt(square(self()) + 1))
+LAMINA_UNARY_NODE(AcoshBackward, true, false, g * rsqrt(square(self()) - 1))
+LAMINA_UNARY_NODE(AtanhBackward, true, false, g * reciprocal(1 - square(self())))
 LAMINA_UNARY_NODE(TanhBackward, false, true, g * (1 - square(result())))
 LAMINA_UNARY_NODE(SigmoidBackward, false, true, g * (1 - result()) * result())
 LAMINA_UNARY_NODE(ReluBackward, false, true, grad_unless(le(result(), wrapped_scalar(0.0)), g))  // NaN passes
@@ -235,6 +244,15 @@ Tensor sqrt(const Tensor& x) { return unary_op<SqrtBackward>(UnaryOp::Sqrt, x, "
 Tensor rsqrt(const Tensor& x) { return unary_op<RsqrtBackward>(UnaryOp::Rsqrt, x, "rsqrt", Kind::Float); }
 Tensor sin(const Tensor& x) { return unary_op<SinBackward>(UnaryOp::Sin, x, "sin", Kind::Float); }
 Tensor cos(const Tensor& x) { return unary_op<CosBackward>(UnaryOp::Cos, x, "cos", Kind::Float); }
+Tensor tan(const Tensor& x) { return unary_op<TanBackward>(UnaryOp::Tan, x, "tan", Kind::Float); }
+Tensor asin(const Tensor& x) { return unary_op<AsinBackward>(UnaryOp::Asin, x, "asin", Kind::Float); }
+Tensor acos(const Tensor& x) { return unary_op<AcosBackward>(UnaryOp::Acos, x, "acos", Kind::Float); }
+Tensor atan(const Tensor& x) { return unary_op<AtanBackward>(UnaryOp::Atan, x, "atan", Kind::Float); }
+Tensor sinh(const Tensor& x) { return unary_op<SinhBackward>(UnaryOp::Sinh, x, "sinh", Kind::Float); }
+Tensor cosh(const Tensor& x) { return unary_op<CoshBackward>(UnaryOp::Cosh, x, "cosh", Kind::Float); }
+Tensor asinh(const Tensor& x) { return unary_op<AsinhBackward>(UnaryOp::Asinh, x, "asinh", Kind::Float); }
+Tensor acosh(const Tensor& x) { return unary_op<AcoshBackward>(UnaryOp::Acosh, x, "acosh", Kind::Float); }
+Tensor atanh(const Tensor& x) { return unary_op<AtanhBackward>(UnaryOp::Atanh, x, "atanh", Kind::Float); }
 Tensor tanh(const Tensor& x) { return unary_op<TanhBackward>(UnaryOp::Tanh, x, "tanh", Kind::Float); }
 Tensor sigmoid(const Tensor& x) { return unary_op<SigmoidBackward>(UnaryOp::Sigmoid, x, "sigmoid", Kind::Float); }
 Tensor relu(const Tensor& x) {
@@ -435,6 +453,15 @@ LAMINA_UNARY_INPLACE(sqrt, SqrtBackward, Sqrt, Float)
 LAMINA_UNARY_INPLACE(rsqrt, RsqrtBackward, Rsqrt, Float)
 LAMINA_UNARY_INPLACE(sin, SinBackward, Sin, Float)
 LAMINA_UNARY_INPLACE(cos, CosBackward, Cos, Float)
+LAMINA_UNARY_INPLACE(tan, TanBackward, Tan, Float)
+LAMINA_UNARY_INPLACE(asin, AsinBackward, Asin, Float)
+LAMINA_UNARY_INPLACE(acos, AcosBackward, Acos, Float)
+LAMINA_UNARY_INPLACE(atan, AtanBackward, Atan, Float)
+LAMINA_UNARY_INPLACE(sinh, SinhBackward, Sinh, Float)
+LAMINA_UNARY_INPLACE(cosh, CoshBackward, Cosh, Float)
+LAMINA_UNARY_INPLACE(asinh, AsinhBackward, Asinh, Float)
+LAMINA_UNARY_INPLACE(acosh, AcoshBackward, Acosh, Float)
+LAMINA_UNARY_INPLACE(atanh, AtanhBackward, Atanh, Float)
 LAMINA_UNARY_INPLACE(tanh, TanhBackward, Tanh, Float)
 LAMINA_UNARY_INPLACE(sigmoid, SigmoidBackward, Sigmoid, Float)
 LAMINA_UNARY_INPLACE(erf, ErfBackward, Erf, Float)

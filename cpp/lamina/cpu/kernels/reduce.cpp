@@ -246,21 +246,24 @@ void arg_reduce_kernel(ReduceOp op, const Tensor& values, const Tensor& indices,
   });
 }
 
-// (outer, n, inner): running sums or products along n, in order (integers wrap, as PyTorch's).
+// (outer, n, inner): running sums or products along n, in order. float32 accumulates in float64
+// and rounds each output, as PyTorch (a product may pass float32's range and come back); integers
+// wrap.
 template <class T, BinaryOp Op>
 void cumulative_typed(const Tensor& out, const Tensor& in) {
+  using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
   const int64_t outer = in.shape()[0], n = in.shape()[1], inner = in.shape()[2];
   const int64_t s0 = in.strides()[0], s1 = in.strides()[1], s2 = in.strides()[2];
   const T* x = in.data<T>();
   T* o = out.data<T>();  // contiguous
-  const VectorBinaryFn<Op, T> combine;
+  const VectorBinaryFn<Op, Acc> combine;
   parallel_for(0, outer * inner, std::max<int64_t>(1, kGrain / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       int64_t i = t / inner, j = t % inner;
-      T acc = Op == BinaryOp::Add ? T(0) : T(1);
+      Acc acc = Op == BinaryOp::Add ? Acc(0) : Acc(1);
       for (int64_t k = 0; k < n; ++k) {
-        acc = combine(acc, x[i * s0 + k * s1 + j * s2]);
-        o[(i * n + k) * inner + j] = acc;
+        acc = combine(acc, Acc(x[i * s0 + k * s1 + j * s2]));
+        o[(i * n + k) * inner + j] = T(acc);
       }
     }
   });

@@ -115,6 +115,15 @@ void unary_kernel(UnaryOp op, const Tensor& out, const Tensor& in, const UnaryPa
     LAMINA_UNARY_CASE(IsInf, cheap)
     LAMINA_UNARY_CASE(IsFinite, cheap)
     LAMINA_UNARY_CASE(Clamp, cheap)
+    LAMINA_UNARY_CASE(Tan, heavy)
+    LAMINA_UNARY_CASE(Asin, heavy)
+    LAMINA_UNARY_CASE(Acos, heavy)
+    LAMINA_UNARY_CASE(Atan, heavy)
+    LAMINA_UNARY_CASE(Sinh, heavy)
+    LAMINA_UNARY_CASE(Cosh, heavy)
+    LAMINA_UNARY_CASE(Asinh, heavy)
+    LAMINA_UNARY_CASE(Acosh, heavy)
+    LAMINA_UNARY_CASE(Atanh, heavy)
 #undef LAMINA_UNARY_CASE
   }
 }

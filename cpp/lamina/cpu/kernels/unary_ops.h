@@ -62,6 +62,16 @@ struct UnaryFn {
       if constexpr (Op == UnaryOp::Rsqrt) return one / map_lanes(x, [](T v) { return std::sqrt(v); });
       if constexpr (Op == UnaryOp::Sin) return map_lanes(x, [](T v) { return std::sin(v); });
       if constexpr (Op == UnaryOp::Cos) return map_lanes(x, [](T v) { return std::cos(v); });
+      // The rarer trigonometric and hyperbolic functions: libm per lane.
+      if constexpr (Op == UnaryOp::Tan) return map_lanes(x, [](T v) { return std::tan(v); });
+      if constexpr (Op == UnaryOp::Asin) return map_lanes(x, [](T v) { return std::asin(v); });
+      if constexpr (Op == UnaryOp::Acos) return map_lanes(x, [](T v) { return std::acos(v); });
+      if constexpr (Op == UnaryOp::Atan) return map_lanes(x, [](T v) { return std::atan(v); });
+      if constexpr (Op == UnaryOp::Sinh) return map_lanes(x, [](T v) { return std::sinh(v); });
+      if constexpr (Op == UnaryOp::Cosh) return map_lanes(x, [](T v) { return std::cosh(v); });
+      if constexpr (Op == UnaryOp::Asinh) return map_lanes(x, [](T v) { return std::asinh(v); });
+      if constexpr (Op == UnaryOp::Acosh) return map_lanes(x, [](T v) { return std::acosh(v); });
+      if constexpr (Op == UnaryOp::Atanh) return map_lanes(x, [](T v) { return std::atanh(v); });
       if constexpr (Op == UnaryOp::Tanh) return vtanh(x);
       if constexpr (Op == UnaryOp::Sigmoid) return vsigmoid(x);
       if constexpr (Op == UnaryOp::Gelu) return vgelu(x);
