@@ -282,3 +282,14 @@ def test_non_integer_index_arguments_raise_instead_of_crashing():
         lamina.rand(lamina.float32, f)
     with pytest.raises(TypeError):
         lamina.ones(3).view(f)
+
+
+def test_impossible_allocations_name_the_op_the_bytes_and_the_tensor():
+    # Was a bare "MemoryError: std::bad_alloc".
+    with pytest.raises(MemoryError, match=r"zeros: not enough memory: tried to allocate 8796093022208 bytes "
+                                          r"\(8192.00 GiB\) for a float64 tensor of shape \(274877906944, 4\) on cpu"):
+        lamina.zeros(2**38, 4, dtype=lamina.float64)
+    with pytest.raises(MemoryError, match=r"^ones: not enough memory: tried to allocate 12000000000000 bytes"):
+        lamina.ones(3, 10**12)
+    with pytest.raises(MemoryError, match=r"^allocating an op's result: not enough memory: .* shape \(1048576, 1048576\)"):
+        lamina.ones(1, 2**20).expand(2**20, 2**20).contiguous()

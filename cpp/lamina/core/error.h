@@ -25,6 +25,14 @@ struct ValueError : Error {
 struct NotImplementedError : Error {
   using Error::Error;
 };
+// MemoryError: an allocation the machine could not satisfy, with the bytes and the tensor asked for.
+struct OutOfMemoryError : std::bad_alloc {
+  explicit OutOfMemoryError(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
 
 namespace detail {
 template <class... Parts>

@@ -1,6 +1,8 @@
 #include "lamina/core/tensor.h"
 
 #include <atomic>
+#include <iomanip>
+#include <sstream>
 
 #include "lamina/autograd/grad_mode.h"
 #include "lamina/autograd/meta.h"
@@ -102,9 +104,18 @@ Tensor make_view(const Tensor& base, Shape shape, Strides strides, int64_t offse
 }
 
 Tensor make_tensor(const Shape& shape, DType dtype, Device device, bool zeroed, const char* op) {
-  check_shape(shape, itemsize(dtype), op);
+  check_shape(shape, itemsize(dtype), op ? op : "empty");
   size_t nbytes = size_t(numel(shape)) * itemsize(dtype);
-  auto storage = Storage::allocate(nbytes, device, zeroed);
+  std::shared_ptr<Storage> storage;
+  try {
+    storage = Storage::allocate(nbytes, device, zeroed);
+  } catch (const std::bad_alloc&) {
+    std::ostringstream msg;
+    msg << (op ? op : "allocating an op's result") << ": not enough memory: tried to allocate " << nbytes << " bytes (" << std::fixed
+        << std::setprecision(2) << double(nbytes) / double(1ull << 30) << " GiB) for a " << dtype_name(dtype)
+        << " tensor of shape " << str(shape) << " on " << device.str();
+    throw OutOfMemoryError(msg.str());
+  }
   return Tensor(std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape),
                                              0, dtype));
 }

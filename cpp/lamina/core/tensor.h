@@ -124,6 +124,7 @@ class Tensor {
 // A new tensor sharing `base`'s storage and version counter with a different geometry.
 Tensor make_view(const Tensor& base, Shape shape, Strides strides, int64_t offset);
 // A tensor over fresh memory (contiguous); `op` names the caller in shape errors.
-Tensor make_tensor(const Shape& shape, DType dtype, Device device, bool zeroed = false, const char* op = "empty");
+// op names the caller in error messages (nullptr: an op's output or scratch tensor, reported as such).
+Tensor make_tensor(const Shape& shape, DType dtype, Device device, bool zeroed = false, const char* op = nullptr);
 
 }  // namespace lamina

@@ -8,7 +8,7 @@ namespace lamina {
 
 static Tensor allocate(const Shape& shape, TensorOptions options, const char* op, bool zeroed = false) {
   check_shape(shape, itemsize(options.dtype), op);
-  return make_tensor(shape, options.dtype, options.device, zeroed);
+  return make_tensor(shape, options.dtype, options.device, zeroed, op);
 }
 
 Tensor empty(const Shape& shape, TensorOptions options) { return allocate(shape, options, "empty"); }
