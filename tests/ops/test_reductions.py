@@ -400,3 +400,16 @@ def test_cumprod_over_a_dim_of_one_passes_the_gradient_through():
     x = t([[2.0], [3.0]], lamina.float64).requires_grad_()
     (g,) = lamina.autograd.grad(x.cumprod(1), x, t([[5.0], [7.0]], lamina.float64), create_graph=True)
     assert g.tolist() == [[5.0], [7.0]] and not g.requires_grad  # no graph on x, as PyTorch
+
+
+def test_var_of_equal_values_is_exactly_zero():
+    # The corrected two-pass sum cancels the mean's rounding: three copies of 214.007822 gave a std of
+    # 3.5e-14 and a gradient of -102.6 where PyTorch gives 0 (found by the CI fuzz budget).
+    a = np.array([[214.007822] * 3, [-0.582633452] * 3, [31.3803312] * 3, [0.1] * 3])
+    x = t(a, lamina.float64).requires_grad_()
+    s = x.std(1)
+    assert s.tolist() == [0.0] * 4 and x.var(1).tolist() == [0.0] * 4
+    (g,) = lamina.autograd.grad(s.sum(), x)
+    assert g.tolist() == [[0.0] * 3] * 4
+    b = np.random.default_rng(8).standard_normal((6, 7)) * 1e3 + 1e6  # a large mean: still accurate
+    np.testing.assert_allclose(t(b, lamina.float64).var(1).numpy(), b.var(1, ddof=1), rtol=1e-9)

@@ -371,16 +371,21 @@ struct VarBackward : Node {
 
 // Two passes over the data, accumulated in float64 for float32 input as PyTorch does (so values
 // near float32's limit do not overflow the sum of squares), std's root taken before rounding back.
+// The second pass is the corrected one, sum(d^2) - (sum d)^2 / N with d = x - mean: it cancels the
+// rounding of the mean, so equal values have a variance of exactly 0 (the plain form gave 3e-14
+// for three equal values, and std's gradient there was -100 instead of PyTorch's 0).
 Tensor var_or_std(const Tensor& x, const Dims& dims, double correction, bool keepdim, bool is_std) {
   const char* name = is_std ? "std" : "var";
   LAMINA_CHECK(x.is_floating_point(), name, ": std and var only support floating point and complex dtypes, got ",
                dtype_name(x.dtype()));
-  double n = std::max(0.0, reduced_count(x, dims, name) - correction);
+  const double count = reduced_count(x, dims, name), n = std::max(0.0, count - correction);
   Tensor out;
   {
     autograd::GradModeGuard no_grad(false);
     Tensor wide = to(x, DType::Float64);
-    Tensor v = sum(square(wide - mean(wide, dims, true)), dims, keepdim) / n;
+    Tensor d = wide - mean(wide, dims, true);
+    Tensor squares = sum(square(d), dims, keepdim) - square(sum(d, dims, keepdim)) / count;
+    Tensor v = clamp(squares, Scalar(0.0), std::nullopt) / n;  // never below 0 by rounding
     out = to(is_std ? sqrt(v) : v, x.dtype());
   }
   if (auto node = autograd::make_node<VarBackward>(x)) {
