@@ -411,5 +411,7 @@ def test_var_of_equal_values_is_exactly_zero():
     assert s.tolist() == [0.0] * 4 and x.var(1).tolist() == [0.0] * 4
     (g,) = lamina.autograd.grad(s.sum(), x)
     assert g.tolist() == [[0.0] * 3] * 4
+    huge = t([1e300, -1e300, 5e299], lamina.float64)  # sums of squares overflow: inf, not inf - inf = NaN
+    assert huge.var().item() == math.inf and huge.std().item() == math.inf
     b = np.random.default_rng(8).standard_normal((6, 7)) * 1e3 + 1e6  # a large mean: still accurate
     np.testing.assert_allclose(t(b, lamina.float64).var(1).numpy(), b.var(1, ddof=1), rtol=1e-9)

@@ -384,7 +384,10 @@ Tensor var_or_std(const Tensor& x, const Dims& dims, double correction, bool kee
     autograd::GradModeGuard no_grad(false);
     Tensor wide = to(x, DType::Float64);
     Tensor d = wide - mean(wide, dims, true);
-    Tensor squares = sum(square(d), dims, keepdim) - square(sum(d, dims, keepdim)) / count;
+    Tensor plain = sum(square(d), dims, keepdim), correction_term = square(sum(d, dims, keepdim)) / count;
+    // Where the sums overflow (values near the dtype's limit) the correction is inf too: keep the
+    // plain sum's inf rather than inf - inf = NaN.
+    Tensor squares = where(isfinite(correction_term), plain - correction_term, plain);
     Tensor v = clamp(squares, Scalar(0.0), std::nullopt) / n;  // never below 0 by rounding
     out = to(is_std ? sqrt(v) : v, x.dtype());
   }
