@@ -464,6 +464,8 @@ Tensor norm(const Tensor& x, double p, const Dims& dims, bool keepdim) {
 }
 
 namespace {
+Tensor reversed_cumsum(const Tensor& v, int64_t dim) { return flip(cumsum(flip(v, {dim}), dim), {dim}); }
+
 // The gradient of a cumulative sum is the reversed cumulative sum: total - prefix + g.
 struct CumsumBackward : Node {
   int64_t dim = 0;
@@ -473,7 +475,7 @@ struct CumsumBackward : Node {
     if (g.dim() == 0) return {g};
     // The reversed running sum. Not sum - cumsum + g: that cancels catastrophically (g = [1e20, 1, 1]
     // gave [.., 1, 1] for [.., 2, 1]) and spreads one NaN or inf over the whole row.
-    return {flip(cumsum(flip(g, {dim}), dim), {dim})};
+    return {reversed_cumsum(g, dim)};
   }
 };
 }  // namespace
@@ -492,8 +494,6 @@ Tensor cumulative(ReduceOp op, const Tensor& x, int64_t d, DType out_dtype, cons
   }
   return out;
 }
-
-Tensor reversed_cumsum(const Tensor& v, int64_t dim) { return flip(cumsum(flip(v, {dim}), dim), {dim}); }
 
 // d/dx_k of out_j = prod_{m <= j} x_m, for j >= k the product that omits x_k. Under create_graph
 // with a zero in x, PyTorch's O(n^2) form, whose own derivative is the second derivative: for each
