@@ -170,3 +170,13 @@ def test_tensor_new_factories_and_type():
     assert x.type(lamina.FloatTensor).dtype == lamina.float32
     with pytest.raises(ValueError, match="invalid type"):
         x.type("torch.HalfTensor")
+
+
+def test_multinomial_same_draws_for_any_thread_count(threads):
+    p = lamina.rand(64, 50, generator=_seeded(9)) + 0.01
+    draws = []
+    for n in (1, 2):
+        threads(n)
+        draws.append((lamina.multinomial(p, 7, generator=_seeded(4)).tolist(),
+                      lamina.multinomial(p, 30, replacement=True, generator=_seeded(5)).tolist()))
+    assert draws[0] == draws[1]
