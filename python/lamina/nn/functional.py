@@ -144,6 +144,44 @@ def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     return input / _C.norm(input, p, dim, True).clamp(min=eps).expand_as(input)
 
 
+# ---- attention ----------------------------------------------------------------------------------
+
+def _repeat_heads(x, heads):
+    # (..., Hk, S, E) -> (..., heads, S, E), each of the Hk heads repeated heads // Hk times in place.
+    shape = tuple(x.shape)
+    grouped = x.unsqueeze(-3).expand(shape[:-2] + (heads // shape[-3],) + shape[-2:])
+    return grouped.reshape(shape[:-3] + (heads,) + shape[-2:])
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False):
+    """softmax(query @ key^T * scale + mask) @ value over the last two dims.
+
+    query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev). attn_mask broadcasts to
+    (..., L, S): a bool mask keeps the True positions, a float mask is added to the scores.
+    is_causal masks key j > query i (top-left aligned). enable_gqa lets key/value have fewer heads
+    (dim -3) than query, each shared by a group of query heads.
+    """
+    if is_causal and attn_mask is not None:
+        raise RuntimeError("scaled_dot_product_attention: explicit attn_mask should not be set when is_causal=True")
+    L, S = query.shape[-2], key.shape[-2]
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    if enable_gqa and query.dim() >= 3 and key.shape[-3] != query.shape[-3]:
+        key, value = _repeat_heads(key, query.shape[-3]), _repeat_heads(value, query.shape[-3])
+    scores = query @ key.transpose(-2, -1) * scale
+    if is_causal:
+        attn_mask = _C.ones((L, S), dtype=_C.dtype.bool).tril()
+    if attn_mask is not None:
+        if attn_mask.dtype == _C.dtype.bool:
+            scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))
+        else:
+            scores = scores + attn_mask
+    weights = softmax(scores, -1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p)
+    return weights @ value
+
+
 # ---- dropout ------------------------------------------------------------------------------------
 
 def _check_p(p):
