@@ -665,3 +665,6 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
     """Sums sliding blocks back into an image: (N, C * kH * kW, L) -> (N, C, *output_size); unfold's adjoint."""
     return _C._col2im(input, output_size, kernel_size, dilation, padding, stride)
+
+
+from ._multi_head_attention import multi_head_attention_forward  # noqa: E402,F401  (last: it imports this module)

@@ -53,6 +53,10 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """A Linear under another name (MultiheadAttention.out_proj), as in torch, where quantization tools skip it."""
+
+
 def _bilinear(input1, input2, weight, bias):
     """y[..., o] = sum_ij x1[..., i] W[o, i, j] x2[..., j] + b[o], written with matmul."""
     if tuple(input1.shape[:-1]) != tuple(input2.shape[:-1]):
