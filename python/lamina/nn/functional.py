@@ -173,7 +173,8 @@ class _EmbeddingLookup(Function):
 
 def _check_indices(t, name, arg="indices"):
     if not isinstance(t, _C.Tensor) or t.dtype not in (_C.dtype.int64, _C.dtype.int32):
-        got = f"a {t.dtype} tensor of shape {tuple(t.shape)}" if isinstance(t, _C.Tensor) else type(t).__name__
+        got = (f"a {str(t.dtype).replace('lamina.', '')} tensor of shape {tuple(t.shape)}"
+               if isinstance(t, _C.Tensor) else type(t).__name__)
         raise RuntimeError(f"{name}: Expected tensor for argument '{arg}' to have one of the following scalar "
                            f"types: Long, Int; but got {got} instead")
 
