@@ -21,6 +21,12 @@ def randn(*shape):
     return lamina.from_numpy(np.random.randn(*shape))
 
 
+def close(actual, desired, **kw):
+    """assert_allclose of tensors or arrays."""
+    as_np = lambda t: t.detach().numpy() if hasattr(t, "detach") else t  # noqa: E731  (lamina or torch)
+    np.testing.assert_allclose(as_np(actual), as_np(desired), **kw)
+
+
 def additive(mask, dtype=F64):
     """Bool mask (True = masked) -> 0 / -inf; float masks unchanged."""
     if mask is None or mask.is_floating_point():
@@ -120,13 +126,13 @@ def test_mha_matches_reference(opts, mask_kind):
     for need_weights, average in itertools.product([True, False], [True, False]):
         out, w = m(q, k, v, key_padding_mask=kpm, attn_mask=am, need_weights=need_weights,
                    average_attn_weights=average)
-        np.testing.assert_allclose(out.detach().numpy(), want_out.detach().numpy(), rtol=1e-10, atol=1e-12)
+        close(out, want_out, rtol=1e-10, atol=1e-12)
         if not need_weights:
             assert w is None
         else:
             want = want_w.mean(1) if average else want_w
             assert tuple(w.shape) == tuple(want.shape)
-            np.testing.assert_allclose(w.detach().numpy(), want.detach().numpy(), rtol=1e-10, atol=1e-12)
+            close(w, want, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("mask_kind", ["none", "kpm_bool", "attn_float2d", "attn_float3d", "both_bool"])
@@ -138,11 +144,11 @@ def test_mha_unbatched_equals_batch_of_one(mask_kind):
     ref_out, ref_w = reference(m, q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1),
                                None if kpm is None else kpm.unsqueeze(0), am)
     assert tuple(out.shape) == (L, E) and tuple(w.shape) == (H, L, S + 1)
-    np.testing.assert_allclose(out.detach().numpy(), ref_out.squeeze(1).detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(w.detach().numpy(), ref_w.squeeze(0).detach().numpy(), rtol=1e-10, atol=1e-12)
+    close(out, ref_out.squeeze(1), rtol=1e-10, atol=1e-12)
+    close(w, ref_w.squeeze(0), rtol=1e-10, atol=1e-12)
     fused, none = m(q, k, v, key_padding_mask=kpm, attn_mask=am, need_weights=False)
     assert none is None
-    np.testing.assert_allclose(fused.detach().numpy(), out.detach().numpy(), rtol=1e-10, atol=1e-12)
+    close(fused, out, rtol=1e-10, atol=1e-12)
 
 
 def test_mha_batch_first_transposes_inputs_and_output():
@@ -153,8 +159,8 @@ def test_mha_batch_first_transposes_inputs_and_output():
     kpm, am = masks("both_bool")
     out, w = m(q, k, v, key_padding_mask=kpm, attn_mask=am)
     out_b, w_b = mb(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1), key_padding_mask=kpm, attn_mask=am)
-    np.testing.assert_allclose(out_b.transpose(0, 1).detach().numpy(), out.detach().numpy(), rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(w_b.detach().numpy(), w.detach().numpy(), rtol=1e-12, atol=1e-13)
+    close(out_b.transpose(0, 1), out, rtol=1e-12, atol=1e-13)
+    close(w_b, w, rtol=1e-12, atol=1e-13)
 
 
 def test_mha_self_attention_paths_agree():
@@ -162,8 +168,8 @@ def test_mha_self_attention_paths_agree():
     m = make(batch_first=True)
     x = randn(N, L, E)
     y = randn(N, S, E)
-    np.testing.assert_allclose(m(x, x, x)[0].detach().numpy(), m(x, x.clone(), x.clone())[0].detach().numpy(), rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(m(x, y, y)[0].detach().numpy(), m(x, y, y.clone())[0].detach().numpy(), rtol=1e-12, atol=1e-13)
+    close(m(x, x, x)[0], m(x, x.clone(), x.clone())[0], rtol=1e-12, atol=1e-13)
+    close(m(x, y, y)[0], m(x, y, y.clone())[0], rtol=1e-12, atol=1e-13)
 
 
 def test_mha_is_causal_hint_matches_the_causal_mask():
@@ -173,11 +179,11 @@ def test_mha_is_causal_hint_matches_the_causal_mask():
     want = reference(m, x, x, x, attn_mask=causal)[0].detach().numpy()
     for need_weights in (True, False):
         out = m(x, x, x, attn_mask=causal, is_causal=True, need_weights=need_weights)[0]
-        np.testing.assert_allclose(out.detach().numpy(), want, rtol=1e-10, atol=1e-12)
+        close(out, want, rtol=1e-10, atol=1e-12)
     kpm = masks("kpm_bool")[0][:, :L]
     with pytest.warns(UserWarning, match="mismatched key_padding_mask and attn_mask is deprecated"):
         out = m(x, x, x, attn_mask=causal, key_padding_mask=kpm, is_causal=True, need_weights=False)[0]
-    np.testing.assert_allclose(out.detach().numpy(), reference(m, x, x, x, kpm, causal)[0].detach().numpy(), rtol=1e-10, atol=1e-12)
+    close(out, reference(m, x, x, x, kpm, causal)[0], rtol=1e-10, atol=1e-12)
     with pytest.raises(RuntimeError, match="Need attn_mask if specifying the is_causal hint"):
         m(x, x, x, is_causal=True)
 
@@ -205,12 +211,12 @@ def test_mha_dropout_only_in_training():
     m = make(dropout=0.5)
     q, k, v = inputs(m)
     m.eval()
-    np.testing.assert_allclose(m(q, k, v)[0].detach().numpy(), reference(m, q, k, v)[0].detach().numpy(), rtol=1e-10, atol=1e-12)
+    close(m(q, k, v)[0], reference(m, q, k, v)[0], rtol=1e-10, atol=1e-12)
     m.train()
     m.dropout = 1.0  # every attention weight dropped: the output is the out_proj bias
     for need_weights in (True, False):
         out, w = m(q, k, v, need_weights=need_weights)
-        np.testing.assert_allclose(out.detach().numpy(), np.broadcast_to(m.out_proj.bias.detach().numpy(), (L, N, E)),
+        close(out, np.broadcast_to(m.out_proj.bias, (L, N, E)),
                                    atol=1e-12)
     m.dropout = 0.5
     out = m(q, k, v, need_weights=True)[1].detach().numpy()
@@ -227,7 +233,7 @@ def test_mha_float32_matches_float64():
     got = m32(q.float(), k.float(), v.float(), key_padding_mask=kpm, attn_mask=am)
     assert got[0].dtype == lamina.float32
     for a, b in zip(got, want):
-        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-4, atol=1e-5)
+        close(a, b, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("opts", [dict(), dict(add_bias_kv=True, add_zero_attn=True), dict(kdim=3, vdim=2)])
@@ -252,15 +258,15 @@ def test_functional_matches_module_with_static_kv():
     q, k, v = inputs(m)
     args = (E, H, m.in_proj_weight, m.in_proj_bias, None, None, False, 0.0, m.out_proj.weight, m.out_proj.bias)
     out, w = F.multi_head_attention_forward(q, k, v, *args)
-    np.testing.assert_allclose(out.detach().numpy(), m(q, k, v)[0].detach().numpy(), rtol=1e-12, atol=1e-13)
+    close(out, m(q, k, v)[0], rtol=1e-12, atol=1e-13)
     # static_k / static_v replace the projected keys and values, laid out (N * H, S, E / H).
     d = E // H
     proj_k = (k @ m.in_proj_weight[E:2 * E].t() + m.in_proj_bias[E:2 * E]).reshape(S, N * H, d).transpose(0, 1)
     proj_v = (v @ m.in_proj_weight[2 * E:].t() + m.in_proj_bias[2 * E:]).reshape(S, N * H, d).transpose(0, 1)
     out_s, w_s = F.multi_head_attention_forward(q, randn(S, N, E), randn(S, N, E), *args,
                                                 static_k=proj_k.contiguous(), static_v=proj_v.contiguous())
-    np.testing.assert_allclose(out_s.detach().numpy(), out.detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(w_s.detach().numpy(), w.detach().numpy(), rtol=1e-10, atol=1e-12)
+    close(out_s, out, rtol=1e-10, atol=1e-12)
+    close(w_s, w, rtol=1e-10, atol=1e-12)
 
 
 # ---- against torch ---------------------------------------------------------------------------
@@ -301,18 +307,18 @@ def test_mha_matches_torch(opts, mask_kind, need_weights, average):
     kw = dict(need_weights=need_weights, average_attn_weights=average)
     t_out, t_w = tm(tq, tk, tv, key_padding_mask=t_kpm, attn_mask=t_am, **kw)
     out, w = m(q, k, v, key_padding_mask=kpm, attn_mask=am, **kw)
-    np.testing.assert_allclose(out.detach().numpy(), t_out.detach().numpy(), rtol=1e-10, atol=1e-12)
+    close(out, t_out, rtol=1e-10, atol=1e-12)
     assert (w is None) == (t_w is None)
     if w is not None:
-        np.testing.assert_allclose(w.detach().numpy(), t_w.detach().numpy(), rtol=1e-10, atol=1e-12)
+        close(w, t_w, rtol=1e-10, atol=1e-12)
     g = np.random.randn(*out.shape)
     out.backward(lamina.from_numpy(g))
     t_out.backward(torch.from_numpy(g))
     for a, b in zip([q, k, v], [tq, tk, tv]):
-        np.testing.assert_allclose(a.grad.detach().numpy(), b.grad.detach().numpy(), rtol=1e-9, atol=1e-11)
+        close(a.grad, b.grad, rtol=1e-9, atol=1e-11)
     t_params = dict(tm.named_parameters())
     for name, p in m.named_parameters():
-        np.testing.assert_allclose(p.grad.detach().numpy(), t_params[name].grad.detach().numpy(), rtol=1e-9, atol=1e-11, err_msg=name)
+        close(p.grad, t_params[name].grad, rtol=1e-9, atol=1e-11, err_msg=name)
 
 
 @pytest.mark.torch
@@ -325,8 +331,8 @@ def test_mha_state_dict_round_trips_to_torch():
     kpm = masks("kpm_bool")[0]
     out, w = m(q, k, v, key_padding_mask=kpm)
     t_out, t_w = tm(*(_to_torch(torch, t) for t in (q, k, v)), key_padding_mask=_to_torch(torch, kpm))
-    np.testing.assert_allclose(out.detach().numpy(), t_out.detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(w.detach().numpy(), t_w.detach().numpy(), rtol=1e-10, atol=1e-12)
+    close(out, t_out, rtol=1e-10, atol=1e-12)
+    close(w, t_w, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.torch
@@ -342,5 +348,5 @@ def test_functional_matches_torch_unbatched_with_static_kv():
     t_args = [a if not isinstance(a, lamina.Tensor) else _to_torch(torch, a) for a in args]
     t_out, t_w = TF.multi_head_attention_forward(*(_to_torch(torch, t) for t in (q, k, v)), *t_args,
                                                  static_k=_to_torch(torch, sk), static_v=_to_torch(torch, sv))
-    np.testing.assert_allclose(out.detach().numpy(), t_out.detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(w.detach().numpy(), t_w.detach().numpy(), rtol=1e-10, atol=1e-12)
+    close(out, t_out, rtol=1e-10, atol=1e-12)
+    close(w, t_w, rtol=1e-10, atol=1e-12)
