@@ -293,3 +293,72 @@ def test_impossible_allocations_name_the_op_the_bytes_and_the_tensor():
         lamina.ones(3, 10**12)
     with pytest.raises(MemoryError, match=r"^allocating an op's result: not enough memory: .* shape \(1048576, 1048576\)"):
         lamina.ones(1, 2**20).expand(2**20, 2**20).contiguous()
+
+
+# ---- embeddings (F.embedding, F.embedding_bag) ----
+EMBEDDING_CASES = [
+    ("embedding_float_indices", lambda m, F: F.embedding(T(m, 2, 3), T(m, 5, 2)), RuntimeError,
+     r"^embedding: Expected tensor for argument 'indices' to have one of the following scalar types: Long, Int; "
+     r"but got a float32 tensor of shape \(2, 3\)"),
+    ("embedding_index_past_the_end", lambda m, F: F.embedding(m.tensor([0, 5]), T(m, 5, 2)), IndexError,
+     r"^embedding: index 5 out of range for a weight of 5 rows \(expected in \[0, 4\]\)"),
+    ("embedding_negative_index", lambda m, F: F.embedding(m.tensor([[-1]]), T(m, 5, 2)), IndexError,
+     r"^embedding: index -1 out of range"),
+    ("embedding_weight_1d", lambda m, F: F.embedding(m.tensor([0]), T(m, 5)), RuntimeError,
+     r"^embedding: 'weight' must be 2-D"),
+    ("embedding_padding_idx", lambda m, F: F.embedding(m.tensor([0]), T(m, 5, 2), padding_idx=5), AssertionError,
+     r"^embedding: padding_idx must be within num_embeddings \(5\)"),
+    ("embedding_bag_float_offsets", lambda m, F: F.embedding_bag(m.tensor([0, 1]), T(m, 5, 2), T(m, 1)), RuntimeError,
+     r"^embedding_bag: Expected tensor for argument 'offsets'"),
+    ("embedding_bag_first_offset", lambda m, F: F.embedding_bag(m.tensor([0, 1]), T(m, 5, 2), m.tensor([1])),
+     RuntimeError, r"^embedding_bag: offsets\[0\] has to be 0"),
+    ("embedding_bag_offset_past_end", lambda m, F: F.embedding_bag(m.tensor([0, 1]), T(m, 5, 2), m.tensor([0, 3])),
+     RuntimeError, r"^embedding_bag: offsets\[-1\] can not be greater than input's length 2, but got 3"),
+    ("embedding_bag_2d_with_offsets", lambda m, F: F.embedding_bag(m.tensor([[0, 1]]), T(m, 5, 2), m.tensor([0])),
+     ValueError, r"^embedding_bag: if input is 2-D, then offsets has to be None"),
+    ("embedding_bag_1d_without_offsets", lambda m, F: F.embedding_bag(m.tensor([0, 1]), T(m, 5, 2)), ValueError,
+     r"^embedding_bag: offsets has to be a 1-D tensor"),
+    ("embedding_bag_3d", lambda m, F: F.embedding_bag(m.tensor([[[0]]]), T(m, 5, 2)), ValueError,
+     r"^embedding_bag: input has to be a 1-D or 2-D tensor, but got shape \(1, 1, 1\)"),
+    ("embedding_bag_mode", lambda m, F: F.embedding_bag(m.tensor([[0]]), T(m, 5, 2), mode="min"), ValueError,
+     r"^embedding_bag: mode has to be one of sum, mean or max"),
+    ("embedding_bag_weights_mean", lambda m, F: F.embedding_bag(m.tensor([[0]]), T(m, 5, 2), per_sample_weights=T(m, 1, 1)),
+     NotImplementedError, r"^embedding_bag: per_sample_weights is only supported for mode='sum'"),
+    ("embedding_bag_weights_shape",
+     lambda m, F: F.embedding_bag(m.tensor([[0]]), T(m, 5, 2), mode="sum", per_sample_weights=T(m, 2)), ValueError,
+     r"^embedding_bag: per_sample_weights of shape \(2,\) must have the same shape as the input \(1, 1\)"),
+    ("embedding_bag_max_freq", lambda m, F: F.embedding_bag(m.tensor([[0]]), T(m, 5, 2), mode="max",
+                                                            scale_grad_by_freq=True), ValueError,
+     r"^embedding_bag: max mode does not support scaling the gradient by the frequency"),
+    ("embedding_bag_padding_idx", lambda m, F: F.embedding_bag(m.tensor([[0]]), T(m, 5, 2), padding_idx=-6),
+     RuntimeError, r"^embedding_bag: padding_idx must be within num_embeddings \(5\)"),
+]
+
+
+@pytest.mark.parametrize("name,call,exc,regex", EMBEDDING_CASES, ids=[c[0] for c in EMBEDDING_CASES])
+def test_embedding_invalid_call_raises(name, call, exc, regex):
+    import lamina.nn.functional as F
+
+    with pytest.raises(exc) as info:
+        call(lamina, F)
+    assert type(info.value) is exc, f"{name}: raised {type(info.value).__name__}, expected {exc.__name__}"
+    assert re.search(regex, str(info.value)), f"{name}: message {str(info.value)!r} does not match {regex!r}"
+
+
+@pytest.mark.torch
+def test_embedding_exception_types_match_torch():
+    """Out-of-range indices in embedding_bag are the exception: lamina raises IndexError as for
+    embedding, torch 2.13 a RuntimeError ("Expected i < index_size"); that case is not listed above."""
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch, "tensor"):
+        pytest.skip("PyTorch is not installed")
+    mismatched = []
+    for name, call, exc, _ in EMBEDDING_CASES:
+        try:
+            call(torch, torch.nn.functional)
+            outcome = "no error"
+        except Exception as e:  # noqa: BLE001  (the exception type is what is compared)
+            outcome = type(e).__name__
+        if outcome != exc.__name__:
+            mismatched.append(f"{name}: torch {outcome}, lamina {exc.__name__}")
+    assert not mismatched, "\n".join(mismatched)
