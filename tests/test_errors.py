@@ -362,3 +362,91 @@ def test_embedding_exception_types_match_torch():
         if outcome != exc.__name__:
             mismatched.append(f"{name}: torch {outcome}, lamina {exc.__name__}")
     assert not mismatched, "\n".join(mismatched)
+
+
+# ---- MultiheadAttention and the Transformer modules ----
+# (id, call(m) with m = lamina or torch, exception, regex). Messages name the op and the shapes.
+
+def _mha(m, **kw):
+    return m.nn.MultiheadAttention(4, 2, **kw)
+
+
+def _seq(m, *shape):
+    return m.ones(*shape)
+
+
+ATTENTION_CASES = [
+    ("mha_not_divisible", lambda m: m.nn.MultiheadAttention(5, 2), AssertionError,
+     r"^embed_dim must be divisible by num_heads"),
+    ("mha_nonpositive", lambda m: m.nn.MultiheadAttention(0, 2), ValueError,
+     r"embed_dim and num_heads must be greater than 0, got embed_dim=0 and num_heads=2"),
+    ("mha_query_4d", lambda m: _mha(m)(*[_seq(m, 1, 3, 2, 4)] * 3), AssertionError,
+     r"multi_head_attention_forward: query should be unbatched 2D or batched 3D tensor but received 4-D query "
+     r"tensor of shape \(1, 3, 2, 4\)"),
+    ("mha_key_rank", lambda m: _mha(m)(_seq(m, 3, 2, 4), _seq(m, 3, 4), _seq(m, 3, 4)), AssertionError,
+     r"expected `key` and `value` to be 3-D but found 2-D and 2-D tensors respectively \(shapes \(3, 4\)"),
+    ("mha_embed_dim", lambda m: _mha(m)(*[_seq(m, 3, 2, 6)] * 3), AssertionError,
+     r"multi_head_attention_forward: was expecting embedding dimension of 4, but got 6 \(query of shape \(3, 2, 6\)"),
+    ("mha_key_value_shapes", lambda m: _mha(m)(_seq(m, 3, 2, 4), _seq(m, 3, 2, 4), _seq(m, 5, 2, 4)), AssertionError,
+     r"multi_head_attention_forward: key shape \(3, 2, 4\) does not match value shape \(5, 2, 4\)"),
+    ("mha_batch_mismatch", lambda m: _mha(m)(_seq(m, 3, 2, 4), _seq(m, 3, 5, 4), _seq(m, 3, 5, 4)), RuntimeError,
+     r"multi_head_attention_forward: query batch size 2 does not match key batch size 5 \(query \(3, 2, 4\), "
+     r"key \(3, 5, 4\)\)"),
+    ("mha_attn_mask_2d_shape", lambda m: _mha(m)(*[_seq(m, 3, 2, 4)] * 3, attn_mask=m.zeros(3, 4)), RuntimeError,
+     r"multi_head_attention_forward: the shape of the 2D attn_mask is \(3, 4\), but should be \(3, 3\)"),
+    ("mha_attn_mask_3d_shape", lambda m: _mha(m)(*[_seq(m, 3, 2, 4)] * 3, attn_mask=m.zeros(2, 3, 3)),
+     RuntimeError, r"the shape of the 3D attn_mask is \(2, 3, 3\), but should be \(4, 3, 3\)"),
+    ("mha_attn_mask_4d", lambda m: _mha(m)(*[_seq(m, 3, 2, 4)] * 3, attn_mask=m.zeros(1, 4, 3, 3)),
+     AssertionError, r"expected `attn_mask` to be `None`, 2-D or 3-D but found 4-D tensor of shape \(1, 4, 3, 3\)"),
+    ("mha_attn_mask_int", lambda m: _mha(m)(*[_seq(m, 3, 2, 4)] * 3, attn_mask=m.zeros(3, 3, dtype=m.int64)),
+     AssertionError, r"only bool and floating types of attn_mask are supported"),
+    ("mha_unbatched_3d_mask", lambda m: _mha(m)(*[_seq(m, 3, 4)] * 3, attn_mask=m.zeros(1, 3, 3)), AssertionError,
+     r"expected `attn_mask` shape to be \(2, 3, 3\) but got \(1, 3, 3\)"),
+    ("mha_key_padding_mask_len", lambda m: _mha(m)(*[_seq(m, 3, 2, 4)] * 3,
+                                                    key_padding_mask=m.zeros(2, 5, dtype=m.bool)), AssertionError,
+     r"expected key_padding_mask of shape \(2, 3\), but got \(2, 5\)"),
+    ("mha_key_padding_mask_batch", lambda m: _mha(m)(*[_seq(m, 3, 2, 4)] * 3,
+                                                      key_padding_mask=m.zeros(3, 3, dtype=m.bool)), AssertionError,
+     r"expected key_padding_mask of shape \(2, 3\), but got \(3, 3\)"),
+    ("mha_key_padding_mask_rank", lambda m: _mha(m)(*[_seq(m, 3, 2, 4)] * 3,
+                                                     key_padding_mask=m.zeros(3, dtype=m.bool)), AssertionError,
+     r"expected `key_padding_mask` to be `None` or 2-D but found 1-D tensor of shape \(3,\)"),
+    ("mha_causal_without_mask", lambda m: _mha(m)(*[_seq(m, 3, 2, 4)] * 3, is_causal=True), RuntimeError,
+     r"Need attn_mask if specifying the is_causal hint"),
+    ("encoder_layer_activation", lambda m: m.nn.TransformerEncoderLayer(4, 2, activation="tanh"), RuntimeError,
+     r"^activation should be relu/gelu, not tanh"),
+    ("encoder_layer_mask", lambda m: m.nn.TransformerEncoderLayer(4, 2, 8)(_seq(m, 3, 2, 4), src_mask=m.zeros(2, 2)),
+     RuntimeError, r"the shape of the 2D attn_mask is \(2, 2\), but should be \(3, 3\)"),
+    ("decoder_layer_memory_batch", lambda m: m.nn.TransformerDecoderLayer(4, 2, 8)(_seq(m, 3, 2, 4),
+                                                                                   _seq(m, 5, 3, 4)), RuntimeError,
+     r"query batch size 2 does not match key batch size 3"),
+    ("transformer_batch", lambda m: m.nn.Transformer(4, 2, 1, 1, 8)(_seq(m, 3, 2, 4), _seq(m, 3, 5, 4)), RuntimeError,
+     r"Transformer: the batch number of src and tgt must be equal, got src \(3, 2, 4\) and tgt \(3, 5, 4\)"),
+    ("transformer_d_model", lambda m: m.nn.Transformer(4, 2, 1, 1, 8)(_seq(m, 3, 2, 4), _seq(m, 3, 2, 6)),
+     RuntimeError, r"Transformer: the feature number of src and tgt must be equal to d_model \(4\), got src "
+                   r"\(3, 2, 4\) and tgt \(3, 2, 6\)"),
+]
+
+
+@pytest.mark.parametrize("name,call,exc,regex", ATTENTION_CASES, ids=[c[0] for c in ATTENTION_CASES])
+def test_attention_modules_invalid_call_raises(name, call, exc, regex):
+    with pytest.raises(exc) as info:
+        call(lamina)
+    assert type(info.value) is exc, f"{name}: raised {type(info.value).__name__}, expected {exc.__name__}"
+    assert re.search(regex, str(info.value), re.IGNORECASE), f"{name}: message {str(info.value)!r} does not match"
+
+
+@pytest.mark.torch
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor")
+def test_attention_modules_exception_types_match_torch():
+    torch = pytest.importorskip("torch")
+    mismatched = []
+    for name, call, exc, _ in ATTENTION_CASES:
+        try:
+            call(torch)
+            outcome = "no error"
+        except Exception as e:  # noqa: BLE001  (the exception type is what is compared)
+            outcome = type(e).__name__
+        if outcome != exc.__name__:
+            mismatched.append(f"{name}: torch {outcome}, lamina {exc.__name__}")
+    assert not mismatched, "\n".join(mismatched)
