@@ -227,6 +227,42 @@ def test_embedding_bag_max_ties_go_to_the_first_row():
     close(w.grad, [[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]])
 
 
+def test_embedding_bag_max_scan_and_padded_argmax_agree_with_ties():
+    """max mode finds the argmax by padding the bags or, for skewed lengths, by a segmented scan:
+    both give the first maximum of each bag and column (integer weights: many ties)."""
+    w = t(RNG.integers(0, 4, (7, 5)))
+    for lengths in ([3, 0, 1, 9, 2], [1] * 5 + [17], [0, 0], [40]):
+        idx = lamina.tensor(RNG.integers(0, 7, sum(lengths)))
+        bag = lamina.tensor(np.repeat(np.arange(len(lengths)), lengths))
+        counts = lamina.tensor(lengths)
+        longest = max(lengths)
+        if longest == 0:
+            continue
+        padded = F._bag_argmax_padded(w, idx, bag, counts, longest).numpy()
+        scan = F._bag_argmax_scan(w, idx, bag, counts, longest).numpy()
+        nonempty = np.array(lengths) > 0
+        np.testing.assert_array_equal(padded[nonempty], scan[nonempty])
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        for b in np.flatnonzero(nonempty):
+            rows = idx.numpy()[offsets[b]: offsets[b] + lengths[b]]
+            np.testing.assert_array_equal(scan[b], rows[w.numpy()[rows].argmax(0)])
+
+
+def test_embedding_bag_max_skewed_bags_forward_and_grad():
+    """One long bag among many short ones takes the scan path (padding would be 600x the input)."""
+    lengths = np.array([1] * 600 + [0, 600, 2])
+    idx = RNG.integers(0, 30, lengths.sum())
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    w = RNG.standard_normal((30, 4))
+    weight = t(w, requires_grad=True)
+    out = F.embedding_bag(lamina.tensor(idx), weight, lamina.tensor(offsets), mode="max")
+    g = RNG.standard_normal(out.shape)
+    ref, ref_grad = ref_embedding_bag(idx, w, offsets, "max", g=g)
+    close(out, ref)
+    (out * t(g)).sum().backward()
+    close(weight.grad, ref_grad)
+
+
 def test_embedding_bag_scale_grad_by_freq_and_max_norm():
     w = RNG.standard_normal((5, 3)) * 3
     weight = t(w, requires_grad=True)
@@ -307,7 +343,7 @@ def test_embedding_bag_errors():
         (lambda: F.embedding_bag(idx, w, lamina.tensor([0]), mode="sum", per_sample_weights=t(np.ones(3))),
          ValueError, r"per_sample_weights of shape \(3,\) must have the same shape as the input \(4,\)"),
         (lambda: F.embedding_bag(idx, w, lamina.tensor([0]), mode="sum", per_sample_weights=lamina.ones(4)),
-         RuntimeError, "must have the dtype of weight"),
+         RuntimeError, "must have the dtype of weight, got float32 and float64"),
         (lambda: F.embedding_bag(idx, w, lamina.tensor([0]), mode="max", scale_grad_by_freq=True), ValueError,
          "max mode does not support scaling the gradient"),
         (lambda: F.embedding_bag(idx, w, lamina.tensor([0]), padding_idx=5), RuntimeError,

@@ -274,22 +274,47 @@ def _bag_ids(input, offsets, include_last_offset, name):
     return input.long(), marks.cumsum(0) - 1, bags
 
 
+def _bag_argmax_padded(weight, idx, bag, counts, longest):
+    # Bags laid out as (bags, longest) slots, empty slots pointing at a -inf row n.
+    bags, (n, dim) = counts.shape[0], weight.shape
+    pos = _C.arange(idx.shape[0]) - (counts.cumsum(0) - counts).index_select(0, bag)
+    slots = _C.full((bags * longest,), n, dtype=_C.dtype.int64).index_put_((bag * longest + pos,), idx)
+    ext = _C.cat([weight.detach(), _C.full((1, dim), float("-inf"), dtype=weight.dtype)])
+    _, arg = ext.index_select(0, slots).reshape(bags, longest, dim).max(1)  # first max wins, as torch
+    return slots.reshape(bags, longest).gather(1, arg)
+
+
+def _bag_argmax_scan(weight, idx, bag, counts, longest):
+    # Segmented Hillis-Steele scan: after the step of size s, entry i holds the max (and its first
+    # position) over its bag's entries in [i - 2s + 1, i]; the earlier range wins ties, as torch.
+    dim = weight.shape[1]
+    best = weight.detach().index_select(0, idx)
+    first = _C.arange(idx.shape[0]).unsqueeze(1).expand(idx.shape[0], dim).contiguous()
+    step = 1
+    while step < longest:
+        take = (bag[step:] == bag[:-step]).unsqueeze(1).logical_and(best[:-step] >= best[step:])
+        best = _C.cat([best[:step], _C.where(take, best[:-step], best[step:])])
+        first = _C.cat([first[:step], _C.where(take, first[:-step], first[step:])])
+        step *= 2
+    last = (counts.cumsum(0) - 1).clamp(min=0)  # each bag's last entry holds its scan result
+    return idx.index_select(0, first.index_select(0, last).reshape(-1)).reshape(counts.shape[0], dim)
+
+
 def _bag_max(weight, idx, bag, bags):
-    """Per-bag, per-column max of weight[idx]; empty bags give 0. The rows are padded to the longest
-    bag (no grad) to find the argmax, then gathered so the gradient reaches the argmax rows only."""
+    """Per-bag, per-column max of weight[idx] (bag ids sorted); empty bags give 0. The first argmax
+    rows are found without grad, padding the bags to the longest when that at most doubles the
+    work, else by a scan (log2(longest) steps, O(len(idx) * D) memory); gathering those rows sends
+    the gradient to the argmax rows only."""
     n, dim = weight.shape
     counts = _C.zeros((bags,), dtype=_C.dtype.int64).index_add(0, bag, _C.ones_like(bag))
-    longest = int(counts.max().item()) if bags > 0 else 0
-    padded = weight.new_zeros((1, dim))
-    table = _C.cat([weight, padded])  # row n: 0 for empty bags, its gradient dropped by cat
-    if longest == 0:
+    table = _C.cat([weight, weight.new_zeros((1, dim))])  # row n: 0 for empty bags, its gradient dropped
+    if idx.shape[0] == 0:
         return table.index_select(0, _C.full((bags,), n, dtype=_C.dtype.int64))
     with no_grad():
-        pos = _C.arange(idx.shape[0]) - (counts.cumsum(0) - counts).index_select(0, bag)
-        slots = _C.full((bags * longest,), n, dtype=_C.dtype.int64).index_put_((bag * longest + pos,), idx)
-        ext = _C.cat([weight.detach(), _C.full((1, dim), float("-inf"), dtype=weight.dtype)])
-        _, arg = ext.index_select(0, slots).reshape(bags, longest, dim).max(1)  # first max wins, as torch
-        rows = slots.reshape(bags, longest).gather(1, arg)
+        longest = int(counts.max().item())
+        find = _bag_argmax_padded if bags * longest <= 2 * idx.shape[0] + 1024 else _bag_argmax_scan
+        rows = find(weight, idx, bag, counts, longest)
+        rows = _C.where((counts > 0).unsqueeze(1), rows, _C.full_like(rows, n))
     return table.gather(0, rows)
 
 
@@ -323,8 +348,8 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
             raise ValueError(f"{name}: per_sample_weights of shape {tuple(per_sample_weights.shape)} must have "
                              f"the same shape as the input {tuple(input.shape)}")
         if per_sample_weights.dtype != weight.dtype:
-            raise RuntimeError(f"{name}: per_sample_weights ({per_sample_weights.dtype}) must have the dtype "
-                               f"of weight ({weight.dtype})")
+            raise RuntimeError(f"{name}: per_sample_weights must have the dtype of weight, got "
+                               f"{per_sample_weights.dtype} and {weight.dtype}".replace("lamina.", ""))
     n = weight.shape[0]
     padding_idx = _embedding_padding_idx(padding_idx, n, name, RuntimeError)
     idx, bag, bags = _bag_ids(input, offsets, include_last_offset, name)
@@ -375,40 +400,19 @@ def apply_rotary_emb(x, cos, sin):
 
 # ---- attention ----------------------------------------------------------------------------------
 
-def _repeat_heads(x, heads):
-    # (..., Hk, S, E) -> (..., heads, S, E), each of the Hk heads repeated heads // Hk times in place.
-    shape = tuple(x.shape)
-    grouped = x.unsqueeze(-3).expand(shape[:-2] + (heads // shape[-3],) + shape[-2:])
-    return grouped.reshape(shape[:-3] + (heads,) + shape[-2:])
-
-
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False):
-    """softmax(query @ key^T * scale + mask) @ value over the last two dims.
+    """softmax(query @ key^T * scale + mask) @ value over the last two dims, as one fused kernel.
 
-    query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev). attn_mask broadcasts to
-    (..., L, S): a bool mask keeps the True positions, a float mask is added to the scores.
-    is_causal masks key j > query i (top-left aligned). enable_gqa lets key/value have fewer heads
-    (dim -3) than query, each shared by a group of query heads.
+    query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev); the batch dims
+    broadcast. attn_mask broadcasts to (..., L, S): a bool mask keeps the True positions, a float
+    mask is added to the scores. is_causal masks key j > query i (top-left aligned). scale
+    defaults to 1 / sqrt(E). enable_gqa lets key/value have fewer heads (dim -3) than query, each
+    shared by a group of query heads. Memory is O(L) per head (no L x S matrix), a row with every
+    key masked gives zeros, and dropout masks come from the counter-based generator. Gradients
+    are first-order (create_graph raises).
     """
-    if is_causal and attn_mask is not None:
-        raise RuntimeError("scaled_dot_product_attention: explicit attn_mask should not be set when is_causal=True")
-    L, S = query.shape[-2], key.shape[-2]
-    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
-    if enable_gqa and query.dim() >= 3 and key.shape[-3] != query.shape[-3]:
-        key, value = _repeat_heads(key, query.shape[-3]), _repeat_heads(value, query.shape[-3])
-    scores = query @ key.transpose(-2, -1) * scale
-    if is_causal:
-        attn_mask = _C.ones((L, S), dtype=_C.dtype.bool).tril()
-    if attn_mask is not None:
-        if attn_mask.dtype == _C.dtype.bool:
-            scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))
-        else:
-            scores = scores + attn_mask
-    weights = softmax(scores, -1)
-    if dropout_p > 0.0:
-        weights = dropout(weights, dropout_p)
-    return weights @ value
+    return _C._scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
 
 
 # ---- dropout ------------------------------------------------------------------------------------
