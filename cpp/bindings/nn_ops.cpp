@@ -1,6 +1,7 @@
 // Bindings of the fused nn functions (ops/nn.h): softmax, log_softmax, layer_norm, group_norm and
-// dropout are public like torch.<name>; batch_norm and the losses are private (_batch_norm,
-// _cross_entropy, _nll_loss) with torch.nn.functional's argument order, wrapped by lamina.nn.functional.
+// dropout are public like torch.<name>; batch_norm, the losses and attention are private
+// (_batch_norm, _cross_entropy, _nll_loss, _scaled_dot_product_attention) with
+// torch.nn.functional's argument order, wrapped by lamina.nn.functional.
 #include "bindings/common.h"
 #include "lamina/ops/nn.h"
 
@@ -60,6 +61,13 @@ void init_nn_ops(py::module_& m, TensorClass& cls) {
   m.def("_dropout_", [](Tensor& x, double p, bool train, Generator* gen) -> Tensor& {
     return nogil_if(big(x), [&]() -> Tensor& { return dropout_(x, p, train, gen); });
   }, py::arg("input"), py::arg("p") = 0.5, py::arg("train") = true, py::kw_only(), py::arg("generator") = nullptr);
+  m.def("_scaled_dot_product_attention", [](const Tensor& q, const Tensor& k, const Tensor& v,
+                                            const std::optional<Tensor>& mask, double dropout_p, bool is_causal,
+                                            std::optional<double> scale, bool enable_gqa, Generator* gen) {
+    return nogil([&] { return scaled_dot_product_attention(q, k, v, opt(mask), dropout_p, is_causal, scale, enable_gqa, gen); });
+  }, py::arg("query"), py::arg("key"), py::arg("value"), py::arg("attn_mask") = py::none(), py::arg("dropout_p") = 0.0,
+     py::arg("is_causal") = false, py::arg("scale") = py::none(), py::arg("enable_gqa") = false, py::kw_only(),
+     py::arg("generator") = nullptr);
 }
 
 }  // namespace lamina::bindings

@@ -98,6 +98,28 @@ struct ConvArgs {
   int64_t k_h = 1, k_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
 };
 
+// Fused scaled-dot-product attention (ops/attention.cpp) over B batch items x H query heads. q is
+// (B, H, L, E), k (B, Hk, S, E), v (B, Hk, S, Ev), each with element strides for (batch, head,
+// row) and a contiguous last dim; query head h reads kv head h / (H / Hk). The optional mask
+// (bool: keep where true; else the dtype's values added to the scores) is read at
+// b * mask_strides[0] + h * [1] + i * [2] + j * [3] (zero strides broadcast). Dropout keeps score
+// (b, h, i, j) unless word (n % 4) of Philox block first_block + n / 4 is below p * 2^32, where
+// n = ((b * H + h) * L + i) * S + j, so forward and backward draw the same mask.
+struct AttentionArgs {
+  DType dtype = DType::Float32;
+  int64_t batch = 0, heads = 0, kv_heads = 0, L = 0, S = 0, E = 0, Ev = 0;
+  const void *q = nullptr, *k = nullptr, *v = nullptr;
+  int64_t q_strides[3] = {}, k_strides[3] = {}, v_strides[3] = {};
+  const void* mask = nullptr;
+  bool mask_is_bool = false;
+  int64_t mask_strides[4] = {};
+  bool causal = false;  // key j > query i is masked
+  double scale = 1, dropout_p = 0;
+  uint64_t seed = 0, first_block = 0;
+  void* out = nullptr;  // (B, H, L, Ev) contiguous
+  void* lse = nullptr;  // (B, H, L) contiguous: log-sum-exp of each row's scores (-inf when all masked)
+};
+
 struct KernelTable {
   // ---- elementwise (ops/copy.cpp, unary.cpp, binary.cpp) ----
   void (*fill)(const Tensor& out, Scalar value) = nullptr;
@@ -211,6 +233,13 @@ struct KernelTable {
   void (*im2col)(const ConvArgs& a, const void* x, void* col) = nullptr;
   // F.fold, the adjoint of im2col: x = the sum of col's windows; overwrites x.
   void (*col2im)(const ConvArgs& a, const void* col, void* x) = nullptr;
+  // ---- attention (ops/attention.cpp; see AttentionArgs). Bits never depend on the thread count ----
+  // Writes a.out and a.lse; no (L, S) buffer is formed.
+  void (*attention)(const AttentionArgs& a) = nullptr;
+  // From a.out and a.lse of the forward and grad_out (B, H, L, Ev) contiguous: overwrites grad_q
+  // (B, H, L, E), grad_k (B, Hk, S, E) and grad_v (B, Hk, S, Ev), all contiguous.
+  void (*attention_backward)(const AttentionArgs& a, const void* grad_out, void* grad_q, void* grad_k,
+                             void* grad_v) = nullptr;
 };
 
 // The active table for a device type.

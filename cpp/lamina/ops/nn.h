@@ -39,4 +39,12 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target);
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
 Tensor& dropout_(Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
 
+// softmax(query key^T * scale + mask) value over the last two dims, by the fused kernel (no L x S
+// buffer). query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev); attn_mask
+// (undefined, bool or the query's dtype) broadcasts to (..., L, S); scale defaults to 1/sqrt(E).
+Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                    const Tensor& attn_mask, double dropout_p = 0, bool is_causal = false,
+                                    std::optional<double> scale = std::nullopt, bool enable_gqa = false,
+                                    Generator* gen = nullptr);
+
 }  // namespace lamina

@@ -16,6 +16,7 @@
 #include "lamina/core/kernel_table.h"
 #include "lamina/cpu/kernels/gemm_micro.h"
 #include "lamina/cpu/kernels/gemm_pack.h"
+#include "lamina/cpu/kernels/gemm_small.h"
 #include "lamina/cpu/kernels/scratch.h"
 #include "lamina/cpu/kernels/task_guard.h"
 #include "lamina/cpu/parallel.h"
@@ -285,50 +286,7 @@ void gemv(const GemmArgs& g) {
   });
 }
 
-// ---- small products: no packing, B rows read in place ------------------------------------------
-// Columns [j, j + NV * W) of R rows of A times B (rows contiguous) into out (R x n, row stride
-// n), with R x NV accumulators of W lanes. Every element is one FMA chain over k from zero,
-// whatever W, so the way n is cut into widths never shows in the bits.
-template <class T, int R, int W, int NV>
-inline void small_block(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs, int64_t n, int64_t k, T* out,
-                        int64_t j) {
-  using V = typename VecOfN<T, W>::type;
-  V acc[R][NV] = {};
-  for (int64_t p = 0; p < k; ++p) {
-    V bv[NV];
-    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + p * brs + j + v * W, sizeof(V));
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      V av = splat<V>(a[r * ars + p * acs]);
-      for (int v = 0; v < NV; ++v) acc[r][v] += av * bv[v];
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) std::memcpy(out + r * n + j + v * W, &acc[r][v], sizeof(V));
-}
-
-template <class T, int R>
-inline void small_rows(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs, int64_t n, int64_t k, T* out) {
-  constexpr int L = int(kLanes<T>);
-  int64_t j = 0;
-  for (; j + 2 * L <= n; j += 2 * L) small_block<T, R, L, 2>(a, ars, acs, b, brs, n, k, out, j);
-  if (j + L <= n) small_block<T, R, L, 1>(a, ars, acs, b, brs, n, k, out, j), j += L;
-  if constexpr (L >= 4) {
-    if (j + L / 2 <= n) small_block<T, R, L / 2, 1>(a, ars, acs, b, brs, n, k, out, j), j += L / 2;
-  }
-  if constexpr (L >= 8) {
-    if (j + L / 4 <= n) small_block<T, R, L / 4, 1>(a, ars, acs, b, brs, n, k, out, j), j += L / 4;
-  }
-  for (; j < n; ++j) {
-    T acc[R] = {};
-    for (int64_t p = 0; p < k; ++p) {
-      const T bv = b[p * brs + j];
-      for (int r = 0; r < R; ++r) acc[r] += a[r * ars + p * acs] * bv;
-    }
-    for (int r = 0; r < R; ++r) out[r * n + j] = acc[r];
-  }
-}
-
+// ---- small products: no packing (small_rows in gemm_small.h) ---------------------------------
 template <class T>
 void gemm_small(const GemmArgs& g) {
   const int64_t m = g.m, n = g.n, k = g.k;

@@ -20,6 +20,7 @@ void register_norm(KernelTable& table);
 void register_dropout(KernelTable& table);
 void register_pool(KernelTable& table);
 void register_conv(KernelTable& table);
+void register_attention(KernelTable& table);
 
 void register_kernels(KernelTable& table) {
   register_copy(table);
@@ -38,6 +39,7 @@ void register_kernels(KernelTable& table) {
   register_dropout(table);
   register_pool(table);
   register_conv(table);
+  register_attention(table);
 }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS
