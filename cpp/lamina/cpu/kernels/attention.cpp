@@ -103,13 +103,6 @@ T max_nan(T a, T b) {
   return b > a || b != b ? b : a;
 }
 
-template <class T>
-T row_max(const T* x, int64_t n) {
-  T m = -std::numeric_limits<T>::infinity();
-  for (int64_t c = 0; c < n; ++c) m = max_nan(m, x[c]);
-  return m;
-}
-
 // x = exp(x - m) in place; returns the sum.
 template <class T>
 T exp_shifted(T* x, int64_t n, T m) {
@@ -129,41 +122,117 @@ T exp_shifted(T* x, int64_t n, T m) {
 }
 
 // ---- forward ----------------------------------------------------------------------------------
+// The forward works on transposed tiles st (nb keys x nr queries): q^T is packed once per task,
+// each key tile is one product k_tile q^T, and the softmax statistics of the nr queries are
+// vectors across a tile row.
+
+// st (nb x nr) = the scores of keys [j0, j0 + nb) against queries [i0, i0 + nr), times the scale,
+// plus the mask, -inf where the bool mask or causality excludes a key.
+template <class T>
+void score_tile_t(const AttentionArgs& a, const Slice<T>& sl, const T* qt, int64_t i0, int64_t nr, int64_t j0,
+                  int64_t nb, T* st) {
+  const int64_t ks = a.k_strides[2];
+  small_gemm<T>(nb, sl.k + j0 * ks, ks, 1, qt, nr, nr, a.E, st);
+  const T scale = T(a.scale), ninf = -std::numeric_limits<T>::infinity();
+  for (int64_t c = 0; c < nb * nr; ++c) st[c] *= scale;
+  const int64_t* ms = a.mask_strides;
+  if (a.mask) {
+    for (int64_t c = 0; c < nb; ++c) {
+      T* row = st + c * nr;
+      const int64_t at = sl.b * ms[0] + sl.h * ms[1] + i0 * ms[2] + (j0 + c) * ms[3];
+      if (a.mask_is_bool) {
+        const bool* m = static_cast<const bool*>(a.mask) + at;
+        for (int64_t r = 0; r < nr; ++r)
+          if (!m[r * ms[2]]) row[r] = ninf;
+      } else {
+        const T* m = static_cast<const T*>(a.mask) + at;
+        for (int64_t r = 0; r < nr; ++r) row[r] += m[r * ms[2]];
+      }
+    }
+  }
+  if (a.causal)  // key j0 + c is hidden from queries i0 + r < j0 + c
+    for (int64_t c = std::max<int64_t>(0, i0 + 1 - j0); c < nb; ++c)
+      std::fill(st + c * nr, st + c * nr + std::min(nr, j0 + c - i0), ninf);
+}
+
+// m[r] = max(m[r], the column maxima of st), NaN when any score is NaN (it then reaches the output).
+template <class T>
+void column_max(const T* st, int64_t nb, int64_t nr, T* m) {
+  constexpr int64_t L = kLanes<T>;
+  int64_t r = 0;
+  for (; r + L <= nr; r += L) {
+    Vec<T> mx = vload(m + r);
+    auto nan = mx != mx;
+    for (int64_t c = 0; c < nb; ++c) {
+      Vec<T> x = vload(st + c * nr + r);
+      mx = select(x > mx, x, mx);
+      nan = nan | (x != x);
+    }
+    vstore(m + r, select(nan, splat<Vec<T>>(std::numeric_limits<T>::quiet_NaN()), mx));
+  }
+  for (; r < nr; ++r)
+    for (int64_t c = 0; c < nb; ++c) m[r] = max_nan(m[r], st[c * nr + r]);
+}
+
+// st = exp(st - m) by columns (0 where m is -inf: every key so far masked); l += the column sums.
+template <class T>
+void column_exp(T* st, int64_t nb, int64_t nr, const T* m, T* l) {
+  constexpr int64_t L = kLanes<T>;
+  const T ninf = -std::numeric_limits<T>::infinity();
+  int64_t r = 0;
+  for (; r + L <= nr; r += L) {
+    const Vec<T> vm = vload(m + r);
+    const auto dead = vm == splat<Vec<T>>(ninf);
+    const Vec<T> shift = select(dead, splat<Vec<T>>(T(0)), vm);
+    Vec<T> sum = vload(l + r);
+    for (int64_t c = 0; c < nb; ++c) {
+      Vec<T> e = vexp(vload(st + c * nr + r) - shift);  // exp(-inf - 0) = 0 for dead columns
+      vstore(st + c * nr + r, e);
+      sum += e;
+    }
+    vstore(l + r, sum);
+  }
+  for (; r < nr; ++r) {
+    const T shift = m[r] == ninf ? T(0) : m[r];
+    for (int64_t c = 0; c < nb; ++c) l[r] += (st[c * nr + r] = vexp(st[c * nr + r] - shift));
+  }
+}
+
 template <class T>
 void forward_block(const AttentionArgs& a, int64_t b, int64_t h, int64_t i0) {
   const Slice<T> sl = slice<T>(a, b, h);
   const int64_t E = a.E, Ev = a.Ev, nr = std::min(kBr, a.L - i0);
-  T* kt = scratch<T, 0>(E * kBc);
-  T* s = scratch<T, 1>(kBr * kBc);
-  T* acc = scratch<T, 2>(kBr * Ev + 2 * kBr);
-  T *m = acc + kBr * Ev, *l = m + kBr;
+  T* qt = scratch<T, 0>(E * kBr);
+  T* st = scratch<T, 1>(kBr * kBc);
+  T* acc = scratch<T, 2>(kBr * Ev + 3 * kBr);
+  T *m = acc + kBr * Ev, *l = m + kBr, *m_old = l + kBr;
   bool keep[kBc];
+  pack_transposed(qt, sl.q, a.q_strides[2], i0, nr, E);
   std::fill(acc, acc + nr * Ev, T(0));
   std::fill(m, m + nr, -std::numeric_limits<T>::infinity());
   std::fill(l, l + nr, T(0));
   const int64_t S = a.causal ? std::min(a.S, i0 + nr) : a.S;  // keys after the last query's are masked
   for (int64_t j0 = 0; j0 < S; j0 += kBc) {
     const int64_t nb = std::min(kBc, S - j0);
-    pack_transposed(kt, sl.k, a.k_strides[2], j0, nb, E);
-    score_tile(a, sl, kt, i0, nr, j0, nb, s);
-    for (int64_t r = 0; r < nr; ++r) {
-      T* row = s + r * nb;
-      const T m_new = max_nan(m[r], row_max(row, nb));
-      if (m_new == -std::numeric_limits<T>::infinity()) {  // every key so far masked
-        std::fill(row, row + nb, T(0));
-        continue;
-      }
-      const T alpha = std::exp(m[r] - m_new);
-      l[r] = l[r] * alpha + exp_shifted(row, nb, m_new);
-      m[r] = m_new;
-      if (alpha != T(1))
-        for (int64_t e = 0; e < Ev; ++e) acc[r * Ev + e] *= alpha;
-      if (a.dropout_p > 0) {
+    score_tile_t(a, sl, qt, i0, nr, j0, nb, st);
+    std::copy(m, m + nr, m_old);
+    column_max(st, nb, nr, m);
+    for (int64_t r = 0; r < nr; ++r) {  // rescale what was summed under the old maximum
+      if (m_old[r] == m[r] || m[r] == -std::numeric_limits<T>::infinity()) continue;
+      const T alpha = std::exp(m_old[r] - m[r]);
+      l[r] *= alpha;
+      for (int64_t e = 0; e < Ev; ++e) acc[r * Ev + e] *= alpha;
+    }
+    column_exp(st, nb, nr, m, l);
+    if (a.dropout_p > 0) {
+      const T inv = a.dropout_p < 1 ? T(1 / (1 - a.dropout_p)) : T(0);
+      for (int64_t r = 0; r < nr; ++r) {
         dropout_keep(a, b, h, i0 + r, j0, nb, keep);
-        apply_dropout(a, row, keep, nb);
+        for (int64_t c = 0; c < nb; ++c) st[c * nr + r] *= keep[c] ? inv : T(0);
       }
     }
-    small_gemm<T, true>(nr, s, nb, 1, sl.v + j0 * a.v_strides[2], a.v_strides[2], Ev, nb, acc);
+    // acc += p v with p = st^T
+    small_gemm<T, true>(nr, st, 1, nr, sl.v + j0 * a.v_strides[2], a.v_strides[2], Ev, nb, acc);
   }
   T* out = static_cast<T*>(a.out) + ((b * a.heads + h) * a.L + i0) * Ev;
   T* lse = static_cast<T*>(a.lse) + (b * a.heads + h) * a.L + i0;

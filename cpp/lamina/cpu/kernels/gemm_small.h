@@ -43,6 +43,9 @@ template <class T, int R, bool Accumulate = false>
 inline void small_rows(const T* a, int64_t ars, int64_t acs, const T* b, int64_t brs, int64_t n, int64_t k, T* out) {
   constexpr int L = int(kLanes<T>);
   int64_t j = 0;
+  if constexpr (kVecBytes >= 64) {  // 32 vector registers: 4 x 4 accumulators fit
+    for (; j + 4 * L <= n; j += 4 * L) small_block<T, R, L, 4, Accumulate>(a, ars, acs, b, brs, n, k, out, j);
+  }
   for (; j + 2 * L <= n; j += 2 * L) small_block<T, R, L, 2, Accumulate>(a, ars, acs, b, brs, n, k, out, j);
   if (j + L <= n) small_block<T, R, L, 1, Accumulate>(a, ars, acs, b, brs, n, k, out, j), j += L;
   if constexpr (L >= 4) {
