@@ -51,4 +51,5 @@ PYBIND11_MODULE(_C, m) {
   init_nn_ops(m, cls);
   init_gemm_testing(m);
   init_conv(m);
+  init_rnn(m);
 }

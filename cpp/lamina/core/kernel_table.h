@@ -240,6 +240,28 @@ struct KernelTable {
   // (B, H, L, E), grad_k (B, Hk, S, E) and grad_v (B, Hk, S, Ev), all contiguous.
   void (*attention_backward)(const AttentionArgs& a, const void* grad_out, void* grad_q, void* grad_k,
                              void* grad_v) = nullptr;
+  // ---- recurrent (ops/rnn.cpp) ----
+  // One time step on `rows` contiguous rows of hidden size H (float32/float64). Gate blocks are
+  // (rows, G * H), every other operand (rows, H); row-wise math, so bits never depend on threads.
+  // LSTM (i, f, g, o): gates hold pre-activations and become activations; c = f c_prev + i g,
+  // h = o tanh(c). c may alias c_prev.
+  void (*lstm_cell)(DType dt, int64_t rows, int64_t H, void* gates, const void* c_prev, void* c, void* h) = nullptr;
+  // dgates (pre-activation grads) from dh and dc (grad of c from later steps; overwritten with the
+  // grad of c_prev).
+  void (*lstm_cell_backward)(DType dt, int64_t rows, int64_t H, const void* gates, const void* c,
+                             const void* c_prev, const void* dh, void* dc, void* dgates) = nullptr;
+  // GRU (r, z, n): gates hold x W_ih^T + b_ih and become r, z, n; hg = h_prev W_hh^T + b_hh;
+  // n = tanh(x_n + r hn) with hn = hg's n block (saved), h = (1 - z) n + z h_prev (may alias h_prev).
+  void (*gru_cell)(DType dt, int64_t rows, int64_t H, void* gates, const void* hg, const void* h_prev, void* hn,
+                   void* h) = nullptr;
+  // dgx / dgh: grads of the input-side and recurrent-side products (rows, 3H); dh is overwritten
+  // with dh * z, the direct part of the grad of h_prev.
+  void (*gru_cell_backward)(DType dt, int64_t rows, int64_t H, const void* gates, const void* hn,
+                            const void* h_prev, void* dh, void* dgx, void* dgh) = nullptr;
+  // Elman RNN: gates = tanh(gates) or relu(gates) in place; backward dgates = dh * act'(from h).
+  void (*rnn_cell)(DType dt, int64_t rows, int64_t H, bool relu, void* gates) = nullptr;
+  void (*rnn_cell_backward)(DType dt, int64_t rows, int64_t H, bool relu, const void* h, const void* dh,
+                            void* dgates) = nullptr;
 };
 
 // The active table for a device type.

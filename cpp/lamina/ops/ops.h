@@ -14,6 +14,7 @@
 #include "lamina/ops/view.h"
 #include "lamina/ops/matmul.h"
 #include "lamina/ops/conv.h"
+#include "lamina/ops/rnn.h"
 
 namespace lamina {
 

@@ -21,6 +21,7 @@ void register_dropout(KernelTable& table);
 void register_pool(KernelTable& table);
 void register_conv(KernelTable& table);
 void register_attention(KernelTable& table);
+void register_rnn(KernelTable& table);
 
 void register_kernels(KernelTable& table) {
   register_copy(table);
@@ -40,6 +41,7 @@ void register_kernels(KernelTable& table) {
   register_pool(table);
   register_conv(table);
   register_attention(table);
+  register_rnn(table);
 }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS
