@@ -16,6 +16,7 @@ namespace lamina::cpu::LAMINA_ISA_NS {
 namespace {
 
 constexpr int64_t kIndexGrain = 16384;
+constexpr int64_t kSliceRun = 16;  // slice positions per put task, at least (see put_typed)
 
 template <class T>
 void gather_typed(const Tensor& out, const Tensor& src, const Tensor& offset) {
@@ -126,7 +127,9 @@ void put_typed(const Tensor& dst, const Tensor& values, const Tensor& offset) {
   if (nslice == 0 || nindex == 0) return;
   const int64_t* slice_step = slice.ndim ? slice.strides[slice.ndim - 1] : nullptr;
   const int64_t* index_step = index.ndim ? index.strides[index.ndim - 1] : nullptr;
-  parallel_for(0, nslice, std::max<int64_t>(1, kIndexGrain / nindex), [&](int64_t b, int64_t e) {
+  // At least kSliceRun slice positions per chunk: with many indices, one position per chunk would
+  // read and write a single element of each destination row (a cache line per element).
+  parallel_for(0, nslice, std::max<int64_t>(kSliceRun, kIndexGrain / nindex), [&](int64_t b, int64_t e) {
     // Index positions outermost, in order; the chunk's slice positions innermost.
     index.for_each_run(0, nindex, [&](const int64_t* ioff, int64_t icount) {
       for (int64_t j = 0; j < icount; ++j) {
