@@ -450,3 +450,135 @@ def test_attention_modules_exception_types_match_torch():
         if outcome != exc.__name__:
             mismatched.append(f"{name}: torch {outcome}, lamina {exc.__name__}")
     assert not mismatched, "\n".join(mismatched)
+
+
+# ---- recurrent layers and nn.utils.rnn: call(m) with m = lamina or torch ----
+def _x(m, *shape, dtype="float32"):
+    return m.ones(*shape, dtype=getattr(m, dtype))
+
+
+def _pack(m, x, lengths, **kw):
+    return m.nn.utils.rnn.pack_padded_sequence(x, lengths, **kw)
+
+
+RNN_CASES = [
+    ("lstm_input_size", lambda m: m.nn.LSTM(3, 4)(_x(m, 5, 2, 6)), RuntimeError,
+     r"LSTM: input.size\(-1\) must be equal to input_size. Expected 3, got 6 \(input shape \(5, 2, 6\)\)"),
+    ("lstm_input_4d", lambda m: m.nn.LSTM(3, 4)(_x(m, 1, 5, 2, 3)), ValueError,
+     r"LSTM: Expected input to be 2D or 3D, got 4D instead \(shape \(1, 5, 2, 3\)\)"),
+    ("gru_input_1d", lambda m: m.nn.GRU(3, 4)(_x(m, 3)), ValueError, r"GRU: Expected input to be 2D or 3D, got 1D"),
+    ("rnn_empty_sequence", lambda m: m.nn.RNN(3, 4)(_x(m, 0, 2, 3)), RuntimeError,
+     r"RNN: Expected sequence length to be larger than 0 in RNN"),
+    ("lstm_hidden_batch", lambda m: m.nn.LSTM(3, 4)(_x(m, 5, 2, 3), (_x(m, 1, 3, 4), _x(m, 1, 3, 4))), RuntimeError,
+     r"LSTM: Expected hidden\[0\] size \(1, 2, 4\), got \[1, 3, 4\]"),
+    ("lstm_cell_state_size", lambda m: m.nn.LSTM(3, 4)(_x(m, 5, 2, 3), (_x(m, 1, 2, 4), _x(m, 1, 2, 5))),
+     RuntimeError, r"LSTM: Expected hidden\[1\] size \(1, 2, 4\), got \[1, 2, 5\]"),
+    ("lstm_proj_hidden", lambda m: m.nn.LSTM(3, 4, proj_size=2)(_x(m, 5, 2, 3), (_x(m, 1, 2, 4), _x(m, 1, 2, 4))),
+     RuntimeError, r"LSTM: Expected hidden\[0\] size \(1, 2, 2\), got \[1, 2, 4\]"),
+    ("gru_hidden_layers", lambda m: m.nn.GRU(3, 4, num_layers=2)(_x(m, 5, 2, 3), _x(m, 1, 2, 4)), RuntimeError,
+     r"GRU: Expected hidden size \(2, 2, 4\), got \[1, 2, 4\]"),
+    ("rnn_bidirectional_hidden", lambda m: m.nn.RNN(3, 4, bidirectional=True)(_x(m, 5, 2, 3), _x(m, 1, 2, 4)),
+     RuntimeError, r"RNN: Expected hidden size \(2, 2, 4\), got \[1, 2, 4\]"),
+    ("rnn_hidden_2d_for_batched", lambda m: m.nn.RNN(3, 4)(_x(m, 5, 2, 3), _x(m, 2, 4)), RuntimeError,
+     r"RNN: For batched 3-D input, hx should also be 3-D but got 2-D tensor"),
+    ("gru_hidden_3d_for_unbatched", lambda m: m.nn.GRU(3, 4)(_x(m, 5, 3), _x(m, 1, 1, 4)), RuntimeError,
+     r"GRU: For unbatched 2-D input, hx should also be 2-D but got 3-D tensor"),
+    ("lstm_hx_cx_dims", lambda m: m.nn.LSTM(3, 4)(_x(m, 5, 2, 3), (_x(m, 1, 2, 4), _x(m, 2, 4))), RuntimeError,
+     r"LSTM: For batched 3-D input, hx and cx should also be 3-D but got \(3-D, 2-D\) tensors"),
+    ("rnn_dtype", lambda m: m.nn.RNN(3, 4)(_x(m, 5, 2, 3, dtype="float64")), ValueError,
+     r"RNN: input dtype \(.*float64\) does not match weight dtype \(.*float32\)"),
+    ("lstm_packed_input_size", lambda m: m.nn.LSTM(3, 4)(_pack(m, _x(m, 5, 2, 6), [5, 3])), RuntimeError,
+     r"LSTM: input.size\(-1\) must be equal to input_size. Expected 3, got 6"),
+    ("gru_packed_hidden_batch", lambda m: m.nn.GRU(3, 4)(_pack(m, _x(m, 5, 2, 3), [5, 3]), _x(m, 1, 3, 4)),
+     RuntimeError, r"GRU: Expected hidden size \(1, 2, 4\), got \[1, 3, 4\]"),
+    ("lstm_hidden_size_zero", lambda m: m.nn.LSTM(3, 0), ValueError, r"LSTM: hidden_size must be greater than zero"),
+    ("gru_num_layers_zero", lambda m: m.nn.GRU(3, 4, num_layers=0), ValueError,
+     r"GRU: num_layers must be greater than zero"),
+    ("lstm_dropout_range", lambda m: m.nn.LSTM(3, 4, num_layers=2, dropout=1.5), ValueError,
+     r"LSTM: dropout should be a number in range \[0, 1\]"),
+    ("lstm_proj_too_big", lambda m: m.nn.LSTM(3, 4, proj_size=4), ValueError,
+     r"LSTM: proj_size has to be smaller than hidden_size"),
+    ("lstm_proj_negative", lambda m: m.nn.LSTM(3, 4, proj_size=-1), ValueError,
+     r"LSTM: proj_size should be a positive integer or zero"),
+    ("rnn_hidden_size_float", lambda m: m.nn.RNN(3, 4.0), TypeError, r"RNN: hidden_size should be of type int"),
+    ("rnn_nonlinearity", lambda m: m.nn.RNN(3, 4, nonlinearity="gelu"), ValueError,
+     r"RNN: Unknown nonlinearity 'gelu'"),
+    ("rnn_cell_input_3d", lambda m: m.nn.RNNCell(3, 4)(_x(m, 1, 2, 3)), ValueError,
+     r"RNNCell: Expected input to be 1D or 2D, got 3D instead"),
+    ("rnn_cell_hidden_3d", lambda m: m.nn.RNNCell(3, 4)(_x(m, 2, 3), _x(m, 1, 2, 4)), ValueError,
+     r"RNNCell: Expected hidden to be 1D or 2D, got 3D instead"),
+    ("lstm_cell_input_size", lambda m: m.nn.LSTMCell(3, 4)(_x(m, 2, 5)), RuntimeError,
+     r"LSTMCell: input has inconsistent input_size: got 5 expected 3"),
+    ("gru_cell_hidden_batch", lambda m: m.nn.GRUCell(3, 4)(_x(m, 2, 3), _x(m, 3, 4)), RuntimeError,
+     r"GRUCell: Input batch size 2 doesn't match hidden0 batch size 3"),
+    ("gru_cell_hidden_size", lambda m: m.nn.GRUCell(3, 4)(_x(m, 2, 3), _x(m, 2, 5)), RuntimeError,
+     r"GRUCell: hidden0 has inconsistent hidden_size: got 5, expected 4"),
+    ("lstm_cell_cx_batch", lambda m: m.nn.LSTMCell(3, 4)(_x(m, 2, 3), (_x(m, 2, 4), _x(m, 3, 4))), RuntimeError,
+     r"LSTMCell: Input batch size 2 doesn't match hidden1 batch size 3"),
+    ("pack_unsorted", lambda m: _pack(m, _x(m, 5, 3, 2), [2, 5, 3]), RuntimeError,
+     r"`lengths` array must be sorted in decreasing order when `enforce_sorted` is True"),
+    ("pack_zero_length", lambda m: _pack(m, _x(m, 5, 2, 2), [5, 0]), RuntimeError,
+     r"Length of all samples has to be greater than 0"),
+    ("pack_lengths_count", lambda m: _pack(m, _x(m, 5, 2, 2), [5, 3, 1]), RuntimeError,
+     r"Expected `len\(lengths\)` to be equal to batch_size, but got 3 \(batch_size=2\)"),
+    ("pad_packed_total_length", lambda m: m.nn.utils.rnn.pad_packed_sequence(_pack(m, _x(m, 5, 2, 2), [5, 3]),
+                                                                             total_length=3), ValueError,
+     r"Expected total_length to be at least the length of the longest sequence in input, but got total_length=3 "
+     r"and max sequence length being 5"),
+]
+
+
+@pytest.mark.parametrize("name,call,exc,regex", RNN_CASES, ids=[c[0] for c in RNN_CASES])
+def test_rnn_invalid_call_raises(name, call, exc, regex):
+    with pytest.raises(exc) as info:
+        call(lamina)
+    assert type(info.value) is exc, f"{name}: raised {type(info.value).__name__}, expected {exc.__name__}"
+    assert re.search(regex, str(info.value)), f"{name}: message {str(info.value)!r} does not match"
+
+
+@pytest.mark.torch
+def test_rnn_exception_types_match_torch():
+    torch = pytest.importorskip("torch")
+    mismatched = []
+    for name, call, exc, _ in RNN_CASES:
+        try:
+            call(torch)
+            outcome = "no error"
+        except Exception as e:  # noqa: BLE001  (the exception type is what is compared)
+            outcome = type(e).__name__
+        if outcome != exc.__name__:
+            mismatched.append(f"{name}: torch {outcome}, lamina {exc.__name__}")
+    assert not mismatched, "\n".join(mismatched)
+
+
+def _layer(mode="lstm", x=(6, 3), batch_sizes=(2, 2, 2), w_ih=(8, 3), w_hh=(8, 2), **kw):
+    t = {k: (None if v is None else lamina.ones(*v)) for k, v in kw.items()}
+    return lamina._C._rnn_layer(mode, lamina.ones(*x), list(batch_sizes), t.get("h0"), t.get("c0"),
+                                lamina.ones(*w_ih), lamina.ones(*w_hh), t.get("b_ih"), t.get("b_hh"), t.get("w_hr"),
+                                False)
+
+
+@pytest.mark.parametrize("name,call,exc,regex", [
+    ("mode", lambda: _layer(mode="lstmx"), ValueError, r"^rnn_layer: unknown mode 'lstmx'"),
+    ("input_dims", lambda: _layer(x=(6,)), RuntimeError, r"^lstm: expected a 2-d \(rows, input_size\) input, got \(6,\)"),
+    ("input_size", lambda: _layer(x=(6, 5)), RuntimeError,
+     r"^lstm: input size 5 of input \(6, 5\) does not match weight_ih \(8, 3\)"),
+    ("weight_ih_gates", lambda: _layer(w_ih=(7, 3)), RuntimeError,
+     r"^lstm: expected weight_ih of shape \(4 \* hidden_size, input_size\), got \(7, 3\)"),
+    ("weight_hh", lambda: _layer(w_hh=(8, 3)), RuntimeError, r"^lstm: expected weight_hh of shape \(8, 2\), got \(8, 3\)"),
+    ("bias", lambda: _layer(b_ih=(6,)), RuntimeError, r"^lstm: expected bias_ih of shape \(8,\), got \(6,\)"),
+    ("h0", lambda: _layer(h0=(3, 2)), RuntimeError, r"^lstm: expected h0 of shape \(2, 2\), got \(3, 2\)"),
+    ("c0_gru", lambda: _layer(mode="gru", w_ih=(6, 3), w_hh=(6, 2), c0=(2, 2)), RuntimeError,
+     r"^gru: only lstm takes an initial cell state"),
+    ("w_hr_gru", lambda: _layer(mode="gru", w_ih=(6, 3), w_hh=(6, 2), w_hr=(1, 2)), RuntimeError,
+     r"^gru: weight_hr \(projections\) is only supported by lstm"),
+    ("batch_sizes_increasing", lambda: _layer(batch_sizes=(1, 2, 3)), RuntimeError,
+     r"^lstm: batch_sizes must be non-negative and non-increasing, got \(1, 2, 3\)"),
+    ("batch_sizes_sum", lambda: _layer(batch_sizes=(2, 2)), RuntimeError,
+     r"^lstm: batch_sizes sum to 4 but the input \(6, 3\) has 6 rows"),
+    ("no_steps", lambda: _layer(x=(0, 3), batch_sizes=()), RuntimeError, r"^lstm: expected at least one time step"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_rnn_layer_op_invalid_call_raises(name, call, exc, regex):
+    with pytest.raises(exc) as info:
+        call()
+    assert type(info.value) is exc and re.search(regex, str(info.value)), str(info.value)
