@@ -236,7 +236,10 @@ std::vector<Tensor> rnn_layer(const std::string& mode, const Tensor& x, const st
   Tensor out, hs, cs, gates, csave, hraw, hn;
   {
     autograd::GradModeGuard no_grad(false);
-    Tensor X = nn_detail::dense(x, dt), Wih = nn_detail::dense(w_ih, dt), Whh = nn_detail::dense(w_hh, dt);
+    // The recurrent weights are re-read every step: transposed once here, the GEMM packs them
+    // from unit-stride rows.
+    Tensor X = nn_detail::dense(x, dt), Wih = nn_detail::dense(w_ih, dt);
+    Tensor WhhT = contiguous(transpose(w_hh, 0, 1));
     Tensor Whr = proj ? nn_detail::dense(w_hr, dt) : Tensor();
     // LSTM / RNN fold both biases into the input projection; GRU keeps b_hh inside r * (.).
     Tensor bx = gru ? b_ih : (b_ih.defined() && b_hh.defined() ? add(b_ih, b_hh) : b_ih.defined() ? b_ih : b_hh);
@@ -261,19 +264,19 @@ std::vector<Tensor> rnn_layer(const std::string& mode, const Tensor& x, const st
       if (n == 0) continue;
       void* gt = at(gates, o * GH);
       if (lstm) {
-        mm(dt, dev, n, GH, P, {hs.raw_data(), P, 1}, T_(Whh), gt, GH, 1, nullptr, op);
+        mm(dt, dev, n, GH, P, {hs.raw_data(), P, 1}, N_(WhhT), gt, GH, 1, nullptr, op);
         void* hdst = proj ? at(hraw, o * H) : at(out, o * P);
         kernel(K.lstm_cell, op, dev)(dt, n, H, gt, cs.raw_data(), at(csave, o * H), hdst);
         std::memcpy(cs.raw_data(), at(csave, o * H), size_t(n * H) * isz);
         if (proj) mm(dt, dev, n, P, H, {hdst, H, 1}, T_(Whr), at(out, o * P), P, 0, nullptr, op);
         std::memcpy(hs.raw_data(), at(out, o * P), size_t(n * P) * isz);
       } else if (gru) {
-        mm(dt, dev, n, GH, H, {hs.raw_data(), H, 1}, T_(Whh), hg.raw_data(), GH, 0,
+        mm(dt, dev, n, GH, H, {hs.raw_data(), H, 1}, N_(WhhT), hg.raw_data(), GH, 0,
            bh.defined() ? bh.raw_data() : nullptr, op);
         kernel(K.gru_cell, op, dev)(dt, n, H, gt, hg.raw_data(), hs.raw_data(), at(hn, o * H), hs.raw_data());
         std::memcpy(at(out, o * H), hs.raw_data(), size_t(n * H) * isz);
       } else {
-        mm(dt, dev, n, H, H, {hs.raw_data(), H, 1}, T_(Whh), gt, H, 1, nullptr, op);
+        mm(dt, dev, n, H, H, {hs.raw_data(), H, 1}, N_(WhhT), gt, H, 1, nullptr, op);
         kernel(K.rnn_cell, op, dev)(dt, n, H, g.mode == Mode::RnnRelu, gt);
         std::memcpy(hs.raw_data(), gt, size_t(n * H) * isz);
       }
