@@ -475,3 +475,14 @@ def test_float32_lstm_matches_torch_on_a_realistic_size():
     a = tm(torch.tensor(x))[0].detach().numpy()
     b = lm(lamina.tensor(x))[0].detach().numpy()
     np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind,kw", MODES, ids=MODE_IDS)
+def test_rnn_empty_batch(kind, kw):
+    m = make(kind, kw, num_layers=2, bidirectional=True)
+    x = lamina.zeros(4, 0, 3, dtype=lamina.float64).requires_grad_(True)
+    out, h, c = call(m, x, None, None)
+    assert tuple(out.shape) == (4, 0, 8) and tuple(h.shape) == (4, 0, 4)
+    out.sum().backward()
+    assert tuple(x.grad.shape) == (4, 0, 3)
+    assert all(float(p.grad.abs().sum()) == 0 for p in m.parameters())
