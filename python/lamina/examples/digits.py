@@ -1,12 +1,14 @@
 """Train a small CNN on scikit-learn's 8x8 handwritten digits: lamina's first real model.
 
     pip install ".[examples]" && python -m lamina.examples.digits [--epochs 15] [--out digits_run]
+                                                          [--model cnn|vit]
 
 Prints per-epoch loss and test accuracy (a tqdm progress bar when tqdm is installed), saves the
 trained weights to OUT/digits.safetensors and, when matplotlib is installed, the loss/accuracy
 curves to OUT/digits.png. With --tensorboard DIR (needs pip install ".[tensorboard]") it also logs
 train/loss per step and test/accuracy, test/loss, train/lr per epoch for `tensorboard --logdir DIR`.
-The script reads like the PyTorch one it would be.
+--model vit trains a small vision transformer instead of the CNN (2x2 patches, a class token, three
+nn.TransformerEncoderLayer blocks). The script reads like the PyTorch one it would be.
 """
 
 import argparse
@@ -38,6 +40,36 @@ class DigitsNet(nn.Module):
         return self.classifier(self.features(x))
 
 
+class DigitsViT(nn.Module):
+    """A small vision transformer: the 8x8 image as 16 patches of 2x2 pixels plus a class token, through
+    pre-norm encoder layers; the class token's output is classified."""
+
+    def __init__(self, patch=2, d_model=96, nhead=4, num_layers=3, dim_feedforward=192, dropout=0.1):
+        super().__init__()
+        self.patch = patch
+        n_patches = (8 // patch) ** 2
+        self.embed = nn.Linear(patch * patch, d_model)
+        self.cls_token = nn.Parameter(lamina.zeros(1, 1, d_model))
+        self.pos_embed = nn.Parameter(0.02 * lamina.randn(1, n_patches + 1, d_model))
+        layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, activation="gelu",
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, 10)
+
+    def forward(self, x):
+        """x (B, 1, 8, 8) -> (B, 10) logits."""
+        B, p = x.shape[0], self.patch
+        # (B, 1, 8, 8) -> (B, 4, 2, 4, 2) -> (B, 4, 4, 2, 2) -> (B, 16, 4): one row per patch.
+        patches = x.reshape(B, 8 // p, p, 8 // p, p).permute(0, 1, 3, 2, 4).reshape(B, -1, p * p)
+        tokens = lamina.cat([self.cls_token.expand(B, -1, -1), self.embed(patches)], dim=1)
+        return self.head(self.norm(self.encoder(tokens + self.pos_embed))[:, 0])
+
+
+MODELS = {"cnn": DigitsNet, "vit": DigitsViT}
+DEFAULTS = {"cnn": dict(epochs=15, lr=2e-3), "vit": dict(epochs=30, lr=1e-3)}  # the ViT wants a gentler lr
+
+
 def progress(iterable, desc, enabled):
     """tqdm when it is installed (and wanted), the plain iterable otherwise."""
     if enabled:
@@ -62,7 +94,7 @@ def evaluate(model, loader):
     return total_loss / count, correct / count
 
 
-def save_plot(history, path):
+def save_plot(history, path, name="cnn"):
     """Loss and accuracy curves as a PNG; returns False when matplotlib is missing."""
     try:
         import matplotlib
@@ -77,28 +109,32 @@ def save_plot(history, path):
     ax_loss.set_xlabel("epoch"), ax_loss.set_ylabel("cross-entropy"), ax_loss.legend()
     ax_acc.plot(epochs, [100 * a for a in history["test_acc"]])
     ax_acc.set_xlabel("epoch"), ax_acc.set_ylabel("test accuracy (%)")
-    fig.suptitle("lamina: CNN on 8x8 digits")
+    fig.suptitle(f"lamina: {name.upper()} on 8x8 digits")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
 
 
-def train(epochs=15, batch_size=32, lr=2e-3, out="digits_run", seed=0, show_progress=True,
-          tensorboard=None):
-    """Trains DigitsNet and returns the history dict (train_loss, test_loss, test_acc per epoch).
+def train(epochs=None, batch_size=32, lr=None, out="digits_run", seed=0, show_progress=True,
+          tensorboard=None, model="cnn"):
+    """Trains DigitsNet (model="cnn") or DigitsViT ("vit") and returns the history dict (train_loss,
+    test_loss, test_acc per epoch). epochs and lr default to the model's entry in DEFAULTS.
 
     tensorboard: a log directory for SummaryWriter, or None for no TensorBoard logging.
     """
+    name = model
+    epochs = DEFAULTS[name]["epochs"] if epochs is None else epochs
+    lr = DEFAULTS[name]["lr"] if lr is None else lr
     lamina.manual_seed(seed)
     train_set, test_set = lamina.datasets.digits(test_fraction=0.2, seed=seed)
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True,
                               generator=lamina.Generator().manual_seed(seed))
     test_loader = DataLoader(test_set, batch_size=256)
-    model = DigitsNet()
+    model = MODELS[name]()
     optimizer = lamina.optim.Adam(model.parameters(), lr=lr)
     scheduler = lamina.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    print(f"digits: {len(train_set)} train / {len(test_set)} test images, "
+    print(f"digits ({name}): {len(train_set)} train / {len(test_set)} test images, "
           f"{sum(p.numel() for p in model.parameters())} parameters, {lamina.get_num_threads()} threads")
 
     writer = SummaryWriter(tensorboard) if tensorboard else None
@@ -134,12 +170,12 @@ def train(epochs=15, batch_size=32, lr=2e-3, out="digits_run", seed=0, show_prog
         print(f"TensorBoard logs in {tensorboard} (view: tensorboard --logdir {tensorboard})")
 
     os.makedirs(out, exist_ok=True)
-    checkpoint = os.path.join(out, "digits.safetensors")
+    checkpoint = os.path.join(out, "digits.safetensors" if name == "cnn" else f"digits_{name}.safetensors")
     lamina.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history},
                 checkpoint)
     print(f"saved checkpoint to {checkpoint}")
-    plot = os.path.join(out, "digits.png")
-    if save_plot(history, plot):
+    plot = os.path.join(out, "digits.png" if name == "cnn" else f"digits_{name}.png")
+    if save_plot(history, plot, name):
         print(f"saved loss/accuracy curves to {plot}")
     else:
         print("matplotlib is not installed: no plot (pip install \"lamina[examples]\")")
@@ -148,9 +184,11 @@ def train(epochs=15, batch_size=32, lr=2e-3, out="digits_run", seed=0, show_prog
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--model", choices=sorted(MODELS), default="cnn",
+                        help="cnn: two conv blocks; vit: a small vision transformer on 2x2 patches")
+    parser.add_argument("--epochs", type=int, help="default: 15 (cnn), 30 (vit)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr", type=float, help="default: 2e-3 (cnn), 1e-3 (vit)")
     parser.add_argument("--out", default="digits_run", help="folder for the checkpoint and the plot")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true", help="plain lines instead of tqdm bars")
@@ -158,7 +196,7 @@ def main(argv=None):
                         help="log loss, accuracy and learning rate for TensorBoard to DIR")
     args = parser.parse_args(argv)
     history = train(args.epochs, args.batch_size, args.lr, args.out, args.seed, not args.no_progress,
-                    args.tensorboard)
+                    args.tensorboard, args.model)
     print(f"final test accuracy: {100 * history['test_acc'][-1]:.2f}%")
 
 
