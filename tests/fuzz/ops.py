@@ -735,3 +735,32 @@ def batch_norm(lib, x, w, b, mean, var, affine, momentum):
     out = F(lib).batch_norm(x, mean, var, w if affine else None, b if affine else None, training=True,
                             momentum=momentum)
     return (out,) + ((mean, var) if mean is not None else ())  # the running stats are updated in place
+
+
+# ---- attention: query, key and value leaves sharing their dims
+def attention_leaves(r):
+    dtype = A.float_dtype(r)
+    heads = int(r.choice([1, 2, 4]))
+    kv_heads = heads if A.chance(r, 0.7) else int(r.choice([1, 2]))
+    lead = [[], [heads], [A.size(r, 1, 2), heads]][int(r.integers(0, 3))]
+    kv_lead = lead[:-1] + [kv_heads] if lead else []
+    L, S = (int(r.choice([0, 1, 3, 65])) for _ in range(2))
+    E, Ev = A.size(r, 1, 8), A.size(r, 1, 8)
+    return [(lead + [L, E], dtype), (kv_lead + [S, E], dtype), (kv_lead + [S, Ev], dtype)], {}
+
+
+def attention_args(r, metas, hint):
+    L, S = metas[0].shape[-2] if len(metas[0].shape) >= 2 else 1, metas[1].shape[-2] if len(metas[1].shape) >= 2 else 1
+    kind = r.choice(["none", "none", "bool", "float", "causal"])
+    mask = None
+    if kind == "bool":
+        mask = r.random((L, S)) > 0.2
+    elif kind == "float":
+        mask = r.standard_normal((L, S)).astype(metas[0].dtype)
+    return {"mask": mask, "causal": kind == "causal", "scale": r.choice([None, 0.5, 2.0]), "gqa": A.chance(r, 0.5)}
+
+
+@op("scaled_dot_product_attention", 3, leaves=attention_leaves, args=attention_args)
+def scaled_dot_product_attention(lib, q, k, v, mask, causal, scale, gqa):
+    return F(lib).scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal,
+                                               scale=None if scale is None else float(scale), enable_gqa=gqa)

@@ -24,12 +24,12 @@ def np_sdpa(q, k, v, mask=None, causal=False, scale=None, gqa=False):
     if q.shape[-1] == 0:  # every score is an empty sum: 0 whatever the scale
         scale = 1.0
     scale = 1 / np.sqrt(q.shape[-1]) if scale is None else scale
-    s = q @ np.swapaxes(k, -1, -2) * scale
+    s = (q * scale) @ np.swapaxes(k, -1, -2)  # q scaled first, as the kernel (and PyTorch)
     L, S = s.shape[-2:]
     if causal:
-        mask = np.tril(np.ones((L, S), bool))
+        s = np.where(np.tril(np.ones((L, S), bool)), s, -np.inf)  # hidden keys are never read
     if mask is not None:
-        s = np.where(mask, s, -np.inf) if mask.dtype == bool else s + mask
+        s = s + np.where(mask, 0.0, -np.inf) if mask.dtype == bool else s + mask  # added: NaN stays NaN
     m = s.max(-1, keepdims=True, initial=-np.inf)
     dead = np.isneginf(m)  # every key masked: output 0, as the fused kernel (and PyTorch's)
     p = np.exp(s - np.where(dead, 0, m))
@@ -294,3 +294,16 @@ def test_sdpa_nan_in_a_query_row_reaches_only_that_row():
     out = F.scaled_dot_product_attention(lamina.tensor(q), lamina.randn(1, 3, 4, dtype=lamina.float64),
                                          lamina.randn(1, 3, 2, dtype=lamina.float64)).numpy()
     assert np.all(np.isnan(out[0, 0])) and np.all(np.isfinite(out[0, 1]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sdpa_one_visible_key_gives_exactly_zero_key_gradient(dtype, isa):
+    # softmax over a single key is 1 whatever the score, so d out / d key is exactly 0: the
+    # backward's row term (dO . O) and dO . v must round alike (they once differed in float32).
+    rng = np.random.default_rng(13)
+    q = lamina.tensor((rng.standard_normal((1, 2, 65, 4)) * 100).astype(dtype), requires_grad=True)
+    k = lamina.tensor(rng.standard_normal((1, 1, 1, 4)).astype(dtype), requires_grad=True)
+    v = lamina.tensor((rng.standard_normal((1, 1, 1, 4)) * 100).astype(dtype), requires_grad=True)
+    out = F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+    out.backward(lamina.tensor((rng.standard_normal((1, 2, 65, 4)) * 100).astype(dtype)))
+    assert np.all(k.grad.numpy() == 0) and np.all(q.grad.numpy() == 0)

@@ -113,8 +113,10 @@ Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, cons
   // The broadcast batch: (lead..., heads); key/value may have fewer heads under GQA.
   Shape lead;
   int64_t H = 1, Hk = 1;
-  const bool gqa = enable_gqa && query.dim() >= 3 && key.dim() >= 3 && value.dim() >= 3 &&
-                   ksh[ksh.size() - 3] != qsh[qsh.size() - 3];
+  LAMINA_CHECK_INDEX(!enable_gqa || (query.dim() >= 3 && key.dim() >= 3 && value.dim() >= 3), kOp,
+                     ": enable_gqa needs a heads dim (-3) in query, key and value, got shapes ", str(qsh), ", ",
+                     str(ksh), " and ", str(vsh));
+  const bool gqa = enable_gqa && ksh[ksh.size() - 3] != qsh[qsh.size() - 3];
   if (gqa) {
     H = qsh[qsh.size() - 3], Hk = ksh[ksh.size() - 3];
     LAMINA_CHECK(vsh[vsh.size() - 3] == Hk && Hk > 0 && H % Hk == 0, kOp,

@@ -40,33 +40,35 @@ Slice<T> slice(const AttentionArgs& a, int64_t b, int64_t h) {
           static_cast<const T*>(a.v) + b * a.v_strides[0] + hk * a.v_strides[1], b, h};
 }
 
-// kt (E x nb, row stride nb) = rows [j0, j0 + nb) of k (or v), transposed.
+// kt (E x nb, row stride nb) = rows [j0, j0 + nb) of k (or v), transposed, times `scale`.
 template <class T>
-void pack_transposed(T* kt, const T* k, int64_t row_stride, int64_t j0, int64_t nb, int64_t E) {
+void pack_transposed(T* kt, const T* k, int64_t row_stride, int64_t j0, int64_t nb, int64_t E, T scale = T(1)) {
   for (int64_t c = 0; c < nb; ++c) {
     const T* row = k + (j0 + c) * row_stride;
-    for (int64_t d = 0; d < E; ++d) kt[d * nb + c] = row[d];
+    for (int64_t d = 0; d < E; ++d) kt[d * nb + c] = row[d] * scale;
   }
 }
 
-// s (nr x nb) = the scores of queries [i0, i0 + nr) against keys [j0, j0 + nb): q k^T * scale,
-// plus the mask, -inf where the bool mask or causality excludes a key.
+// Scores are (q * scale) k^T: scaling q first, as PyTorch does, keeps a product near the float
+// limit finite when the scale is below 1, and costs one multiply per query element per task.
+// s (nr x nb) = the scores of queries [i0, i0 + nr) against keys [j0, j0 + nb) from qs, the
+// scaled queries (row stride E), plus the mask. -inf is added where the bool mask excludes a key (so a NaN score stays NaN, as in
+// PyTorch's definition) and stored where causality does (those keys are never read at all in
+// tiles above the diagonal, which are skipped).
 template <class T>
-void score_tile(const AttentionArgs& a, const Slice<T>& sl, const T* kt, int64_t i0, int64_t nr, int64_t j0,
-                int64_t nb, T* s) {
-  const int64_t qs = a.q_strides[2];
-  small_gemm<T>(nr, sl.q + i0 * qs, qs, 1, kt, nb, nb, a.E, s);
-  const T scale = T(a.scale), ninf = -std::numeric_limits<T>::infinity();
+void score_tile(const AttentionArgs& a, const Slice<T>& sl, const T* qs, const T* kt, int64_t i0, int64_t nr,
+                int64_t j0, int64_t nb, T* s) {
+  small_gemm<T>(nr, qs + i0 * a.E, a.E, 1, kt, nb, nb, a.E, s);
+  const T ninf = -std::numeric_limits<T>::infinity();
   const int64_t* ms = a.mask_strides;
   for (int64_t r = 0; r < nr; ++r) {
     T* row = s + r * nb;
-    for (int64_t c = 0; c < nb; ++c) row[c] *= scale;
     if (a.mask) {
       const int64_t at = sl.b * ms[0] + sl.h * ms[1] + (i0 + r) * ms[2] + j0 * ms[3];
       if (a.mask_is_bool) {
         const bool* m = static_cast<const bool*>(a.mask) + at;
         for (int64_t c = 0; c < nb; ++c)
-          if (!m[c * ms[3]]) row[c] = ninf;
+          if (!m[c * ms[3]]) row[c] += ninf;
       } else {
         const T* m = static_cast<const T*>(a.mask) + at;
         for (int64_t c = 0; c < nb; ++c) row[c] += m[c * ms[3]];
@@ -126,15 +128,14 @@ T exp_shifted(T* x, int64_t n, T m) {
 // each key tile is one product k_tile q^T, and the softmax statistics of the nr queries are
 // vectors across a tile row.
 
-// st (nb x nr) = the scores of keys [j0, j0 + nb) against queries [i0, i0 + nr), times the scale,
-// plus the mask, -inf where the bool mask or causality excludes a key.
+// st (nb x nr) = the scores of keys [j0, j0 + nb) against queries [i0, i0 + nr) from qt, the
+// scaled queries transposed, plus the mask (as score_tile).
 template <class T>
 void score_tile_t(const AttentionArgs& a, const Slice<T>& sl, const T* qt, int64_t i0, int64_t nr, int64_t j0,
                   int64_t nb, T* st) {
   const int64_t ks = a.k_strides[2];
   small_gemm<T>(nb, sl.k + j0 * ks, ks, 1, qt, nr, nr, a.E, st);
-  const T scale = T(a.scale), ninf = -std::numeric_limits<T>::infinity();
-  for (int64_t c = 0; c < nb * nr; ++c) st[c] *= scale;
+  const T ninf = -std::numeric_limits<T>::infinity();
   const int64_t* ms = a.mask_strides;
   if (a.mask) {
     for (int64_t c = 0; c < nb; ++c) {
@@ -143,7 +144,7 @@ void score_tile_t(const AttentionArgs& a, const Slice<T>& sl, const T* qt, int64
       if (a.mask_is_bool) {
         const bool* m = static_cast<const bool*>(a.mask) + at;
         for (int64_t r = 0; r < nr; ++r)
-          if (!m[r * ms[2]]) row[r] = ninf;
+          if (!m[r * ms[2]]) row[r] += ninf;
       } else {
         const T* m = static_cast<const T*>(a.mask) + at;
         for (int64_t r = 0; r < nr; ++r) row[r] += m[r * ms[2]];
@@ -207,7 +208,7 @@ void forward_block(const AttentionArgs& a, int64_t b, int64_t h, int64_t i0) {
   T* acc = scratch<T, 2>(kBr * Ev + 3 * kBr);
   T *m = acc + kBr * Ev, *l = m + kBr, *m_old = l + kBr;
   bool keep[kBc];
-  pack_transposed(qt, sl.q, a.q_strides[2], i0, nr, E);
+  pack_transposed(qt, sl.q, a.q_strides[2], i0, nr, E, T(a.scale));
   std::fill(acc, acc + nr * Ev, T(0));
   std::fill(m, m + nr, -std::numeric_limits<T>::infinity());
   std::fill(l, l + nr, T(0));
@@ -271,14 +272,14 @@ void backward_head(const AttentionArgs& a, const Grads& g, int64_t b, int64_t h,
   T* gq = static_cast<T*>(g.gq) + bh * L * E;
   T* kt = scratch<T, 0>(E * kBc);
   T* p = scratch<T, 1>(kBr * kBc);
-  T* vt = scratch<T, 2>(Ev * kBc + 2 * kBr * kBc + L);
-  T *pd = vt + Ev * kBc, *ds = pd + kBr * kBc, *delta = ds + kBr * kBc;
+  T* vt = scratch<T, 2>(Ev * kBc + 2 * kBr * kBc + L + L * E);
+  T *pd = vt + Ev * kBc, *ds = pd + kBr * kBc, *delta = ds + kBr * kBc, *q_scaled = delta + L;
   bool keep[kBr][kBc];
-  for (int64_t i = 0; i < L; ++i) {  // delta_i = sum_e dO_ie O_ie, the softmax backward's row term
-    T d = 0;
-    for (int64_t e = 0; e < Ev; ++e) d += go[i * Ev + e] * out[i * Ev + e];
-    delta[i] = d;
-  }
+  for (int64_t i = 0; i < L; ++i)  // the forward's scaled queries, so the scores match it bit for bit
+    for (int64_t e = 0; e < E; ++e) q_scaled[i * E + e] = sl.q[i * qs + e] * T(a.scale);
+  // delta_i = sum_e dO_ie O_ie, the softmax backward's row term, by the same FMA chain that forms
+  // dP_ij = sum_e dO_ie v_je below: with one visible key (O_i = v_j) dP - delta is then exactly 0.
+  for (int64_t i = 0; i < L; ++i) small_gemm<T>(1, go + i * Ev, Ev, 1, out + i * Ev, 1, 1, Ev, delta + i);
   const T ninf = -std::numeric_limits<T>::infinity();
   for (int64_t j0 = 0; j0 < a.S; j0 += kBc) {
     const int64_t nb = std::min(kBc, a.S - j0);
@@ -287,7 +288,7 @@ void backward_head(const AttentionArgs& a, const Grads& g, int64_t b, int64_t h,
     const int64_t first_i = a.causal ? j0 / kBr * kBr : 0;  // earlier queries see none of these keys
     for (int64_t i0 = first_i; i0 < L; i0 += kBr) {
       const int64_t nr = std::min(kBr, L - i0);
-      score_tile(a, sl, kt, i0, nr, j0, nb, p);
+      score_tile(a, sl, q_scaled, kt, i0, nr, j0, nb, p);
       for (int64_t r = 0; r < nr; ++r) {  // p = exp(s - lse): the softmax, recomputed
         T* row = p + r * nb;
         const T m = lse[i0 + r];

@@ -5,12 +5,24 @@
 // cut into widths never shows in the bits.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
 #include "lamina/cpu/kernels/vec.h"
 
 namespace lamina::cpu::LAMINA_ISA_NS {
+
+// c + a * b rounded once where the ISA has FMA, as the compiler contracts the vector code below:
+// the scalar columns then round like the vector ones (GCC does not contract every scalar loop).
+template <class T>
+inline T mul_add(T a, T b, T c) {
+#ifdef __FMA__
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
 
 // Columns [j, j + NV * W) of R rows, with R x NV accumulators of W lanes.
 template <class T, int R, int W, int NV, bool Accumulate>
@@ -58,7 +70,7 @@ inline void small_rows(const T* a, int64_t ars, int64_t acs, const T* b, int64_t
     T acc[R] = {};
     for (int64_t p = 0; p < k; ++p) {
       const T bv = b[p * brs + j];
-      for (int r = 0; r < R; ++r) acc[r] += a[r * ars + p * acs] * bv;
+      for (int r = 0; r < R; ++r) acc[r] = mul_add(a[r * ars + p * acs], bv, acc[r]);
     }
     for (int r = 0; r < R; ++r) out[r * n + j] = Accumulate ? out[r * n + j] + acc[r] : acc[r];
   }
