@@ -231,3 +231,69 @@ def test_attention_never_crashes_and_matches_the_math_path(case):
                            kwargs["enable_gqa"])
     tol = 1e-9 if dtype == "float64" else 1e-4
     np.testing.assert_allclose(out.detach().numpy(), ref, rtol=tol, atol=tol, equal_nan=True)
+
+
+# ---- recurrent layers: random geometry and batch_sizes through the fused time loop ---------------
+# _C._rnn_layer takes the packed batch_sizes straight from the caller, so the lists include bad
+# ones (increasing, zero, negative, not summing to the rows); the weights sometimes have the wrong
+# shape. Valid calls are checked step by step against numpy (forward, then backward must run).
+
+@st.composite
+def rnn_layer_cases(draw):
+    mode = draw(st.sampled_from(["lstm", "lstm", "gru", "gru", "rnn_tanh", "rnn_relu", "bad"]))
+    H, I = draw(st.sampled_from([1, 3, 17])), draw(st.sampled_from([0, 1, 5]))
+    sizes = draw(st.lists(st.integers(0, 4), min_size=draw(st.sampled_from([0, 1, 1, 1])), max_size=5))
+    valid = sorted((s for s in sizes if s > 0), reverse=True)
+    batch_sizes = draw(st.sampled_from([valid, valid, sizes, valid + [5], [-1] + valid]))
+    rows = sum(batch_sizes) + draw(st.sampled_from([0, 0, 0, 1, -1]))
+    gate_rows = {"lstm": 4, "gru": 3}.get(mode, 1) * H + draw(st.sampled_from([0] * 7 + [1]))
+    return (mode, H, I, batch_sizes, max(rows, 0), gate_rows, draw(st.booleans()), draw(st.booleans()),
+            draw(st.booleans()), draw(st.integers(0, 2**16)))
+
+
+def np_rnn_layer(mode, x, batch_sizes, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
+    h, c, out, offsets = h0.copy(), c0.copy(), np.zeros((x.shape[0], h0.shape[1])), np.cumsum([0] + batch_sizes)
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    for t in (range(len(batch_sizes) - 1, -1, -1) if reverse else range(len(batch_sizes))):
+        n, rows = batch_sizes[t], slice(offsets[t], offsets[t] + batch_sizes[t])
+        gi, gh = x[rows] @ w_ih.T + b_ih, h[:n] @ w_hh.T + b_hh
+        if mode == "lstm":
+            i, f, g, o = np.split(gi + gh, 4, axis=1)
+            c[:n] = sig(f) * c[:n] + sig(i) * np.tanh(g)
+            h[:n] = sig(o) * np.tanh(c[:n])
+        elif mode == "gru":
+            H = h.shape[1]
+            r, z = sig(gi[:, :H] + gh[:, :H]), sig(gi[:, H:2 * H] + gh[:, H:2 * H])
+            h[:n] = (1 - z) * np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:]) + z * h[:n]
+        else:
+            h[:n] = np.maximum(gi + gh, 0) if mode == "rnn_relu" else np.tanh(gi + gh)
+        out[rows] = h[:n]
+    return out, h
+
+
+@settings(max_examples=600, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(case=rnn_layer_cases())
+def test_rnn_layer_never_crashes_and_matches_numpy(case):
+    mode, H, I, batch_sizes, rows, gate_rows, with_state, with_bias, reverse, seed = case
+    rng = np.random.default_rng(seed)
+    B = max(batch_sizes, default=0)
+    arrays = {"x": rng.standard_normal((rows, I)), "w_ih": rng.standard_normal((gate_rows, I)) * 0.5,
+              "w_hh": rng.standard_normal((gate_rows, H)) * 0.5, "b_ih": rng.standard_normal(gate_rows),
+              "b_hh": rng.standard_normal(gate_rows), "h0": rng.standard_normal((max(B, 0), H)),
+              "c0": rng.standard_normal((max(B, 0), H))}
+    t = {k: lamina.tensor(v).requires_grad_() for k, v in arrays.items()}
+    try:
+        out, h, c = lamina._C._rnn_layer(mode, t["x"], batch_sizes, t["h0"] if with_state else None,
+                                         t["c0"] if with_state and mode == "lstm" else None, t["w_ih"], t["w_hh"],
+                                         t["b_ih"] if with_bias else None, t["b_hh"] if with_bias else None, None,
+                                         reverse)
+        (out.sum() + h.sum() + (c.sum() if c is not None else 0)).backward()
+    except ALLOWED:
+        return
+    zeros = np.zeros((B, H))
+    ref_out, ref_h = np_rnn_layer(mode, arrays["x"], batch_sizes, arrays["h0"] if with_state else zeros,
+                                  arrays["c0"] if with_state and mode == "lstm" else zeros, arrays["w_ih"],
+                                  arrays["w_hh"], arrays["b_ih"] if with_bias else 0.0,
+                                  arrays["b_hh"] if with_bias else 0.0, reverse)
+    np.testing.assert_allclose(out.detach().numpy(), ref_out, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(h.detach().numpy(), ref_h, rtol=1e-9, atol=1e-9)

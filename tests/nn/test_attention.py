@@ -307,3 +307,18 @@ def test_sdpa_one_visible_key_gives_exactly_zero_key_gradient(dtype, isa):
     out = F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
     out.backward(lamina.tensor((rng.standard_normal((1, 2, 65, 4)) * 100).astype(dtype)))
     assert np.all(k.grad.numpy() == 0) and np.all(q.grad.numpy() == 0)
+
+
+def test_sdpa_gqa_key_and_value_with_different_head_counts():
+    # PyTorch repeats key and value separately: each head count only has to divide the query's.
+    rng = np.random.default_rng(14)
+    arrays = [rand(rng, s) for s in [(2, 4, 5, 3), (2, 2, 6, 3), (2, 1, 6, 2)]]
+    tensors = [lamina.tensor(a, requires_grad=True) for a in arrays]
+    out = F.scaled_dot_product_attention(*tensors, enable_gqa=True)
+    q, k, v = arrays
+    ref = np_sdpa(q, np.repeat(k, 2, axis=1), np.repeat(v, 4, axis=1))
+    np.testing.assert_allclose(out.detach().numpy(), ref, rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, enable_gqa=True), tensors)
+    with pytest.raises(RuntimeError, match="must divide the number of heads in query"):
+        F.scaled_dot_product_attention(*(lamina.randn(*s) for s in [(1, 2, 4), (1, 2, 4), (2, 2, 3)]),
+                                       enable_gqa=True)

@@ -116,12 +116,25 @@ Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, cons
   LAMINA_CHECK_INDEX(!enable_gqa || (query.dim() >= 3 && key.dim() >= 3 && value.dim() >= 3), kOp,
                      ": enable_gqa needs a heads dim (-3) in query, key and value, got shapes ", str(qsh), ", ",
                      str(ksh), " and ", str(vsh));
+  if (enable_gqa) {  // PyTorch's rule: each of key's and value's head counts divides the query's
+    const int64_t hq = qsh[qsh.size() - 3], hk = ksh[ksh.size() - 3], hv = vsh[vsh.size() - 3];
+    LAMINA_CHECK(hk > 0 && hv > 0 && hq % hk == 0 && hq % hv == 0, kOp,
+                 ": number of heads in key and value must divide the number of heads in query, got query ",
+                 str(qsh), ", key ", str(ksh), " and value ", str(vsh));
+    if (hk != hv) {  // rare: give both the query's heads (copies, differentiable) and share nothing
+      auto repeat = [&](const Tensor& t, int64_t h) {
+        Shape grouped = t.shape(), full = t.shape();
+        grouped.insert(grouped.end() - 2, hq / h);
+        full[full.size() - 3] = hq;
+        return reshape(expand(unsqueeze(t, t.dim() - 2), grouped), full);
+      };
+      return scaled_dot_product_attention(query, repeat(key, hk), repeat(value, hv), attn_mask, dropout_p,
+                                          is_causal, scale, false, gen);
+    }
+  }
   const bool gqa = enable_gqa && ksh[ksh.size() - 3] != qsh[qsh.size() - 3];
   if (gqa) {
     H = qsh[qsh.size() - 3], Hk = ksh[ksh.size() - 3];
-    LAMINA_CHECK(vsh[vsh.size() - 3] == Hk && Hk > 0 && H % Hk == 0, kOp,
-                 ": number of heads in key and value must divide the number of heads in query, got query ",
-                 str(qsh), ", key ", str(ksh), " and value ", str(vsh));
     lead = broadcast_shapes(broadcast_shapes(prefix(qsh, 3), prefix(ksh, 3), kOp), prefix(vsh, 3), kOp);
   } else {
     Shape batch = broadcast_shapes(broadcast_shapes(prefix(qsh, 2), prefix(ksh, 2), kOp), prefix(vsh, 2), kOp);
