@@ -68,6 +68,9 @@ struct GemmArgs {
   MatrixView a, b;
   MutMatrixView c;
   GemmEpilogue epilogue;
+  // B as gemm_pack_b laid it out, or null. Set, it replaces b (batch 1 only): products that reuse
+  // one B many times (the recurrent weights of every time step) pack it once.
+  const void* b_packed = nullptr;
 };
 
 struct FusedOptimArgs;  // optim/fused.h
@@ -167,6 +170,9 @@ struct KernelTable {
   // ---- matrix products (ops/matmul.cpp, ops/conv.cpp) ----
   // Threads split the output into blocks, never the k loop: bits do not depend on the thread count.
   void (*gemm)(const GemmArgs& args) = nullptr;
+  // Packs args.b (k x n) for GemmArgs::b_packed into dst and returns its element count (only the
+  // count when dst is null). The layout belongs to the active ISA's GEMM.
+  int64_t (*gemm_pack_b)(const GemmArgs& args, void* dst) = nullptr;
 
   // ---- optimizers (optim/fused.cpp): one update step over every tensor of a param group ----
   void (*fused_optim)(const FusedOptimArgs& args) = nullptr;

@@ -26,9 +26,10 @@ struct Mat {
   int64_t rs, cs;
 };
 
-// c (m, n; row stride ldc) = a @ b + beta * c + bias (per column, may be null).
+// c (m, n; row stride ldc) = a @ b + beta * c + bias (per column, may be null); b_packed, when
+// given, is b as packed() laid it out.
 void mm(DType dt, Device dev, int64_t m, int64_t n, int64_t k, Mat a, Mat b, void* c, int64_t ldc, double beta,
-        const void* bias, const char* op) {
+        const void* bias, const char* op, const Tensor& b_packed = Tensor()) {
   if (m == 0 || n == 0) return;
   GemmArgs g;
   g.dtype = dt;
@@ -37,7 +38,21 @@ void mm(DType dt, Device dev, int64_t m, int64_t n, int64_t k, Mat a, Mat b, voi
   g.b = {b.p, b.rs, b.cs, 0};
   g.c = {c, ldc, 1, 0};
   if (bias) g.epilogue = {bias, 0, 1, Activation::None};
+  if (b_packed.defined()) g.b_packed = b_packed.raw_data();
   LAMINA_KERNEL(dev, gemm, op)(g);
+}
+
+// The recurrent weight b (k, n) packed once for the GEMM of every time step, so that no step
+// re-packs it (a 1 MiB copy per step for a 256-unit LSTM, as much memory traffic as the product).
+Tensor packed(DType dt, Device dev, int64_t k, int64_t n, Mat b, const char* op) {
+  GemmArgs g;
+  g.dtype = dt;
+  g.k = k, g.n = n;
+  g.b = {b.p, b.rs, b.cs, 0};
+  auto pack = LAMINA_KERNEL(dev, gemm_pack_b, op);
+  Tensor buf = make_tensor({pack(g, nullptr)}, dt, dev);
+  pack(g, buf.raw_data());
+  return buf;
 }
 
 // Row-major (rows, ld) matrix w as the right operand w^T (k = its columns) or w itself.
@@ -120,6 +135,7 @@ std::vector<Tensor> RnnLayerBackward::apply(std::vector<Tensor>&& grads) {
   Tensor dR = proj ? make_tensor({g.N, P}, dt, dev) : Tensor();
   Tensor dhraw = proj ? make_tensor({g.B, H}, dt, dev) : Tensor();
   Tensor hprev = gather_prev(g, out, h0, P);
+  const Tensor Whh_packed = packed(dt, dev, GH, P, N_(Whh), g.name);  // dh (n, P) = dG (n, GH) Whh
   auto& K = kernel_table(dev);
   for (int64_t s = g.T - 1; s >= 0; --s) {
     const int64_t t = g.step(s), n = g.bs[size_t(t)], o = g.off[size_t(t)];
@@ -134,15 +150,15 @@ std::vector<Tensor> RnnLayerBackward::apply(std::vector<Tensor>&& grads) {
       }
       kernel(K.lstm_cell_backward, g.name, dev)(dt, n, H, at(gates_, o * GH), at(c_, o * H), at(cprev, o * H), dhv,
                                                  dc.raw_data(), at(dGx, o * GH));
-      mm(dt, dev, n, P, GH, {at(dGx, o * GH), GH, 1}, N_(Whh), dh.raw_data(), P, 0, nullptr, g.name);
+      mm(dt, dev, n, P, GH, {at(dGx, o * GH), GH, 1}, N_(Whh), dh.raw_data(), P, 0, nullptr, g.name, Whh_packed);
     } else if (gru) {
       kernel(K.gru_cell_backward, g.name, dev)(dt, n, H, at(gates_, o * GH), at(hn_, o * H), at(hprev, o * H),
                                                 dh.raw_data(), at(dGx, o * GH), at(dGh, o * GH));
-      mm(dt, dev, n, H, GH, {at(dGh, o * GH), GH, 1}, N_(Whh), dh.raw_data(), H, 1, nullptr, g.name);
+      mm(dt, dev, n, H, GH, {at(dGh, o * GH), GH, 1}, N_(Whh), dh.raw_data(), H, 1, nullptr, g.name, Whh_packed);
     } else {
       kernel(K.rnn_cell_backward, g.name, dev)(dt, n, H, g.mode == Mode::RnnRelu, at(out, o * H), dh.raw_data(),
                                                 at(dGx, o * GH));
-      mm(dt, dev, n, H, GH, {at(dGx, o * GH), GH, 1}, N_(Whh), dh.raw_data(), H, 0, nullptr, g.name);
+      mm(dt, dev, n, H, GH, {at(dGx, o * GH), GH, 1}, N_(Whh), dh.raw_data(), H, 0, nullptr, g.name, Whh_packed);
     }
   }
   // Inputs: x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr.
@@ -236,10 +252,10 @@ std::vector<Tensor> rnn_layer(const std::string& mode, const Tensor& x, const st
   Tensor out, hs, cs, gates, csave, hraw, hn;
   {
     autograd::GradModeGuard no_grad(false);
-    // The recurrent weights are re-read every step: transposed once here, the GEMM packs them
-    // from unit-stride rows.
+    // The recurrent weights are re-read every step: packed once here for the GEMM.
     Tensor X = nn_detail::dense(x, dt), Wih = nn_detail::dense(w_ih, dt);
-    Tensor WhhT = contiguous(transpose(w_hh, 0, 1));
+    Tensor Whh = nn_detail::dense(w_hh, dt);
+    const Tensor WhhT = packed(dt, dev, P, GH, T_(Whh), op);  // gates (n, GH) += h (n, P) Whh^T
     Tensor Whr = proj ? nn_detail::dense(w_hr, dt) : Tensor();
     // LSTM / RNN fold both biases into the input projection; GRU keeps b_hh inside r * (.).
     Tensor bx = gru ? b_ih : (b_ih.defined() && b_hh.defined() ? add(b_ih, b_hh) : b_ih.defined() ? b_ih : b_hh);
@@ -264,19 +280,19 @@ std::vector<Tensor> rnn_layer(const std::string& mode, const Tensor& x, const st
       if (n == 0) continue;
       void* gt = at(gates, o * GH);
       if (lstm) {
-        mm(dt, dev, n, GH, P, {hs.raw_data(), P, 1}, N_(WhhT), gt, GH, 1, nullptr, op);
+        mm(dt, dev, n, GH, P, {hs.raw_data(), P, 1}, T_(Whh), gt, GH, 1, nullptr, op, WhhT);
         void* hdst = proj ? at(hraw, o * H) : at(out, o * P);
         kernel(K.lstm_cell, op, dev)(dt, n, H, gt, cs.raw_data(), at(csave, o * H), hdst);
         std::memcpy(cs.raw_data(), at(csave, o * H), size_t(n * H) * isz);
         if (proj) mm(dt, dev, n, P, H, {hdst, H, 1}, T_(Whr), at(out, o * P), P, 0, nullptr, op);
         std::memcpy(hs.raw_data(), at(out, o * P), size_t(n * P) * isz);
       } else if (gru) {
-        mm(dt, dev, n, GH, H, {hs.raw_data(), H, 1}, N_(WhhT), hg.raw_data(), GH, 0,
-           bh.defined() ? bh.raw_data() : nullptr, op);
+        mm(dt, dev, n, GH, H, {hs.raw_data(), H, 1}, T_(Whh), hg.raw_data(), GH, 0,
+           bh.defined() ? bh.raw_data() : nullptr, op, WhhT);
         kernel(K.gru_cell, op, dev)(dt, n, H, gt, hg.raw_data(), hs.raw_data(), at(hn, o * H), hs.raw_data());
         std::memcpy(at(out, o * H), hs.raw_data(), size_t(n * H) * isz);
       } else {
-        mm(dt, dev, n, H, H, {hs.raw_data(), H, 1}, N_(WhhT), gt, H, 1, nullptr, op);
+        mm(dt, dev, n, H, H, {hs.raw_data(), H, 1}, T_(Whh), gt, H, 1, nullptr, op, WhhT);
         kernel(K.rnn_cell, op, dev)(dt, n, H, g.mode == Mode::RnnRelu, gt);
         std::memcpy(hs.raw_data(), gt, size_t(n * H) * isz);
       }

@@ -143,10 +143,13 @@ void gemm_packed(const GemmArgs& g) {
   const T* B = static_cast<const T*>(g.b.data);
   T* C = static_cast<T*>(g.c.data);
   const GemmStore<T> store0 = make_store<T>(g);
+  // A prepacked B (pack_b_all): slice s starts at s * kc * npad, column block j0 at j0 * kcur in it.
+  const T* prepacked = static_cast<const T*>(g.b_packed);
+  const int64_t npad = ceil_div(n, NR) * NR;
   guarded_parallel_for(0, batch * nb * gm, 1, [&](int64_t t0, int64_t t1) {
     GemmBuffers& buf = thread_buffers();
     T* pa = buf.a.get<T>(mc * kc);
-    T* pb = buf.b.get<T>(nc * kc * (rows <= mc ? 1 : kb));
+    T* pb = prepacked ? nullptr : buf.b.get<T>(nc * kc * (rows <= mc ? 1 : kb));
     T* tile = buf.tile.get<T>(MR * NR);
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t bi = task / (nb * gm), jb = task / gm % nb, gi = task % gm;
@@ -163,14 +166,14 @@ void gemm_packed(const GemmArgs& g) {
         pack_b<T, NR>(B + bi * g.b.batch + p0 * g.b.rows + j0 * g.b.cols, g.b.rows, g.b.cols, std::min(kc, k - p0),
                       ncur, dst);
       };
-      if (!one_block)
+      if (!one_block && !prepacked)
         for (int64_t s = 0; s < kb; ++s) pack_b_slice(s, pb + s * kc * nc);
       for (int64_t i0 = r0; i0 < r1; i0 += mc) {
         const int64_t mcur = std::min(mc, r1 - i0);
         for (int64_t s = 0; s < kb; ++s) {
           const int64_t p0 = s * kc, kcur = std::min(kc, k - p0);
-          const T* bslice = one_block ? pb : pb + s * kc * nc;
-          if (one_block) pack_b_slice(s, pb);
+          const T* bslice = prepacked ? prepacked + s * kc * npad + j0 * kcur : one_block ? pb : pb + s * kc * nc;
+          if (one_block && !prepacked) pack_b_slice(s, pb);
           pack_a<T, MR>(a + i0 * g.a.rows + p0 * g.a.cols, g.a.rows, g.a.cols, mcur, kcur, pa);
           for (int64_t jr = 0; jr < ncur; jr += NR) {
             const T* bpanel = bslice + jr * kcur;
@@ -337,11 +340,35 @@ void gemm_fast(const GemmArgs& g0) {
   gemm_packed<T>(g);
 }
 
+// B (k x n) packed for GemmArgs::b_packed: every k slice of gemm_packed (whose size depends on k
+// and the cache only) for all n columns, in pack_b's panels. Returns the element count.
+template <class T>
+int64_t pack_b_all(const GemmArgs& g, void* dst) {
+  constexpr int64_t NR = kGemmNR<T>;
+  const int64_t k = g.k, n = g.n, npad = ceil_div(n, NR) * NR;
+  if (!dst || k <= 0 || n <= 0) return std::max<int64_t>(k, 0) * npad;
+  const int64_t kb = ceil_div(k, cache_blocking<T>(1, k).kc), kc = ceil_div(k, kb);
+  const T* B = static_cast<const T*>(g.b.data);
+  for (int64_t s = 0; s < kb; ++s)
+    pack_b<T, NR>(B + s * kc * g.b.rows, g.b.rows, g.b.cols, std::min(kc, k - s * kc), n,
+                  static_cast<T*>(dst) + s * kc * npad);
+  return k * npad;
+}
+
+int64_t gemm_pack_b_kernel(const GemmArgs& g, void* dst) {
+  return g.dtype == DType::Float64 ? pack_b_all<double>(g, dst) : pack_b_all<float>(g, dst);
+}
+
 void gemm_kernel(const GemmArgs& g) {
   if (g.batch <= 0 || g.m <= 0 || g.n <= 0) return;
   if (g.k <= 0) {  // beta * C + bias, through the reference
     if (g.dtype == DType::Float64) gemm_reference<double>(g);
     else gemm_reference<float>(g);
+    return;
+  }
+  if (g.b_packed) {  // only the packed path reads that layout (no transposed or unpacked variants)
+    if (g.dtype == DType::Float64) gemm_packed<double>(g);
+    else gemm_packed<float>(g);
     return;
   }
   if (g.dtype == DType::Float64) gemm_fast<double>(g);
@@ -356,7 +383,10 @@ void gemm_reference_kernel(const GemmArgs& g) {
 
 }  // namespace
 
-void register_gemm(KernelTable& table) { table.gemm = gemm_kernel; }
+void register_gemm(KernelTable& table) {
+  table.gemm = gemm_kernel;
+  table.gemm_pack_b = gemm_pack_b_kernel;
+}
 
 // The oracle for tests: bindings/gemm_testing.cpp calls the baseline copy (reference=True).
 void gemm_reference_entry(const GemmArgs& g) { gemm_reference_kernel(g); }
