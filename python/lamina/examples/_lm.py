@@ -140,7 +140,8 @@ def add_arguments(parser, *, steps, batch_size, block_size, lr, warmup, eval_eve
                   out="lm_run"):
     """The command-line options every language-model example takes, with that example's defaults."""
     parser.add_argument("text", nargs="?", help="training text file (default: Python's pydoc_data/topics.py)")
-    parser.add_argument("--steps", type=int, default=steps, help="total optimizer steps")
+    parser.add_argument("--steps", type=int, default=steps,
+                        help="total optimizer steps (a resumed run goes on up to this count)")
     parser.add_argument("--batch-size", type=int, default=batch_size)
     parser.add_argument("--block-size", type=int, default=block_size, help="context length in characters")
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate")

@@ -1,6 +1,6 @@
 """Train a 2-layer character-level LSTM on a text, then sample from it.
 
-    python -m lamina.examples.char_lstm [TEXT] [--steps 600] [--out char_lstm_run] [--resume]
+    python -m lamina.examples.char_lstm [TEXT] [--steps 1500] [--out char_lstm_run] [--resume]
                                         [--sample 300 --temperature 0.8 --top-k 20 --prompt "The "]
 
 Embedding -> nn.LSTM (2 layers, batch_first) -> linear head, trained with the same loop as the GPT
@@ -36,7 +36,7 @@ def main(argv=None):
     parser.add_argument("--hidden-size", type=int, default=256)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--dropout", type=float, default=0.0, help="between the LSTM layers")
-    _lm.add_arguments(parser, steps=600, batch_size=32, block_size=64, lr=3e-3, warmup=30, eval_every=100,
+    _lm.add_arguments(parser, steps=1500, batch_size=32, block_size=64, lr=3e-3, warmup=50, eval_every=250,
                       weight_decay=0.0, out="char_lstm_run")
     args = parser.parse_args(argv)
     config = dict(embed_dim=args.embed_dim, hidden_size=args.hidden_size, num_layers=args.layers,

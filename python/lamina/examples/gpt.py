@@ -1,6 +1,6 @@
 """Train a small decoder-only transformer (GPT) on characters of a text, then sample from it.
 
-    python -m lamina.examples.gpt [TEXT] [--steps 600] [--out gpt_run] [--resume]
+    python -m lamina.examples.gpt [TEXT] [--steps 400] [--out gpt_run] [--resume]
                                   [--sample 300 --temperature 0.8 --top-k 20 --prompt "The "]
 
 Token + learned position embeddings, pre-norm blocks (causal F.scaled_dot_product_attention, GELU
@@ -120,7 +120,7 @@ def main(argv=None):
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--d-model", type=int, default=256)
     parser.add_argument("--heads", type=int, default=4)
-    _lm.add_arguments(parser, steps=600, batch_size=16, block_size=128, lr=1e-3, warmup=50, eval_every=100,
+    _lm.add_arguments(parser, steps=400, batch_size=16, block_size=128, lr=2e-3, warmup=50, eval_every=100,
                       out="gpt_run")
     args = parser.parse_args(argv)
     config = dict(n_layers=args.layers, d_model=args.d_model, n_heads=args.heads, block_size=args.block_size)
