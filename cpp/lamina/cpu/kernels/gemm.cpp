@@ -185,7 +185,10 @@ void gemm_packed(const GemmArgs& g) {
                 __builtin_prefetch(ct + r * g.c.rows, 1, 2);
                 __builtin_prefetch(ct + r * g.c.rows + (nr - 1) * g.c.cols, 1, 2);
               }
-              gemm_micro_kernel<T>(kcur, pa + ir * kcur, bpanel, tile);
+              if (mr <= MR / 2)  // a short last panel (32 rows = 14 + 14 + 4): half the work
+                gemm_micro_kernel_ldb<T, MR, kGemmNV<T>, false, MR / 2>(kcur, pa + ir * kcur, bpanel, NR, tile);
+              else
+                gemm_micro_kernel<T>(kcur, pa + ir * kcur, bpanel, tile);
               gemm_store_tile(st, tile, NR, i0 + ir, j0 + jr, mr, nr, s == 0, s == kb - 1);
             }
           }

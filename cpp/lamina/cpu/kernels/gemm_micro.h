@@ -92,16 +92,17 @@ constexpr int kGemmNR = kGemmNV<T> * Simd<T>::kLanes;
 
 // tile[i * NR + j] = sum_p A(i, p) * b[p * ldb + j] for p < kc (tile 64-byte aligned, ldb a
 // multiple of the vector width; packed panels have ldb = NR). A(i, p) is a[p * MR + i] (a packed
-// panel) or, with RowsA, a[i * lda + p] (MR rows read in place).
-template <class T, int MR = kGemmMR<T>, int NV = kGemmNV<T>, bool RowsA = false>
+// panel) or, with RowsA, a[i * lda + p] (MR rows read in place). Only the first Rows rows are
+// computed and stored (a panel's last few rows cost no more than they need).
+template <class T, int MR = kGemmMR<T>, int NV = kGemmNV<T>, bool RowsA = false, int Rows = MR>
 inline void gemm_micro_kernel_ldb(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb,
                                   T* __restrict tile, int64_t lda = 0) {
   using S = Simd<T>;
   using V = typename S::V;
   constexpr int L = S::kLanes, NR = NV * L;
-  V acc[MR][NV];
+  V acc[Rows][NV];
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < Rows; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
   for (int64_t p = 0; p < kc; ++p) {
@@ -109,7 +110,7 @@ inline void gemm_micro_kernel_ldb(int64_t kc, const T* __restrict a, const T* __
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * L);
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < Rows; ++i) {
       V ai = S::bcast(RowsA ? a + i * lda : a + i);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = S::fma(ai, bv[v], acc[i][v]);
@@ -118,7 +119,7 @@ inline void gemm_micro_kernel_ldb(int64_t kc, const T* __restrict a, const T* __
     b += ldb;
   }
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < Rows; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) S::store(tile + i * NR + v * L, acc[i][v]);
 }
