@@ -1,6 +1,6 @@
 """Language-model training steps and generation, lamina vs PyTorch, each library in its own process.
 
-    PYTHONPATH=python python bench/lm_steps.py [--threads 1 2] [--reps 5] [--steps 10] [--gen-tokens 256]
+    PYTHONPATH=python python bench/lm_steps.py [--threads 1 2] [--reps 5] [--steps 10] [--gen-tokens 128]
     PYTHONPATH=python python bench/lm_steps.py --check      (the two models compute the same logits)
 
 Cases: a full training step (forward, cross-entropy, backward, gradient clipping, AdamW step) of the
@@ -233,9 +233,12 @@ def main():
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--reps", type=int, default=5, help="workers per library and thread count")
     parser.add_argument("--steps", type=int, default=10, help="timed training steps per worker")
-    parser.add_argument("--gen-tokens", type=int, default=256)
+    # At most the context: past it lamina's example re-encodes a half window, the torch twin cannot.
+    parser.add_argument("--gen-tokens", type=int, default=GPT_CONFIG["block_size"])
     parser.add_argument("--check", action="store_true", help="compare the lamina and torch models' logits")
     args = parser.parse_args()
+    if args.gen_tokens > GPT_CONFIG["block_size"]:
+        parser.error(f"--gen-tokens must be at most the context, {GPT_CONFIG['block_size']}")
     if args.check:
         check()
     elif args.lib:
