@@ -454,6 +454,16 @@ def test_max_pool_double_backward_through_grad_output(name):
     assert input_grad(v).grad_fn.name().endswith("BackwardBackward0")
 
 
+@pytest.mark.parametrize("pool", ["max_pool1d", "max_pool2d"])
+def test_max_pool_double_backward_on_an_empty_batch(pool):
+    # The second-order node once reshaped the indices to (0, -1), which is ambiguous (the fuzzer found it).
+    x = lamina.zeros((0, 3, 6) if pool == "max_pool1d" else (0, 2, 4, 4), requires_grad=True)
+    out = getattr(F, pool)(x, 2)
+    (g,) = lamina.autograd.grad(out.exp().sum(), x, create_graph=True)
+    (gg,) = lamina.autograd.grad(g.sum(), x, allow_unused=True)
+    assert tuple(g.shape) == tuple(x.shape) and (gg is None or tuple(gg.shape) == tuple(x.shape))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("params", [((3, 3), (1, 1), (1, 1), (1, 1), False), ((3, 3), (2, 2), (1, 1), (1, 1), True),
                                     ((2, 2), (2, 2), (0, 0), (1, 1), False), ((2, 3), (1, 3), (0, 1), (1, 2), True),

@@ -173,9 +173,11 @@ struct MaxPoolBackwardBackward : Node {
     const Shape& in = grads[0].shape();
     int64_t plane = 1;
     for (size_t i = in.size() - size_t(nd); i < in.size(); ++i) plane *= in[i];
+    int64_t out_plane = 1;  // windows per plane (idx has grads' leading dims)
+    for (size_t i = idx.shape().size() - size_t(nd); i < idx.shape().size(); ++i) out_plane *= idx.shape()[i];
     int64_t P = plane == 0 ? 0 : grads[0].numel() / plane;
     Tensor flat = reshape(grads[0], {P, plane});
-    Tensor at = reshape(idx, {P, -1});
+    Tensor at = reshape(idx, {P, out_plane});  // explicit: an empty batch leaves -1 ambiguous
     // Windows entirely in the padding carry an index past the plane (as in PyTorch): they get 0.
     Tensor valid = lt(at, wrapped_scalar(plane));
     Tensor picked = gather(flat, 1, where(valid, at, wrapped_scalar(int64_t(0))));
