@@ -415,3 +415,24 @@ def test_var_of_equal_values_is_exactly_zero():
     assert huge.var().item() == math.inf and huge.std().item() == math.inf
     b = np.random.default_rng(8).standard_normal((6, 7)) * 1e3 + 1e6  # a large mean: still accurate
     np.testing.assert_allclose(t(b, lamina.float64).var(1).numpy(), b.var(1, ddof=1), rtol=1e-9)
+
+
+@pytest.mark.parametrize("fn", ["max", "min"])
+def test_max_min_over_all_elements_give_exact_zeros_off_the_extremum(fn):
+    # PyTorch's evenly_distribute_backward: a NaN gradient reaches only the extremal elements (the
+    # fuzzer found max().asin() spreading NaN everywhere); amax/amin keep g * mask / count.
+    x = lamina.tensor([[1.0, 3.0, 3.0], [0.5, -2.0, 0.0]], dtype=lamina.float64, requires_grad=True)
+    out = getattr(x, fn)()
+    assert out.grad_fn.name() == ("MaxBackward1" if fn == "max" else "MinBackward1")
+    (out * math.nan).backward()
+    hit = x.detach().numpy() == out.item()
+    assert np.all(np.isnan(x.grad.numpy()[hit])) and np.all(x.grad.numpy()[~hit] == 0)
+    x.grad = None
+    getattr(x, fn)().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), hit / hit.sum())
+    y = lamina.tensor([1.0, math.nan, 2.0, math.nan], requires_grad=True)  # a NaN result: the NaNs share it
+    getattr(y, fn)().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [0.0, 0.5, 0.0, 0.5])
+    z = lamina.tensor([1.0, 2.0], requires_grad=True)
+    (z.amax() * math.nan).backward()
+    assert np.all(np.isnan(z.grad.numpy()))

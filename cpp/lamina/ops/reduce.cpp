@@ -119,15 +119,26 @@ struct MeanBackward : SumBackward {
 };
 
 // amax/amin: the gradient is shared evenly by the elements equal to the result.
+// amax/amin: the gradient split evenly between the elements equal to the result (g * mask /
+// count, so a NaN gradient reaches every element, as PyTorch's). max()/min() over all elements
+// (evenly): PyTorch's evenly_distribute_backward, which writes g / count at those elements and
+// exact zeros elsewhere, and counts the NaN elements when the result is NaN.
 struct AmaxBackward : SumBackward {
   SavedTensor self_, result_;
   std::string label = "AmaxBackward0";
+  bool evenly = false;
   std::string name() const override { return label; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     Tensor x = unpack(self_), res = expand_back(unpack(result_), input_shape, dims, keepdim);
+    Tensor g = expand_back(grads[0], input_shape, dims, keepdim);
+    if (evenly) {
+      Tensor hit = logical_or(eq(x, res), logical_and(isnan(x), isnan(res)));
+      Tensor count = sum(to(hit, g.dtype()));
+      return {where(hit, g / count, zeros_like(g))};
+    }
     Tensor mask = to(eq(x, res), x.dtype());
     Tensor count = expand_back(sum(mask, dims, keepdim), input_shape, dims, keepdim);
-    return {expand_back(grads[0], input_shape, dims, keepdim) * mask / count};
+    return {g * mask / count};
   }
 };
 
@@ -266,13 +277,16 @@ Tensor prod(const Tensor& x, std::optional<int64_t> dim, bool keepdim, std::opti
   return out;
 }
 
-static Tensor amax_amin(ReduceOp op, const Tensor& x, const Dims& dims, bool keepdim, const char* name) {
+static Tensor amax_amin(ReduceOp op, const Tensor& x, const Dims& dims, bool keepdim, const char* name,
+                        bool evenly = false) {
   check_nonempty(x, dims.empty() ? Dims{} : dims, name);
   LAMINA_CHECK(x.numel() > 0 || !dims.empty(), name, "(): cannot reduce an empty tensor");
   Tensor out = run_reduce(op, x, dims, keepdim, x.dtype(), name);
   if (out.is_floating_point()) {
     if (auto node = reduce_node<AmaxBackward>(x, dims, keepdim)) {
-      node->label = op == ReduceOp::Max ? "AmaxBackward0" : "AminBackward0";
+      node->label = evenly ? (op == ReduceOp::Max ? "MaxBackward1" : "MinBackward1")
+                           : (op == ReduceOp::Max ? "AmaxBackward0" : "AminBackward0");
+      node->evenly = evenly;
       autograd::set_history(out, node);
       node->save(node->self_, x);
       node->save(node->result_, out, true);
@@ -286,11 +300,11 @@ Tensor amin(const Tensor& x, const Dims& dims, bool keepdim) { return amax_amin(
 
 Tensor max(const Tensor& x) {
   check_nonempty(x, {}, "max");
-  return amax_amin(ReduceOp::Max, x, {}, false, "max");
+  return amax_amin(ReduceOp::Max, x, {}, false, "max", true);
 }
 Tensor min(const Tensor& x) {
   check_nonempty(x, {}, "min");
-  return amax_amin(ReduceOp::Min, x, {}, false, "min");
+  return amax_amin(ReduceOp::Min, x, {}, false, "min", true);
 }
 
 static std::tuple<Tensor, Tensor> index_reduce(ReduceOp op, const Tensor& x, int64_t dim, bool keepdim,
