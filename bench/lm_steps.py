@@ -1,6 +1,6 @@
 """Language-model training steps and generation, lamina vs PyTorch, each library in its own process.
 
-    PYTHONPATH=python python bench/lm_steps.py [--threads 1 2] [--reps 5] [--steps 10] [--gen-tokens 128]
+    python bench/lm_steps.py [--threads 1 2] [--reps 5] [--steps 10] [--gen-tokens 128]
     PYTHONPATH=python python bench/lm_steps.py --check      (the two models compute the same logits)
 
 Cases: a full training step (forward, cross-entropy, backward, gradient clipping, AdamW step) of the
@@ -211,6 +211,8 @@ def driver(args):
             order = ("lamina", "torch") if rep % 2 == 0 else ("torch", "lamina")
             for lib in order:
                 env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+                root = os.path.dirname(os.path.dirname(here))  # the source tree's lamina, as the docstring's command
+                env["PYTHONPATH"] = os.path.join(root, "python") + os.pathsep + env.get("PYTHONPATH", "")
                 if lib == "torch":
                     env["OMP_WAIT_POLICY"] = "PASSIVE"
                 cmd = [sys.executable, here, "--lib", lib, "--threads", str(threads), "--steps", str(args.steps),
