@@ -18,17 +18,6 @@ namespace {
 // Elements per parallel chunk: an update reads and writes several arrays per element.
 constexpr int64_t kOptimGrain = 16384;
 
-template <class V, class T>
-inline V ld(const T* p) {
-  if constexpr (is_scalar_v<V>) return *p;
-  else return vload(p);
-}
-template <class V, class T>
-inline void st(T* p, V v) {
-  if constexpr (is_scalar_v<V>) *p = v;
-  else vstore(p, v);
-}
-
 // Lane-wise sqrt: GCC turns this into one vsqrtps/vsqrtpd (-fno-math-errno) at every ISA level.
 template <class V>
 inline V vsqrt(V x) {
@@ -73,10 +62,10 @@ struct Moments {
       : w1(T(1 - h.beta1)), beta2(T(h.beta2)), w2(T(1 - h.beta2)), small(std::fabs(w1) < T(0.5)) {}
   template <class V>
   void update(T* m, T* v, int64_t i, V grad, V& mi, V& vi) const {
-    mi = lerp(ld<V>(m + i), grad, w1, small);
-    vi = ld<V>(v + i) * splat<V>(beta2) + splat<V>(w2) * (grad * grad);
-    st(m + i, mi);
-    st(v + i, vi);
+    mi = lerp(load<V>(m + i), grad, w1, small);
+    vi = load<V>(v + i) * splat<V>(beta2) + splat<V>(w2) * (grad * grad);
+    store(m + i, mi);
+    store(v + i, vi);
   }
 };
 
@@ -90,7 +79,7 @@ inline void lanes(int64_t begin, int64_t end, const F& f) {
 // The gradient as the update sees it: negated for maximize, plus weight decay unless decoupled.
 template <class V, class T>
 inline V effective_grad(const OptimHyper& h, const T* g, V param, int64_t i) {
-  V grad = ld<V>(g + i);
+  V grad = load<V>(g + i);
   if (h.maximize) grad = -grad;
   if (h.weight_decay != 0 && !h.decoupled_weight_decay) grad = grad + splat<V>(T(h.weight_decay)) * param;
   return grad;
@@ -107,14 +96,14 @@ void sgd(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const bool init = s.init;
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    V pv = ld<V>(p + i);
+    V pv = load<V>(p + i);
     V grad = effective_grad<V>(h, g, pv, i);
     if (h.momentum != 0) {
-      V m = init ? grad : ld<V>(buf + i) * splat<V>(mom) + splat<V>(damp1) * grad;
-      st(buf + i, m);
+      V m = init ? grad : load<V>(buf + i) * splat<V>(mom) + splat<V>(damp1) * grad;
+      store(buf + i, m);
       grad = h.nesterov ? grad + splat<V>(mom) * m : m;
     }
-    st(p + i, pv + splat<V>(-lr) * grad);
+    store(p + i, pv + splat<V>(-lr) * grad);
   });
 }
 
@@ -129,16 +118,16 @@ void adam(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const bool decoupled = h.weight_decay != 0 && h.decoupled_weight_decay;
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    V pv = ld<V>(p + i);
+    V pv = load<V>(p + i);
     if (decoupled) pv = pv * splat<V>(decay);
     V grad = effective_grad<V>(h, g, pv, i), mi, vi;
     moments.update(m, v, i, grad, mi, vi);
     if (h.amsgrad) {
-      vi = vmaximum(ld<V>(vmax + i), vi);
-      st(vmax + i, vi);
+      vi = vmaximum(load<V>(vmax + i), vi);
+      store(vmax + i, vi);
     }
     V denom = vsqrt(vi) / splat<V>(bc2_sqrt) + splat<V>(eps);
-    st(p + i, pv + splat<V>(neg_step) * (mi / denom));
+    store(p + i, pv + splat<V>(neg_step) * (mi / denom));
   });
 }
 
@@ -151,25 +140,25 @@ void rmsprop(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const bool small = std::fabs(w) < T(0.5);
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    V pv = ld<V>(p + i);
+    V pv = load<V>(p + i);
     V grad = effective_grad<V>(h, g, pv, i);
-    V sqi = ld<V>(sq + i) * splat<V>(alpha) + splat<V>(w) * (grad * grad);
-    st(sq + i, sqi);
+    V sqi = load<V>(sq + i) * splat<V>(alpha) + splat<V>(w) * (grad * grad);
+    store(sq + i, sqi);
     V avg;
     if (h.centered) {
-      V gai = lerp(ld<V>(ga + i), grad, w, small);
-      st(ga + i, gai);
+      V gai = lerp(load<V>(ga + i), grad, w, small);
+      store(ga + i, gai);
       avg = vsqrt(sqi + splat<V>(T(-1)) * (gai * gai));
     } else {
       avg = vsqrt(sqi);
     }
     avg = avg + splat<V>(eps);
     if (h.momentum > 0) {
-      V bi = ld<V>(buf + i) * splat<V>(mom) + grad / avg;
-      st(buf + i, bi);
-      st(p + i, pv + splat<V>(-lr) * bi);
+      V bi = load<V>(buf + i) * splat<V>(mom) + grad / avg;
+      store(buf + i, bi);
+      store(p + i, pv + splat<V>(-lr) * bi);
     } else {
-      st(p + i, pv + splat<V>(-lr) * (grad / avg));
+      store(p + i, pv + splat<V>(-lr) * (grad / avg));
     }
   });
 }
@@ -183,11 +172,11 @@ void adagrad(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const T eps = T(h.eps), neg_clr = T(-s.coef[0]);
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    V pv = ld<V>(p + i);
+    V pv = load<V>(p + i);
     V grad = effective_grad<V>(h, g, pv, i);
-    V si = ld<V>(sum + i) + grad * grad;
-    st(sum + i, si);
-    st(p + i, pv + splat<V>(neg_clr) * (grad / (vsqrt(si) + splat<V>(eps))));
+    V si = load<V>(sum + i) + grad * grad;
+    store(sum + i, si);
+    store(p + i, pv + splat<V>(neg_clr) * (grad / (vsqrt(si) + splat<V>(eps))));
   });
 }
 
@@ -199,15 +188,15 @@ void adadelta(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const T rho = T(h.beta2), w = T(1 - h.beta2), eps = T(h.eps), lr = T(h.lr);
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    V pv = ld<V>(p + i);
+    V pv = load<V>(p + i);
     V grad = effective_grad<V>(h, g, pv, i);
-    V sqi = ld<V>(sq + i) * splat<V>(rho) + splat<V>(w) * (grad * grad);
-    st(sq + i, sqi);
+    V sqi = load<V>(sq + i) * splat<V>(rho) + splat<V>(w) * (grad * grad);
+    store(sq + i, sqi);
     V std_ = vsqrt(sqi + splat<V>(eps));
-    V ai = ld<V>(acc + i);
+    V ai = load<V>(acc + i);
     V delta = vsqrt(ai + splat<V>(eps)) / std_ * grad;
-    st(acc + i, ai * splat<V>(rho) + splat<V>(w) * (delta * delta));
-    st(p + i, pv + splat<V>(-lr) * delta);
+    store(acc + i, ai * splat<V>(rho) + splat<V>(w) * (delta * delta));
+    store(p + i, pv + splat<V>(-lr) * delta);
   });
 }
 
@@ -221,13 +210,13 @@ void adamax(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const bool small = std::fabs(w1) < T(0.5);
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    V pv = ld<V>(p + i);
+    V pv = load<V>(p + i);
     V grad = effective_grad<V>(h, g, pv, i);
-    V mi = lerp(ld<V>(m + i), grad, w1, small);
-    V ui = vmaximum(ld<V>(u + i) * splat<V>(beta2), vabs(grad) + splat<V>(eps));
-    st(m + i, mi);
-    st(u + i, ui);
-    st(p + i, pv + splat<V>(neg_clr) * (mi / ui));
+    V mi = lerp(load<V>(m + i), grad, w1, small);
+    V ui = vmaximum(load<V>(u + i) * splat<V>(beta2), vabs(grad) + splat<V>(eps));
+    store(m + i, mi);
+    store(u + i, ui);
+    store(p + i, pv + splat<V>(neg_clr) * (mi / ui));
   });
 }
 
@@ -243,13 +232,13 @@ void nadam(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const bool decoupled = h.weight_decay != 0 && h.decoupled_weight_decay;
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    V pv = ld<V>(p + i);
+    V pv = load<V>(p + i);
     if (decoupled) pv = pv * splat<V>(decay);
     V grad = effective_grad<V>(h, g, pv, i), mi, vi;
     moments.update(m, v, i, grad, mi, vi);
     V denom = vsqrt(vi / splat<V>(bc2)) + splat<V>(eps);
     pv = pv + splat<V>(c_grad) * (grad / denom);
-    st(p + i, pv + splat<V>(c_avg) * (mi / denom));
+    store(p + i, pv + splat<V>(c_avg) * (mi / denom));
   });
 }
 
@@ -265,13 +254,13 @@ void radam(const OptimHyper h, const OptimSlot& s, int64_t b, int64_t e) {
   const bool decoupled = h.weight_decay != 0 && h.decoupled_weight_decay, rectified = s.coef[3] != 0;
   lanes<T>(b, e, [&](auto tag, int64_t i) {
     using V = decltype(tag);
-    V pv = ld<V>(p + i);
+    V pv = load<V>(p + i);
     if (decoupled) pv = pv * splat<V>(decay);
     V grad = effective_grad<V>(h, g, pv, i), mi, vi;
     moments.update(m, v, i, grad, mi, vi);
     V update = mi / splat<V>(bc1) * splat<V>(lr);
     if (rectified) update = update * (splat<V>(bc2_sqrt) / (vsqrt(vi) + splat<V>(eps))) * splat<V>(rect);
-    st(p + i, pv + splat<V>(T(-1)) * update);
+    store(p + i, pv + splat<V>(T(-1)) * update);
   });
 }
 

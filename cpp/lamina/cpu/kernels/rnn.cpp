@@ -25,16 +25,6 @@ void for_rows(int64_t rows, int64_t H, int64_t width, const Body& body) {
   });
 }
 
-template <class V, class T>
-inline V ld(const T* p) {
-  if constexpr (is_scalar_v<V>) return *p;
-  else return vload(p);
-}
-template <class V, class T>
-inline void st(T* p, V v) {
-  if constexpr (is_scalar_v<V>) *p = v;
-  else vstore(p, v);
-}
 template <class V>
 inline V one() {
   return splat<V>(elem_t<V>(1));
@@ -50,12 +40,12 @@ void lstm_cell(DType dt, int64_t rows, int64_t H, void* gates, const void* c_pre
     for_rows<T>(rows, H, 4 * H, [&](int64_t r, int64_t j, auto v) {
       using V = decltype(v);
       T* g = G + r * 4 * H + j;
-      V i = vsigmoid(ld<V>(g)), f = vsigmoid(ld<V>(g + H)), gg = vtanh(ld<V>(g + 2 * H)),
-        o = vsigmoid(ld<V>(g + 3 * H));
-      V cv = f * ld<V>(cp + r * H + j) + i * gg;
-      st(g, i), st(g + H, f), st(g + 2 * H, gg), st(g + 3 * H, o);
-      st(cn + r * H + j, cv);
-      st(hn + r * H + j, o * vtanh(cv));
+      V i = vsigmoid(load<V>(g)), f = vsigmoid(load<V>(g + H)), gg = vtanh(load<V>(g + 2 * H)),
+        o = vsigmoid(load<V>(g + 3 * H));
+      V cv = f * load<V>(cp + r * H + j) + i * gg;
+      store(g, i), store(g + H, f), store(g + 2 * H, gg), store(g + 3 * H, o);
+      store(cn + r * H + j, cv);
+      store(hn + r * H + j, o * vtanh(cv));
     });
   });
 }
@@ -72,14 +62,14 @@ void lstm_cell_backward(DType dt, int64_t rows, int64_t H, const void* gates, co
       const T* g = G + r * 4 * H + j;
       T* d = dG + r * 4 * H + j;
       const int64_t k = r * H + j;
-      V i = ld<V>(g), f = ld<V>(g + H), gg = ld<V>(g + 2 * H), o = ld<V>(g + 3 * H);
-      V tc = vtanh(ld<V>(cc + k)), dhv = ld<V>(dhp + k);
-      V dct = ld<V>(dcp + k) + dhv * o * (one<V>() - tc * tc);
-      st(d, dct * gg * i * (one<V>() - i));
-      st(d + H, dct * ld<V>(cp + k) * f * (one<V>() - f));
-      st(d + 2 * H, dct * i * (one<V>() - gg * gg));
-      st(d + 3 * H, dhv * tc * o * (one<V>() - o));
-      st(dcp + k, dct * f);
+      V i = load<V>(g), f = load<V>(g + H), gg = load<V>(g + 2 * H), o = load<V>(g + 3 * H);
+      V tc = vtanh(load<V>(cc + k)), dhv = load<V>(dhp + k);
+      V dct = load<V>(dcp + k) + dhv * o * (one<V>() - tc * tc);
+      store(d, dct * gg * i * (one<V>() - i));
+      store(d + H, dct * load<V>(cp + k) * f * (one<V>() - f));
+      store(d + 2 * H, dct * i * (one<V>() - gg * gg));
+      store(d + 3 * H, dhv * tc * o * (one<V>() - o));
+      store(dcp + k, dct * f);
     });
   });
 }
@@ -96,13 +86,13 @@ void gru_cell(DType dt, int64_t rows, int64_t H, void* gates, const void* hg, co
       T* g = G + r * 3 * H + j;
       const T* q = HG + r * 3 * H + j;
       const int64_t k = r * H + j;
-      V rg = vsigmoid(ld<V>(g) + ld<V>(q)), z = vsigmoid(ld<V>(g + H) + ld<V>(q + H));
-      V hnv = ld<V>(q + 2 * H);
-      V n = vtanh(ld<V>(g + 2 * H) + rg * hnv);
-      V hv = (one<V>() - z) * n + z * ld<V>(hp + k);
-      st(g, rg), st(g + H, z), st(g + 2 * H, n);
-      st(hnp + k, hnv);
-      st(ho + k, hv);
+      V rg = vsigmoid(load<V>(g) + load<V>(q)), z = vsigmoid(load<V>(g + H) + load<V>(q + H));
+      V hnv = load<V>(q + 2 * H);
+      V n = vtanh(load<V>(g + 2 * H) + rg * hnv);
+      V hv = (one<V>() - z) * n + z * load<V>(hp + k);
+      store(g, rg), store(g + H, z), store(g + 2 * H, n);
+      store(hnp + k, hnv);
+      store(ho + k, hv);
     });
   });
 }
@@ -118,13 +108,13 @@ void gru_cell_backward(DType dt, int64_t rows, int64_t H, const void* gates, con
       const T* g = G + r * 3 * H + j;
       T *dx = DX + r * 3 * H + j, *dhh = DH + r * 3 * H + j;
       const int64_t k = r * H + j;
-      V rg = ld<V>(g), z = ld<V>(g + H), n = ld<V>(g + 2 * H), d = ld<V>(dhp + k);
+      V rg = load<V>(g), z = load<V>(g + H), n = load<V>(g + 2 * H), d = load<V>(dhp + k);
       V dan = d * (one<V>() - z) * (one<V>() - n * n);
-      V dar = dan * ld<V>(hnp + k) * rg * (one<V>() - rg);
-      V daz = d * (ld<V>(hp + k) - n) * z * (one<V>() - z);
-      st(dx, dar), st(dx + H, daz), st(dx + 2 * H, dan);
-      st(dhh, dar), st(dhh + H, daz), st(dhh + 2 * H, dan * rg);
-      st(dhp + k, d * z);
+      V dar = dan * load<V>(hnp + k) * rg * (one<V>() - rg);
+      V daz = d * (load<V>(hp + k) - n) * z * (one<V>() - z);
+      store(dx, dar), store(dx + H, daz), store(dx + 2 * H, dan);
+      store(dhh, dar), store(dhh + H, daz), store(dhh + 2 * H, dan * rg);
+      store(dhp + k, d * z);
     });
   });
 }
@@ -137,9 +127,9 @@ void rnn_cell(DType dt, int64_t rows, int64_t H, bool relu, void* gates) {
     for_rows<T>(rows, H, H, [&](int64_t r, int64_t j, auto v) {
       using V = decltype(v);
       T* g = G + r * H + j;
-      V x = ld<V>(g);
+      V x = load<V>(g);
       // relu keeps NaN (x > 0 is false for NaN, so select the input where !(x <= 0)).
-      st(g, relu ? select(x <= splat<V>(T(0)), splat<V>(T(0)), x) : vtanh(x));
+      store(g, relu ? select(x <= splat<V>(T(0)), splat<V>(T(0)), x) : vtanh(x));
     });
   });
 }
@@ -152,8 +142,8 @@ void rnn_cell_backward(DType dt, int64_t rows, int64_t H, bool relu, const void*
     for_rows<T>(rows, H, H, [&](int64_t r, int64_t j, auto v) {
       using V = decltype(v);
       const int64_t k = r * H + j;
-      V hv = ld<V>(hp + k), d = ld<V>(dhp + k);
-      st(dG + k, relu ? select(hv > splat<V>(T(0)), d, splat<V>(T(0))) : d * (one<V>() - hv * hv));
+      V hv = load<V>(hp + k), d = load<V>(dhp + k);
+      store(dG + k, relu ? select(hv > splat<V>(T(0)), d, splat<V>(T(0))) : d * (one<V>() - hv * hv));
     });
   });
 }

@@ -19,16 +19,6 @@ constexpr int64_t kGrain = 16384;       // elements of work per parallel task
 constexpr int64_t kColumnBlock = 256;   // most inner columns per task in the strided case
 
 template <class V>
-inline V load(const elem_t<V>* p) {
-  if constexpr (is_scalar_v<V>) return *p;
-  else return vload(p);
-}
-template <class V>
-inline void store(elem_t<V>* p, V v) {
-  if constexpr (is_scalar_v<V>) *p = v;
-  else vstore(p, v);
-}
-template <class V>
 inline V vmax(V a, V b) {  // NaN in b never wins; it reaches the result through exp instead
   return select(b > a, b, a);
 }

@@ -63,6 +63,18 @@ template <class V>
 using elem_t = typename ElemOf<V>::type;
 
 // V with a different element type of the same size (float -> uint32_t), scalar or vector.
+// One lane (V a scalar) or a whole vector at p: one kernel body serves the vector loop and its tail.
+template <class V, class T>
+inline V load(const T* p) {
+  if constexpr (is_scalar_v<V>) return *p;
+  else return vload(p);
+}
+template <class V, class T>
+inline void store(T* p, V v) {
+  if constexpr (is_scalar_v<V>) *p = v;
+  else vstore(p, v);
+}
+
 template <class V, class E>
 using rebind_t = std::conditional_t<is_scalar_v<V>, E, Vec<E>>;
 
