@@ -135,15 +135,11 @@ def test_gpt_kv_cache_matches_full_forward():
 
 
 def test_char_lstm_trains_resumes_and_samples(tmp_path, capsys):
-    if not hasattr(lamina.nn, "LSTM"):
-        pytest.skip("nn.LSTM is not available yet")
     from lamina.examples import char_lstm
     _check_lm_run(char_lstm, "char_lstm", tmp_path, capsys, ["--embed-dim", "16", "--hidden-size", "32"])
 
 
 def test_char_lstm_state_carries_across_steps():
-    if not hasattr(lamina.nn, "LSTM"):
-        pytest.skip("nn.LSTM is not available yet")
     from lamina.examples.char_lstm import CharLSTM
     lamina.manual_seed(0)
     model = CharLSTM(11, embed_dim=8, hidden_size=16).eval()
