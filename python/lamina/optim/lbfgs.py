@@ -135,7 +135,12 @@ class LBFGS(Optimizer):
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
-        self._params = self.param_groups[0]["params"]
+
+    @property
+    def _params(self):
+        # Derived, not stored: a whole-object load restores only defaults, state and param_groups
+        # (__getstate__), and load_state_dict may replace the group's list.
+        return self.param_groups[0]["params"]
 
     def add_param_group(self, param_group):
         if self.param_groups:
