@@ -142,5 +142,6 @@ void init_nn_ops(py::module_& m, TensorClass& cls);
 void init_gemm_testing(py::module_& m);
 void init_conv(py::module_& m);
 void init_rnn(py::module_& m);
+void init_profiler(py::module_& m);
 
 }  // namespace lamina::bindings

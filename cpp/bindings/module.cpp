@@ -52,4 +52,5 @@ PYBIND11_MODULE(_C, m) {
   init_gemm_testing(m);
   init_conv(m);
   init_rnn(m);
+  init_profiler(m);
 }

@@ -6,11 +6,32 @@
 
 #include "lamina/autograd/anomaly.h"
 #include "lamina/autograd/node.h"
+#include "lamina/core/profiler.h"
 #include "lamina/ops/ops.h"
 
 namespace lamina::autograd {
 
 namespace {
+
+// A backward node's run as a profiler event, named as PyTorch names it ("MmBackward0"), with
+// the shapes of the gradients it receives. Costs one branch while no session is active.
+class NodeRange {
+ public:
+  NodeRange(const Node& node, const std::vector<Tensor>& grads) {
+    if (!profiler::enabled()) return;
+    handle_ = profiler::detail::open(node.name(), profiler::EventKind::Backward);
+    if (handle_ >= 0 && profiler::detail::recording_shapes())
+      for (const Tensor& g : grads) profiler::detail::add_input(handle_, g);
+  }
+  ~NodeRange() {
+    if (handle_ >= 0) profiler::detail::close(handle_);
+  }
+  NodeRange(const NodeRange&) = delete;
+  NodeRange& operator=(const NodeRange&) = delete;
+
+ private:
+  int64_t handle_ = -1;
+};
 
 struct Capture {
   uint32_t input_nr;
@@ -126,6 +147,7 @@ class GraphTask {
     std::vector<Tensor> outputs;
     {
       GradModeGuard mode(create_graph_);
+      NodeRange range(*node, grads);
       if (anomaly::enabled()) {
         anomaly::BackwardScope scope(node);
         outputs = node->apply(std::move(grads));

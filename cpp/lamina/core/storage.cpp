@@ -12,6 +12,7 @@
 #include <new>
 
 #include "lamina/core/error.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -131,6 +132,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device, bool ze
   LAMINA_CHECK(a.allocate != nullptr, "lamina was built without support for device ", device.str());
   void* base = nullptr;
   void* data = a.allocate(nbytes, zeroed, &base);
+  if (profiler::enabled()) profiler::record_memory(int64_t(nbytes));  // lamina.profiler's memory columns
   return std::make_shared<Storage>(data, nbytes, device, a.release, base);
 }
 
@@ -140,8 +142,10 @@ std::shared_ptr<Storage> Storage::borrow(void* data, size_t nbytes, Device devic
 }
 
 Storage::~Storage() {
-  if (allocator_release_) allocator_release_(base_, nbytes_);
-  else if (borrowed_release_) borrowed_release_();
+  if (allocator_release_) {
+    if (profiler::enabled()) profiler::record_memory(-int64_t(nbytes_));
+    allocator_release_(base_, nbytes_);
+  } else if (borrowed_release_) borrowed_release_();
 }
 
 }  // namespace lamina

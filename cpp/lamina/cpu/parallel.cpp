@@ -16,11 +16,14 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
 
 #include "lamina/core/error.h"
+#include "lamina/core/profiler.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -79,6 +82,8 @@ class ThreadPool {
     if (!submit.owns_lock()) return false;
     call_ = call;
     ctx_ = ctx;
+    // Workers label their share of the job with the op that started it (lamina.profiler).
+    if (profiler::enabled()) region_name_ = profiler::current_name();
     done_.store(0, std::memory_order_relaxed);
     uint64_t job = job_of(state_.load(std::memory_order_relaxed)) + 1;
     state_.store(pack(job, 0, uint64_t(ntasks)), std::memory_order_seq_cst);
@@ -86,7 +91,7 @@ class ThreadPool {
       std::lock_guard<std::mutex> lock(sleep_mutex_);
       wake_.notify_all();
     }
-    work_on(job);
+    work_on(job, false);
     // Wait only for tasks that workers have claimed and not finished.
     for (int spins = 0; done_.load(std::memory_order_acquire) < ntasks; ++spins) {
       if (spins < 2000) LAMINA_PAUSE();
@@ -97,14 +102,17 @@ class ThreadPool {
 
  private:
   // Claims and runs tasks of `job` until none are left.
-  void work_on(uint64_t job) {
+  // A worker's share of a job is one profiler event on its thread while a session is active.
+  void work_on(uint64_t job, bool worker) {
     bool was = t_in_parallel;
     t_in_parallel = true;
+    std::optional<profiler::Range> range;
     uint64_t s = state_.load(std::memory_order_acquire);
     while (job_of(s) == job && next_of(s) < ntasks_of(s)) {
       if (!state_.compare_exchange_weak(s, s + (uint64_t(1) << kTaskBits), std::memory_order_acq_rel,
                                         std::memory_order_acquire))
         continue;
+      if (worker && !range && profiler::enabled()) range.emplace(region_name_, profiler::EventKind::Worker);
       call_(ctx_, int64_t(next_of(s)));
       done_.fetch_add(1, std::memory_order_release);
       s = state_.load(std::memory_order_acquire);
@@ -118,7 +126,7 @@ class ThreadPool {
       uint64_t job = wait_for_job(seen);
       if (job == 0) return;
       seen = job;
-      work_on(job);
+      work_on(job, true);
     }
   }
 
@@ -149,6 +157,7 @@ class ThreadPool {
   std::atomic<int64_t> done_{0};
   void (*call_)(void*, int64_t) = nullptr;
   void* ctx_ = nullptr;
+  std::string region_name_;  // the caller's innermost profiler event, read by workers
   std::mutex sleep_mutex_;
   std::condition_variable wake_;
   std::atomic<int> sleepers_{0};

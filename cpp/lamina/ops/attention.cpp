@@ -10,6 +10,7 @@
 #include "lamina/ops/elementwise.h"
 #include "lamina/ops/nn.h"
 #include "lamina/ops/nn_common.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -90,6 +91,7 @@ Shape prefix(const Shape& s, size_t drop) { return Shape(s.begin(), s.end() - in
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
                                     const Tensor& attn_mask, double dropout_p, bool is_causal,
                                     std::optional<double> scale, bool enable_gqa, Generator* gen) {
+  LAMINA_PROFILE_OP("scaled_dot_product_attention", query, key, value, attn_mask);
   LAMINA_CHECK(query.dim() >= 2 && key.dim() >= 2 && value.dim() >= 2, kOp,
                ": expected query, key and value with at least 2 dims, got shapes ", str(query.shape()), ", ",
                str(key.shape()), " and ", str(value.shape()));

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "lamina/ops/elementwise.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -164,17 +165,22 @@ Tensor& binary_inplace(BinaryOp op, Tensor& a, const Tensor& b, DType compute, c
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b, Scalar alpha) {
+  LAMINA_PROFILE_OP("add", a, b);
   Tensor bs = scaled(a, b, alpha, "add");
   return arith<AddBackward>(BinaryOp::Add, a, bs, promoted(a, bs), "add");
 }
 
 Tensor sub(const Tensor& a, const Tensor& b, Scalar alpha) {
+  LAMINA_PROFILE_OP("sub", a, b);
   check_sub_bool(a, b, "sub");
   Tensor bs = scaled(a, b, alpha, "sub");
   return arith<SubBackward>(BinaryOp::Sub, a, bs, promoted(a, bs), "sub");
 }
 
-Tensor mul(const Tensor& a, const Tensor& b) { return arith<MulBackward>(BinaryOp::Mul, a, b, promoted(a, b), "mul"); }
+Tensor mul(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("mul", a, b);
+  return arith<MulBackward>(BinaryOp::Mul, a, b, promoted(a, b), "mul");
+}
 
 // Division rounded toward zero or down; integers raise on a zero divisor, as in PyTorch.
 static Tensor rounded_div(const Tensor& a, const Tensor& b, bool trunc, const char* name) {
@@ -186,6 +192,7 @@ static Tensor rounded_div(const Tensor& a, const Tensor& b, bool trunc, const ch
 }
 
 Tensor div(const Tensor& a, const Tensor& b, const std::string& rounding_mode) {
+  LAMINA_PROFILE_OP("div", a, b);
   if (rounding_mode.empty()) {
     return arith<DivBackward>(BinaryOp::Div, a, b, elementwise::float_dtype(promoted(a, b)), "div");
   }
@@ -193,9 +200,13 @@ Tensor div(const Tensor& a, const Tensor& b, const std::string& rounding_mode) {
   return rounded_div(a, b, rounding_mode == "trunc", "div");
 }
 
-Tensor floor_divide(const Tensor& a, const Tensor& b) { return rounded_div(a, b, false, "floor_divide"); }
+Tensor floor_divide(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("floor_divide", a, b);
+  return rounded_div(a, b, false, "floor_divide");
+}
 
 Tensor remainder(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("remainder", a, b);
   DType compute = promoted(a, b);
   check_not_bool(compute, "remainder");
   check_divisor(a, b, compute, "remainder");
@@ -203,6 +214,7 @@ Tensor remainder(const Tensor& a, const Tensor& b) {
 }
 
 Tensor fmod(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("fmod", a, b);
   DType compute = promoted(a, b);
   check_not_bool(compute, "fmod");
   check_divisor(a, b, compute, "fmod");
@@ -236,6 +248,7 @@ Tensor pow_by_multiplication(const Tensor& a, const Tensor& b, DType compute) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("pow", a, b);
   DType compute = promoted(a, b);
   check_pow(b, compute, "pow");
   if (Tensor fast = pow_by_multiplication(a, b, compute); fast.defined()) return record<PowBackward>(fast, a, b);
@@ -243,30 +256,75 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 }
 
 Tensor minimum(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("minimum", a, b);
   return arith<MinimumBackward>(BinaryOp::Minimum, a, b, promoted(a, b), "minimum");
 }
 Tensor maximum(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("maximum", a, b);
   return arith<MaximumBackward>(BinaryOp::Maximum, a, b, promoted(a, b), "maximum");
 }
 Tensor atan2(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("atan2", a, b);
   return arith<Atan2Backward>(BinaryOp::Atan2, a, b, elementwise::float_dtype(promoted(a, b)), "atan2");
 }
 
-Tensor grad_where(const Tensor& keep, const Tensor& g) { return where(keep, g, wrapped_scalar(0.0, g.device())); }
-Tensor grad_unless(const Tensor& drop, const Tensor& g) { return where(drop, wrapped_scalar(0.0, g.device()), g); }
+Tensor grad_where(const Tensor& keep, const Tensor& g) {
+  LAMINA_PROFILE_OP("grad_where", keep, g);
+  return where(keep, g, wrapped_scalar(0.0, g.device()));
+}
+Tensor grad_unless(const Tensor& drop, const Tensor& g) {
+  LAMINA_PROFILE_OP("grad_unless", drop, g);
+  return where(drop, wrapped_scalar(0.0, g.device()), g);
+}
 
-Tensor eq(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::Eq, a, b, "eq"); }
-Tensor ne(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::Ne, a, b, "ne"); }
-Tensor lt(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::Lt, a, b, "lt"); }
-Tensor le(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::Le, a, b, "le"); }
-Tensor gt(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::Gt, a, b, "gt"); }
-Tensor ge(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::Ge, a, b, "ge"); }
-Tensor logical_and(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::LogicalAnd, a, b, "logical_and"); }
-Tensor logical_or(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::LogicalOr, a, b, "logical_or"); }
-Tensor logical_xor(const Tensor& a, const Tensor& b) { return predicate(BinaryOp::LogicalXor, a, b, "logical_xor"); }
-Tensor bitwise_and(const Tensor& a, const Tensor& b) { return bitwise(BinaryOp::BitwiseAnd, a, b, "bitwise_and"); }
-Tensor bitwise_or(const Tensor& a, const Tensor& b) { return bitwise(BinaryOp::BitwiseOr, a, b, "bitwise_or"); }
-Tensor bitwise_xor(const Tensor& a, const Tensor& b) { return bitwise(BinaryOp::BitwiseXor, a, b, "bitwise_xor"); }
+Tensor eq(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("eq", a, b);
+  return predicate(BinaryOp::Eq, a, b, "eq");
+}
+Tensor ne(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("ne", a, b);
+  return predicate(BinaryOp::Ne, a, b, "ne");
+}
+Tensor lt(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("lt", a, b);
+  return predicate(BinaryOp::Lt, a, b, "lt");
+}
+Tensor le(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("le", a, b);
+  return predicate(BinaryOp::Le, a, b, "le");
+}
+Tensor gt(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("gt", a, b);
+  return predicate(BinaryOp::Gt, a, b, "gt");
+}
+Tensor ge(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("ge", a, b);
+  return predicate(BinaryOp::Ge, a, b, "ge");
+}
+Tensor logical_and(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("logical_and", a, b);
+  return predicate(BinaryOp::LogicalAnd, a, b, "logical_and");
+}
+Tensor logical_or(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("logical_or", a, b);
+  return predicate(BinaryOp::LogicalOr, a, b, "logical_or");
+}
+Tensor logical_xor(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("logical_xor", a, b);
+  return predicate(BinaryOp::LogicalXor, a, b, "logical_xor");
+}
+Tensor bitwise_and(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("bitwise_and", a, b);
+  return bitwise(BinaryOp::BitwiseAnd, a, b, "bitwise_and");
+}
+Tensor bitwise_or(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("bitwise_or", a, b);
+  return bitwise(BinaryOp::BitwiseOr, a, b, "bitwise_or");
+}
+Tensor bitwise_xor(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("bitwise_xor", a, b);
+  return bitwise(BinaryOp::BitwiseXor, a, b, "bitwise_xor");
+}
 
 namespace {
 struct WhereBackward : Node {
@@ -283,6 +341,7 @@ struct WhereBackward : Node {
 }  // namespace
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("where", cond, a, b);
   LAMINA_CHECK(cond.dtype() == DType::Bool, "where: expected condition to be a boolean tensor, but got a "
                "tensor with dtype ", elementwise::type_name(cond.dtype()));
   elementwise::check_same_device(cond, a, "where");
@@ -304,11 +363,13 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 Tensor& add_(Tensor& a, const Tensor& b, Scalar alpha) {
+  LAMINA_PROFILE_OP("add_", a, b);
   Tensor bs = scaled(a, b, alpha, "add_");
   return binary_inplace(BinaryOp::Add, a, bs, promoted(a, bs), "add_",
                         [&](const Tensor& self) { return add(self, bs); }, false);
 }
 Tensor& sub_(Tensor& a, const Tensor& b, Scalar alpha) {
+  LAMINA_PROFILE_OP("sub_", a, b);
   check_inplace_args(a, b, promoted(a, b), "sub_");
   check_sub_bool(a, b, "sub_");
   Tensor bs = scaled(a, b, alpha, "sub_");
@@ -316,6 +377,7 @@ Tensor& sub_(Tensor& a, const Tensor& b, Scalar alpha) {
                         [&](const Tensor& self) { return sub(self, bs); }, false);
 }
 Tensor& mul_(Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("mul_", a, b);
   return binary_inplace(BinaryOp::Mul, a, b, promoted(a, b), "mul_",
                         [&](const Tensor& self) { return mul(self, b); }, true);
 }
@@ -329,6 +391,7 @@ static Tensor& rounded_div_(Tensor& a, const Tensor& b, bool trunc, const char* 
                         [&](const Tensor& self) { return div(self, b, trunc ? "trunc" : "floor"); }, false);
 }
 Tensor& div_(Tensor& a, const Tensor& b, const std::string& rounding_mode) {
+  LAMINA_PROFILE_OP("div_", a, b);
   if (rounding_mode.empty()) {
     return binary_inplace(BinaryOp::Div, a, b, elementwise::float_dtype(promoted(a, b)), "div_",
                           [&](const Tensor& self) { return div(self, b); }, true);
@@ -336,8 +399,12 @@ Tensor& div_(Tensor& a, const Tensor& b, const std::string& rounding_mode) {
   check_rounding_mode(rounding_mode, "div_");
   return rounded_div_(a, b, rounding_mode == "trunc", "div_");
 }
-Tensor& floor_divide_(Tensor& a, const Tensor& b) { return rounded_div_(a, b, false, "floor_divide_"); }
+Tensor& floor_divide_(Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("floor_divide_", a, b);
+  return rounded_div_(a, b, false, "floor_divide_");
+}
 Tensor& remainder_(Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("remainder_", a, b);
   check_inplace_args(a, b, promoted(a, b), "remainder_");
   check_not_bool(promoted(a, b), "remainder_");
   check_divisor(a, b, promoted(a, b), "remainder_");
@@ -345,6 +412,7 @@ Tensor& remainder_(Tensor& a, const Tensor& b) {
                         [&](const Tensor& self) { return remainder(self, b); }, true);
 }
 Tensor& fmod_(Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("fmod_", a, b);
   check_inplace_args(a, b, promoted(a, b), "fmod_");
   check_not_bool(promoted(a, b), "fmod_");
   check_divisor(a, b, promoted(a, b), "fmod_");
@@ -352,26 +420,31 @@ Tensor& fmod_(Tensor& a, const Tensor& b) {
                         [&](const Tensor& self) { return fmod(self, b); }, true);
 }
 Tensor& atan2_(Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("atan2_", a, b);
   return binary_inplace(BinaryOp::Atan2, a, b, elementwise::float_dtype(promoted(a, b)), "atan2_",
                         [&](const Tensor& self) { return atan2(self, b); }, true);
 }
 Tensor& pow_(Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("pow_", a, b);
   check_inplace_args(a, b, promoted(a, b), "pow_");
   check_pow(b, promoted(a, b), "pow_");
   return binary_inplace(BinaryOp::Pow, a, b, promoted(a, b), "pow_",
                         [&](const Tensor& self) { return pow(self, b); }, true);
 }
 Tensor& bitwise_and_(Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("bitwise_and_", a, b);
   check_inplace_args(a, b, promoted(a, b), "bitwise_and_");
   return binary_inplace(BinaryOp::BitwiseAnd, a, b, bitwise_dtype(a, b, "bitwise_and_"), "bitwise_and_",
                         [&](const Tensor& self) { return bitwise_and(self, b); }, false);
 }
 Tensor& bitwise_or_(Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("bitwise_or_", a, b);
   check_inplace_args(a, b, promoted(a, b), "bitwise_or_");
   return binary_inplace(BinaryOp::BitwiseOr, a, b, bitwise_dtype(a, b, "bitwise_or_"), "bitwise_or_",
                         [&](const Tensor& self) { return bitwise_or(self, b); }, false);
 }
 Tensor& bitwise_xor_(Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("bitwise_xor_", a, b);
   check_inplace_args(a, b, promoted(a, b), "bitwise_xor_");
   return binary_inplace(BinaryOp::BitwiseXor, a, b, bitwise_dtype(a, b, "bitwise_xor_"), "bitwise_xor_",
                         [&](const Tensor& self) { return bitwise_xor(self, b); }, false);

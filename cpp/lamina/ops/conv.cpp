@@ -5,6 +5,7 @@
 #include "lamina/ops/conv.h"
 
 #include "lamina/ops/elementwise.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -329,31 +330,37 @@ bool parse_padding_mode(const std::string& padding, const char* op) {
 
 Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, const IntList& stride,
               const IntList& padding, const IntList& dilation, int64_t groups) {
+  LAMINA_PROFILE_OP("conv1d", input, weight, bias);
   return conv_nd(input, weight, bias, stride, padding, false, dilation, groups, 1, "conv1d");
 }
 Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, const IntList& stride,
               const std::string& padding, const IntList& dilation, int64_t groups) {
+  LAMINA_PROFILE_OP("conv1d", input, weight, bias);
   bool same = parse_padding_mode(padding, "conv1d");
   return conv_nd(input, weight, bias, stride, {0}, same, dilation, groups, 1, "conv1d");
 }
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const IntList& stride,
               const IntList& padding, const IntList& dilation, int64_t groups) {
+  LAMINA_PROFILE_OP("conv2d", input, weight, bias);
   return conv_nd(input, weight, bias, stride, padding, false, dilation, groups, 2, "conv2d");
 }
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const IntList& stride,
               const std::string& padding, const IntList& dilation, int64_t groups) {
+  LAMINA_PROFILE_OP("conv2d", input, weight, bias);
   bool same = parse_padding_mode(padding, "conv2d");
   return conv_nd(input, weight, bias, stride, {0}, same, dilation, groups, 2, "conv2d");
 }
 Tensor conv_transpose1d(const Tensor& input, const Tensor& weight, const Tensor& bias, const IntList& stride,
                         const IntList& padding, const IntList& output_padding, int64_t groups,
                         const IntList& dilation) {
+  LAMINA_PROFILE_OP("conv_transpose1d", input, weight, bias);
   return conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation, 1,
                            "conv_transpose1d");
 }
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias, const IntList& stride,
                         const IntList& padding, const IntList& output_padding, int64_t groups,
                         const IntList& dilation) {
+  LAMINA_PROFILE_OP("conv_transpose2d", input, weight, bias);
   return conv_transpose_nd(input, weight, bias, stride, padding, output_padding, groups, dilation, 2,
                            "conv_transpose2d");
 }

@@ -1,6 +1,7 @@
 // Casts, copies and fills, with their backward formulas.
 #include "lamina/autograd/node.h"
 #include "lamina/ops/elementwise.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -23,6 +24,7 @@ void copy_into(const Tensor& dst, const Tensor& src) {
 }
 
 Tensor to(const Tensor& t, Device device, DType dtype, bool copy) {
+  LAMINA_PROFILE_OP("to", t);
   if (!copy && dtype == t.dtype() && device == t.device()) return t;
   LAMINA_CHECK(device == t.device(), "to: copying between devices ", t.device().str(), " and ",
                device.str(), " is not supported in this build");
@@ -34,18 +36,23 @@ Tensor to(const Tensor& t, Device device, DType dtype, bool copy) {
   return out;
 }
 
-Tensor to(const Tensor& t, DType dtype, bool copy) { return to(t, t.device(), dtype, copy); }
+Tensor to(const Tensor& t, DType dtype, bool copy) {
+  LAMINA_PROFILE_OP("to", t);
+  return to(t, t.device(), dtype, copy);
+}
 
 Tensor clone(const Tensor& t) {
+  LAMINA_PROFILE_OP("clone", t);
   Tensor out = make_tensor(t.shape(), t.dtype(), t.device());
   copy_into(out, t);
   if (auto node = autograd::make_node<CloneBackward>(t)) autograd::set_history(out, node);
   return out;
 }
 
-Tensor contiguous(const Tensor& t) { return t.is_contiguous() ? t : clone(t); }
+Tensor contiguous(const Tensor& t) { LAMINA_PROFILE_OP("contiguous", t); return t.is_contiguous() ? t : clone(t); }
 
 Tensor detach(const Tensor& t) {
+  LAMINA_PROFILE_OP("detach", t);
   Tensor out = make_view(t, t.shape(), t.strides(), t.offset());
   out.impl()->view_base = nullptr;  // a detached alias is outside autograd: in-place writes are fine
   return out;
@@ -62,6 +69,7 @@ struct CopyBackward : Node {
 };
 
 Tensor& copy_(Tensor& dst, const Tensor& src) {
+  LAMINA_PROFILE_OP("copy_", dst, src);
   elementwise::check_same_device(dst, src, "copy_");
   LAMINA_CHECK(is_expandable_to(src.shape(), dst.shape()), "copy_: source shape ", str(src.shape()),
                " cannot be broadcast to destination shape ", str(dst.shape()));
@@ -88,6 +96,7 @@ struct FillBackward : Node {
 };
 
 Tensor& fill_(Tensor& t, Scalar value) {
+  LAMINA_PROFILE_OP("fill_", t);
   elementwise::check_no_internal_overlap(t, "fill_");
   elementwise::check_inplace_autograd(t, "fill_");
   if (t.numel() > 0) LAMINA_KERNEL(t.device(), fill, "fill_")(t, value);
@@ -100,6 +109,6 @@ Tensor& fill_(Tensor& t, Scalar value) {
   return t;
 }
 
-Tensor& zero_(Tensor& t) { return fill_(t, Scalar(int64_t(0))); }
+Tensor& zero_(Tensor& t) { LAMINA_PROFILE_OP("zero_", t); return fill_(t, Scalar(int64_t(0))); }
 
 }  // namespace lamina

@@ -3,6 +3,7 @@
 
 #include "lamina/core/kernel_table.h"
 #include "lamina/ops/ops.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -11,9 +12,13 @@ static Tensor allocate(const Shape& shape, TensorOptions options, const char* op
   return make_tensor(shape, options.dtype, options.device, zeroed, op);
 }
 
-Tensor empty(const Shape& shape, TensorOptions options) { return allocate(shape, options, "empty"); }
+Tensor empty(const Shape& shape, TensorOptions options) {
+  LAMINA_PROFILE_OP("empty");
+  return allocate(shape, options, "empty");
+}
 
 Tensor zeros(const Shape& shape, TensorOptions options) {
+  LAMINA_PROFILE_OP("zeros");
   if (options.device.is_cpu()) return allocate(shape, options, "zeros", /*zeroed=*/true);
   Tensor t = allocate(shape, options, "zeros");
   LAMINA_KERNEL(options.device, fill, "zeros")(t, Scalar(int64_t(0)));
@@ -37,16 +42,28 @@ static Tensor filled(const Shape& shape, Scalar value, TensorOptions options, co
   return t;
 }
 
-Tensor full(const Shape& shape, Scalar value, TensorOptions options) { return filled(shape, value, options, "full"); }
-Tensor ones(const Shape& shape, TensorOptions options) { return filled(shape, Scalar(int64_t(1)), options, "ones"); }
+Tensor full(const Shape& shape, Scalar value, TensorOptions options) {
+  LAMINA_PROFILE_OP("full");
+  return filled(shape, value, options, "full");
+}
+Tensor ones(const Shape& shape, TensorOptions options) {
+  LAMINA_PROFILE_OP("ones");
+  return filled(shape, Scalar(int64_t(1)), options, "ones");
+}
 
 static TensorOptions options_of(const Tensor& t) { return TensorOptions{t.dtype(), t.device()}; }
-Tensor empty_like(const Tensor& t) { return empty(t.shape(), options_of(t)); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), options_of(t)); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape(), options_of(t)); }
-Tensor full_like(const Tensor& t, Scalar value) { return full(t.shape(), value, options_of(t)); }
+Tensor empty_like(const Tensor& t) { LAMINA_PROFILE_OP("empty_like", t); return empty(t.shape(), options_of(t)); }
+Tensor zeros_like(const Tensor& t) { LAMINA_PROFILE_OP("zeros_like", t); return zeros(t.shape(), options_of(t)); }
+Tensor ones_like(const Tensor& t) { LAMINA_PROFILE_OP("ones_like", t); return ones(t.shape(), options_of(t)); }
+Tensor full_like(const Tensor& t, Scalar value) {
+  LAMINA_PROFILE_OP("full_like", t);
+  return full(t.shape(), value, options_of(t));
+}
 
-Tensor scalar_tensor(Scalar value, DType dtype, Device device) { return filled({}, value, {dtype, device}, "scalar_tensor"); }
+Tensor scalar_tensor(Scalar value, DType dtype, Device device) {
+  LAMINA_PROFILE_OP("scalar_tensor");
+  return filled({}, value, {dtype, device}, "scalar_tensor");
+}
 
 Tensor wrapped_scalar(Scalar value, Device device) {
   // Stored at full precision (float64 / int64 / bool); type promotion treats a wrapped float as
@@ -78,6 +95,7 @@ static Tensor arange_integral(Scalar start, Scalar end, Scalar step, DType dtype
 }
 
 Tensor arange(Scalar start, Scalar end, Scalar step, std::optional<DType> dtype, Device device) {
+  LAMINA_PROFILE_OP("arange");
   bool any_float = start.is_float() || end.is_float() || step.is_float();
   DType dt = dtype ? *dtype : any_float ? default_float_dtype() : DType::Int64;
   LAMINA_CHECK_AS(NotImplementedError, dt != DType::Bool, "arange: not implemented for bool");
@@ -95,6 +113,7 @@ Tensor arange(Scalar start, Scalar end, Scalar step, std::optional<DType> dtype,
 }
 
 Tensor linspace(double start, double end, int64_t steps, TensorOptions options) {
+  LAMINA_PROFILE_OP("linspace");
   LAMINA_CHECK(steps >= 0, "linspace: number of steps must be non-negative, got ", steps);
   LAMINA_CHECK_AS(NotImplementedError, options.dtype != DType::Bool, "linspace: not implemented for bool");
   Tensor out = allocate({steps}, options, "linspace");
@@ -104,6 +123,7 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions options) 
 }
 
 Tensor eye(int64_t n, int64_t m, TensorOptions options) {
+  LAMINA_PROFILE_OP("eye");
   LAMINA_CHECK(n >= 0, "eye: n must be greater or equal to 0, got ", n);
   LAMINA_CHECK(m >= 0, "eye: m must be greater or equal to 0, got ", m);
   Tensor out = zeros({n, m}, options);

@@ -4,6 +4,7 @@
 #include "lamina/ops/elementwise.h"
 #include "lamina/ops/nn.h"
 #include "lamina/ops/nn_common.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -37,6 +38,7 @@ Tensor draw(const Tensor& out, const Tensor& x, double p, Generator* gen) {
 }  // namespace
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  LAMINA_PROFILE_OP("dropout", x);
   check_p(p);
   if (!training || p == 0) return x;
   if (!x.is_floating_point()) elementwise::fail_dtype("dropout", x.dtype());
@@ -52,6 +54,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
 }
 
 Tensor& dropout_(Tensor& x, double p, bool training, Generator* gen) {
+  LAMINA_PROFILE_OP("dropout_", x);
   check_p(p);
   if (!training || p == 0) return x;
   if (!x.is_floating_point()) elementwise::fail_dtype("dropout_", x.dtype());

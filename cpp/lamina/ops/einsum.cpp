@@ -7,6 +7,7 @@
 
 #include "lamina/ops/matmul.h"
 #include "lamina/ops/ops.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -168,6 +169,7 @@ Labels contract(Tensor& a, const Labels& la, Tensor b, const Labels& lb, const L
 }  // namespace
 
 Tensor einsum(const std::string& eq, const std::vector<Tensor>& operands) {
+  LAMINA_PROFILE_OP("einsum", operands);
   LAMINA_CHECK(!operands.empty(), "einsum: must provide at least one operand");
   for (const Tensor& t : operands)
     LAMINA_CHECK(t.dtype() == operands[0].dtype(), "einsum: expected all operands to have the same dtype, but got ",

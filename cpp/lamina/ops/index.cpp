@@ -4,6 +4,7 @@
 // its dim's stride. The kernels then move elements through a view of x restrided to the result
 // shape (stride 0 on the broadcast index dims) plus those offsets.
 #include "lamina/ops/index_common.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -212,6 +213,7 @@ struct IndexPutBackward : indexing::IndicesNode {
 }  // namespace
 
 Tensor index(const Tensor& x, const std::vector<Tensor>& indices) {
+  LAMINA_PROFILE_OP("index", x, indices);
   IndexPlan plan = plan_index(x, indices, "index");
   Tensor out = make_tensor(plan.result_shape, x.dtype(), x.device());
   if (out.numel() > 0) LAMINA_KERNEL(x.device(), index_gather, "index")(out, plan.view, plan.offset);
@@ -253,6 +255,7 @@ void index_put_kernel(const Tensor& x, const IndexPlan& plan, const Tensor& valu
 }  // namespace
 
 Tensor index_put(const Tensor& x, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate) {
+  LAMINA_PROFILE_OP("index_put", x, indices, values);
   Tensor out = clone(x);
   IndexPlan plan = plan_index_put(out, indices, values, "index_put");
   auto node = out.is_floating_point() ? autograd::make_node<IndexPutBackward>(out, values) : nullptr;
@@ -269,6 +272,7 @@ Tensor index_put(const Tensor& x, const std::vector<Tensor>& indices, const Tens
 // In place through apply_inplace, so a view of a tensor that requires grad (y[:, idx] = v) rebases
 // its base's history like any other in-place op.
 Tensor& index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& values, bool accumulate) {
+  LAMINA_PROFILE_OP("index_put_", x, indices, values);
   const char* op = "index_put_";
   IndexPlan plan = plan_index_put(x, indices, values, op);
   return elementwise::apply_inplace(
@@ -305,6 +309,7 @@ struct MaskedFillBackward : Node {
 }  // namespace
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value) {
+  LAMINA_PROFILE_OP("masked_fill", x, mask, value);
   check_mask_dtype(mask, "masked_fill");
   check_fill_value(x, value, "masked_fill");
   elementwise::check_same_device(x, mask, "masked_fill");
@@ -326,6 +331,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, const Tensor& value) {
 }
 
 Tensor& masked_fill_(Tensor& x, const Tensor& mask, const Tensor& value) {
+  LAMINA_PROFILE_OP("masked_fill_", x, mask, value);
   const char* op = "masked_fill_";
   check_mask_dtype(mask, op);
   check_fill_value(x, value, op);
@@ -347,6 +353,7 @@ Tensor& masked_fill_(Tensor& x, const Tensor& mask, const Tensor& value) {
 }
 
 Tensor masked_select(const Tensor& x, const Tensor& mask) {
+  LAMINA_PROFILE_OP("masked_select", x, mask);
   LAMINA_CHECK(mask.dtype() == DType::Bool, "masked_select: expected BoolTensor for mask, got ",
                dtype_name(mask.dtype()));
   elementwise::check_same_device(x, mask, "masked_select");
@@ -356,6 +363,7 @@ Tensor masked_select(const Tensor& x, const Tensor& mask) {
 }
 
 Tensor nonzero(const Tensor& x) {
+  LAMINA_PROFILE_OP("nonzero", x);
   autograd::GradModeGuard no_grad(false);
   int64_t count = 0;
   if (x.numel() > 0) {

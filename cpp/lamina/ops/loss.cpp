@@ -8,6 +8,7 @@
 #include "lamina/ops/elementwise.h"
 #include "lamina/ops/nn.h"
 #include "lamina/ops/nn_common.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -150,6 +151,7 @@ Tensor cross_entropy_probs(const Tensor& input, const Tensor& target, const Tens
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                      const std::string& reduction, double label_smoothing) {
+  LAMINA_PROFILE_OP("cross_entropy", input, target, weight);
   const char* name = "cross_entropy";
   Reduction r = parse_reduction(reduction);
   LossLayout l = check_layout(input, target, weight, name);
@@ -183,6 +185,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
 
 Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                 const std::string& reduction) {
+  LAMINA_PROFILE_OP("nll_loss", input, target, weight);
   const char* name = "nll_loss";
   Reduction r = parse_reduction(reduction);
   LossLayout l = check_layout(input, target, weight, name);
@@ -262,6 +265,7 @@ struct BinaryCrossEntropyBackward : Node {
 }  // namespace
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target) {
+  LAMINA_PROFILE_OP("binary_cross_entropy", input, target);
   LAMINA_CHECK(input.is_floating_point() && target.dtype() == input.dtype(), "binary_cross_entropy: expected input "
                "and target of one floating point dtype, got ", dtype_name(input.dtype()), " and ",
                dtype_name(target.dtype()));

@@ -7,6 +7,7 @@
 
 #include "lamina/ops/elementwise.h"
 #include "lamina/ops/matmul.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -311,6 +312,7 @@ struct LinearBackward : Node {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("matmul", a, b);
   LAMINA_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need to be at least 1-D, but got shapes ",
                str(a.shape()), " and ", str(b.shape()));
   check_operands(a, b, "matmul");
@@ -318,6 +320,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mm(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("mm", a, b);
   check_dims(a, 2, "mm", "self");
   check_dims(b, 2, "mm", "mat2");
   check_operands(a, b, "mm");
@@ -325,6 +328,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("bmm", a, b);
   check_dims(a, 3, "bmm", "self");
   check_dims(b, 3, "bmm", "mat2");
   check_operands(a, b, "bmm");
@@ -334,6 +338,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor dot(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("dot", a, b);
   LAMINA_CHECK(a.dim() == 1 && b.dim() == 1, "dot: 1D tensors expected, but got shapes ", str(a.shape()), " and ",
                str(b.shape()));
   check_operands(a, b, "dot");
@@ -343,6 +348,7 @@ Tensor dot(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mv(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("mv", a, b);
   LAMINA_CHECK(a.dim() == 2 && b.dim() == 1, "mv: expected a 2-D matrix and a 1-D vector, but got shapes ",
                str(a.shape()), " and ", str(b.shape()));
   check_operands(a, b, "mv");
@@ -350,6 +356,7 @@ Tensor mv(const Tensor& a, const Tensor& b) {
 }
 
 Tensor outer(const Tensor& a, const Tensor& b) {
+  LAMINA_PROFILE_OP("outer", a, b);
   LAMINA_CHECK(a.dim() == 1 && b.dim() == 1, "outer: 1D tensors expected, but got shapes ", str(a.shape()), " and ",
                str(b.shape()));
   check_operands(a, b, "outer");
@@ -358,12 +365,14 @@ Tensor outer(const Tensor& a, const Tensor& b) {
 }
 
 Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2, Scalar beta, Scalar alpha) {
+  LAMINA_PROFILE_OP("addmm", input, mat1, mat2);
   check_dims(mat1, 2, "addmm", "mat1");
   check_dims(mat2, 2, "addmm", "mat2");
   return add_product(input, mat1, mat2, beta, alpha, "addmm", "AddmmBackward0");
 }
 
 Tensor baddbmm(const Tensor& input, const Tensor& batch1, const Tensor& batch2, Scalar beta, Scalar alpha) {
+  LAMINA_PROFILE_OP("baddbmm", input, batch1, batch2);
   check_dims(batch1, 3, "baddbmm", "batch1");
   check_dims(batch2, 3, "baddbmm", "batch2");
   return add_product(input, batch1, batch2, beta, alpha, "baddbmm", "BaddbmmBackward0");
@@ -377,6 +386,7 @@ static Tensor add_bias(const Tensor& out, const Tensor& bias) {
 }
 
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  LAMINA_PROFILE_OP("linear", input, weight, bias);
   LAMINA_CHECK(input.dim() >= 1 && weight.dim() >= 1, "linear: input and weight need to be at least 1-D, but got "
                "shapes ", str(input.shape()), " and ", str(weight.shape()));
   LAMINA_CHECK(weight.dim() <= 2, "linear: weight must be 1-D or 2-D (t() expects a tensor with <= 2 dimensions), ",

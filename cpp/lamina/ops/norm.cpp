@@ -8,6 +8,7 @@
 #include "lamina/ops/elementwise.h"
 #include "lamina/ops/nn.h"
 #include "lamina/ops/nn_common.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -109,6 +110,7 @@ struct LayerNormBackward : RowNormBackward {
 
 Tensor layer_norm(const Tensor& x, const std::vector<int64_t>& normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
+  LAMINA_PROFILE_OP("layer_norm", x, weight, bias);
   const char* name = "layer_norm";
   check_float(x, name);
   const int64_t k = int64_t(normalized_shape.size());
@@ -201,6 +203,7 @@ struct BatchNormBackward : Node {
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight_in,
                   const Tensor& bias_in, bool training, double momentum, double eps) {
+  LAMINA_PROFILE_OP("batch_norm", x, running_mean, running_var, weight_in, bias_in);
   const char* name = "batch_norm";
   check_float(x, name);
   LAMINA_CHECK_VALUE(x.dim() >= 2, name, ": expected a 2-d or higher input (N, C, *), got ", str(x.shape()));
@@ -319,6 +322,7 @@ struct GroupNormBackward : RowNormBackward {
 }  // namespace
 
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps) {
+  LAMINA_PROFILE_OP("group_norm", x, weight, bias);
   const char* name = "group_norm";
   check_float(x, name);
   LAMINA_CHECK(x.dim() >= 2, name, ": expected a 2-d or higher input (N, C, *), got ", str(x.shape()));

@@ -5,6 +5,7 @@
 
 #include "lamina/ops/elementwise.h"
 #include "lamina/ops/nn_common.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -90,6 +91,7 @@ void check_mode_args(const Tensor& x, const IntList& pad, PadMode mode, const st
 }  // namespace
 
 Tensor pad(const Tensor& x, const IntList& pad, const std::string& mode_name, std::optional<double> value) {
+  LAMINA_PROFILE_OP("pad", x);
   PadMode mode = parse_mode(mode_name);
   LAMINA_CHECK(pad.size() % 2 == 0, "pad: Padding length must be divisible by 2, got ", pad.size());
   LAMINA_CHECK(int64_t(pad.size()) / 2 <= x.dim(), "pad: Padding length should be less than or equal to two times the ",

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "lamina/ops/elementwise.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -282,21 +283,25 @@ PoolPlan plan_adaptive(const Tensor& x, int nd, const IntList& output_size, cons
 
 std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, const IntList& kernel_size, const IntList& stride,
                                                    const IntList& padding, const IntList& dilation, bool ceil_mode) {
+  LAMINA_PROFILE_OP("max_pool2d_with_indices", x);
   return max_pool(x, 2, kernel_size, stride, padding, dilation, ceil_mode);
 }
 
 std::tuple<Tensor, Tensor> max_pool1d_with_indices(const Tensor& x, const IntList& kernel_size, const IntList& stride,
                                                    const IntList& padding, const IntList& dilation, bool ceil_mode) {
+  LAMINA_PROFILE_OP("max_pool1d_with_indices", x);
   return max_pool(x, 1, kernel_size, stride, padding, dilation, ceil_mode);
 }
 
 Tensor avg_pool2d(const Tensor& x, const IntList& kernel_size, const IntList& stride, const IntList& padding,
                   bool ceil_mode, bool count_include_pad, std::optional<int64_t> divisor_override) {
+  LAMINA_PROFILE_OP("avg_pool2d", x);
   return avg_pool(x, 2, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override);
 }
 
 Tensor avg_pool1d(const Tensor& x, const IntList& kernel_size, const IntList& stride, const IntList& padding,
                   bool ceil_mode, bool count_include_pad) {
+  LAMINA_PROFILE_OP("avg_pool1d", x);
   return avg_pool(x, 1, kernel_size, stride, padding, ceil_mode, count_include_pad, std::nullopt);
 }
 
@@ -314,8 +319,14 @@ static Tensor adaptive_avg(const Tensor& x, int nd, const IntList& output_size) 
   return pooling::apply_plane_map(map, x, false);
 }
 
-Tensor adaptive_avg_pool2d(const Tensor& x, const IntList& output_size) { return adaptive_avg(x, 2, output_size); }
-Tensor adaptive_avg_pool1d(const Tensor& x, const IntList& output_size) { return adaptive_avg(x, 1, output_size); }
+Tensor adaptive_avg_pool2d(const Tensor& x, const IntList& output_size) {
+  LAMINA_PROFILE_OP("adaptive_avg_pool2d", x);
+  return adaptive_avg(x, 2, output_size);
+}
+Tensor adaptive_avg_pool1d(const Tensor& x, const IntList& output_size) {
+  LAMINA_PROFILE_OP("adaptive_avg_pool1d", x);
+  return adaptive_avg(x, 1, output_size);
+}
 
 static std::tuple<Tensor, Tensor> adaptive_max(const Tensor& x, int nd, const IntList& output_size) {
   const char* op = nd == 2 ? "adaptive_max_pool2d" : "adaptive_max_pool1d";
@@ -327,9 +338,11 @@ static std::tuple<Tensor, Tensor> adaptive_max(const Tensor& x, int nd, const In
 }
 
 std::tuple<Tensor, Tensor> adaptive_max_pool2d(const Tensor& x, const IntList& output_size) {
+  LAMINA_PROFILE_OP("adaptive_max_pool2d", x);
   return adaptive_max(x, 2, output_size);
 }
 std::tuple<Tensor, Tensor> adaptive_max_pool1d(const Tensor& x, const IntList& output_size) {
+  LAMINA_PROFILE_OP("adaptive_max_pool1d", x);
   return adaptive_max(x, 1, output_size);
 }
 

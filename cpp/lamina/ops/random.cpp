@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "lamina/ops/elementwise.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -70,16 +71,19 @@ void check_randint_range(int64_t low, int64_t high, DType dtype) {
 }  // namespace
 
 Tensor rand(const Shape& shape, TensorOptions options, Generator* gen) {
+  LAMINA_PROFILE_OP("rand");
   check_float(options.dtype, "rand");
   return random_tensor(shape, options, RandomOp::Uniform, 0.0, 1.0, gen, "rand");
 }
 
 Tensor randn(const Shape& shape, TensorOptions options, Generator* gen) {
+  LAMINA_PROFILE_OP("randn");
   check_float(options.dtype, "randn");
   return random_tensor(shape, options, RandomOp::Normal, 0.0, 1.0, gen, "randn");
 }
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions options, Generator* gen) {
+  LAMINA_PROFILE_OP("randint");
   LAMINA_CHECK(low < high, "randint: random_ expects 'from' to be less than 'to', but got from=", low,
                " >= to=", high);
   check_randint_range(low, high, options.dtype);
@@ -91,6 +95,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opti
 // A uniform permutation: the stable argsort of random keys in [0, 2^62). Key collisions (chance
 // about n^2 / 2^63) only keep two elements in index order, so the bias is negligible.
 Tensor randperm(int64_t n, TensorOptions options, Generator* gen) {
+  LAMINA_PROFILE_OP("randperm");
   LAMINA_CHECK(n >= 0, "randperm: n must be non-negative, got ", n);
   LAMINA_CHECK_AS(NotImplementedError, options.dtype != DType::Bool, "randperm: not implemented for 'bool'");
   double exact = options.dtype == DType::Int32 ? 0x1p31 : options.dtype == DType::Float32 ? 0x1p24
@@ -104,6 +109,7 @@ Tensor randperm(int64_t n, TensorOptions options, Generator* gen) {
 }
 
 Tensor& uniform_(Tensor& t, double from, double to, Generator* gen) {
+  LAMINA_PROFILE_OP("uniform_", t);
   check_float(t.dtype(), "uniform_");
   LAMINA_CHECK(from <= to, "uniform_: expects to return a [from, to) range, but found from=", from, " > to=", to);
   LAMINA_CHECK(std::isfinite(from) && std::isfinite(to - from), "uniform_: the range [", from, ", ", to,
@@ -112,12 +118,14 @@ Tensor& uniform_(Tensor& t, double from, double to, Generator* gen) {
 }
 
 Tensor& normal_(Tensor& t, double mean, double std, Generator* gen) {
+  LAMINA_PROFILE_OP("normal_", t);
   check_float(t.dtype(), "normal_");
   LAMINA_CHECK(std >= 0, "normal_: expects std >= 0.0, but found std ", std);
   return fill_random_into(t, RandomOp::Normal, mean, std, gen, "normal_");
 }
 
 Tensor& bernoulli_(Tensor& t, double p, Generator* gen) {
+  LAMINA_PROFILE_OP("bernoulli_", t);
   LAMINA_CHECK(p >= 0 && p <= 1, "bernoulli_: expects p to be in [0, 1], but got p=", p);
   return fill_random_into(t, RandomOp::Bernoulli, p, 0.0, gen, "bernoulli_");
 }
@@ -141,10 +149,12 @@ Tensor bernoulli_draw(const Tensor& p, const Shape& shape, Generator* gen, const
 }  // namespace
 
 Tensor bernoulli(const Tensor& p, Generator* gen) {
+  LAMINA_PROFILE_OP("bernoulli", p);
   return to(bernoulli_draw(p, p.shape(), gen, "bernoulli"), p.dtype());
 }
 
 Tensor& bernoulli_(Tensor& t, const Tensor& p, Generator* gen) {
+  LAMINA_PROFILE_OP("bernoulli_", t, p);
   elementwise::check_same_device(t, p, "bernoulli_");
   LAMINA_CHECK(is_expandable_to(p.shape(), t.shape()), "bernoulli_: probabilities of shape ", str(p.shape()),
                " cannot be broadcast to the tensor's shape ", str(t.shape()));
@@ -170,6 +180,7 @@ struct NormalBackward : autograd::Node {
 }  // namespace
 
 Tensor normal(const Tensor& mean, const Tensor& std, Generator* gen) {
+  LAMINA_PROFILE_OP("normal", mean, std);
   for (const Tensor* t : {&mean, &std})
     LAMINA_CHECK_AS(NotImplementedError, t->impl()->is_wrapped_number || t->is_floating_point(),
                     "normal: not implemented for ", dtype_name(t->dtype()), " (expects floating point mean and std)");

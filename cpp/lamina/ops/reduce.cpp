@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "lamina/ops/elementwise.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -239,6 +240,7 @@ std::shared_ptr<N> reduce_node(const Tensor& x, const Dims& dims, bool keepdim) 
 }  // namespace
 
 Tensor sum(const Tensor& x, const Dims& dims, bool keepdim, std::optional<DType> dtype) {
+  LAMINA_PROFILE_OP("sum", x);
   Tensor out = run_reduce(ReduceOp::Sum, x, dims, keepdim, sum_dtype(x, dtype), "sum");
   if (out.is_floating_point())
     if (auto node = reduce_node<SumBackward>(x, dims, keepdim)) autograd::set_history(out, node);
@@ -246,6 +248,7 @@ Tensor sum(const Tensor& x, const Dims& dims, bool keepdim, std::optional<DType>
 }
 
 Tensor mean(const Tensor& x, const Dims& dims, bool keepdim, std::optional<DType> dtype) {
+  LAMINA_PROFILE_OP("mean", x);
   DType out_dtype = dtype ? *dtype : x.dtype();
   LAMINA_CHECK(is_floating_point(out_dtype),
                "mean(): could not infer output dtype. Input dtype must be either a floating point or complex "
@@ -265,6 +268,7 @@ Tensor mean(const Tensor& x, const Dims& dims, bool keepdim, std::optional<DType
 }
 
 Tensor prod(const Tensor& x, std::optional<int64_t> dim, bool keepdim, std::optional<DType> dtype) {
+  LAMINA_PROFILE_OP("prod", x);
   Dims dims = dim ? Dims{*dim} : Dims{};
   Tensor out = run_reduce(ReduceOp::Prod, x, dims, dim ? keepdim : false, sum_dtype(x, dtype), "prod");
   if (out.is_floating_point()) {
@@ -295,14 +299,22 @@ static Tensor amax_amin(ReduceOp op, const Tensor& x, const Dims& dims, bool kee
   return out;
 }
 
-Tensor amax(const Tensor& x, const Dims& dims, bool keepdim) { return amax_amin(ReduceOp::Max, x, dims, keepdim, "amax"); }
-Tensor amin(const Tensor& x, const Dims& dims, bool keepdim) { return amax_amin(ReduceOp::Min, x, dims, keepdim, "amin"); }
+Tensor amax(const Tensor& x, const Dims& dims, bool keepdim) {
+  LAMINA_PROFILE_OP("amax", x);
+  return amax_amin(ReduceOp::Max, x, dims, keepdim, "amax");
+}
+Tensor amin(const Tensor& x, const Dims& dims, bool keepdim) {
+  LAMINA_PROFILE_OP("amin", x);
+  return amax_amin(ReduceOp::Min, x, dims, keepdim, "amin");
+}
 
 Tensor max(const Tensor& x) {
+  LAMINA_PROFILE_OP("max", x);
   check_nonempty(x, {}, "max");
   return amax_amin(ReduceOp::Max, x, {}, false, "max", true);
 }
 Tensor min(const Tensor& x) {
+  LAMINA_PROFILE_OP("min", x);
   check_nonempty(x, {}, "min");
   return amax_amin(ReduceOp::Min, x, {}, false, "min", true);
 }
@@ -333,9 +345,11 @@ static std::tuple<Tensor, Tensor> index_reduce(ReduceOp op, const Tensor& x, int
 }
 
 std::tuple<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
+  LAMINA_PROFILE_OP("max", x);
   return index_reduce(ReduceOp::Max, x, dim, keepdim, true, "max");
 }
 std::tuple<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
+  LAMINA_PROFILE_OP("min", x);
   return index_reduce(ReduceOp::Min, x, dim, keepdim, true, "min");
 }
 
@@ -348,8 +362,14 @@ static Tensor arg(ReduceOp op, const Tensor& x, std::optional<int64_t> dim, bool
   return keepdim ? reshape(idx, Shape(size_t(x.dim()), 1)) : idx;
 }
 
-Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg(ReduceOp::Max, x, dim, keepdim, "argmax"); }
-Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg(ReduceOp::Min, x, dim, keepdim, "argmin"); }
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  LAMINA_PROFILE_OP("argmax", x);
+  return arg(ReduceOp::Max, x, dim, keepdim, "argmax");
+}
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  LAMINA_PROFILE_OP("argmin", x);
+  return arg(ReduceOp::Min, x, dim, keepdim, "argmin");
+}
 
 namespace {
 // PyTorch's var_backward, (2 / (N - correction)) g (x - mean), with its conventions where the
@@ -419,14 +439,17 @@ Tensor var_or_std(const Tensor& x, const Dims& dims, double correction, bool kee
 }  // namespace
 
 Tensor var(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
+  LAMINA_PROFILE_OP("var", x);
   return var_or_std(x, dims, correction, keepdim, false);
 }
 
 Tensor std(const Tensor& x, const Dims& dims, double correction, bool keepdim) {
+  LAMINA_PROFILE_OP("std", x);
   return var_or_std(x, dims, correction, keepdim, true);
 }
 
 Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
+  LAMINA_PROFILE_OP("logsumexp", x);
   wrap_dims(dims, x.dim(), "logsumexp");  // reports bad dims under this op's name
   Tensor xf = x.is_floating_point() ? x : to(x, default_float_dtype());
   if (xf.numel() == 0) return log(sum(exp(xf), dims, keepdim));
@@ -440,6 +463,7 @@ Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim) {
 }
 
 Tensor norm(const Tensor& x, double p, const Dims& dims, bool keepdim) {
+  LAMINA_PROFILE_OP("norm", x);
   LAMINA_CHECK(x.is_floating_point(), "norm: Expected a floating point tensor as input. Got ",
                dtype_name(x.dtype()));
   Dims wrapped = wrap_dims(dims, x.dim(), "norm");
@@ -548,6 +572,7 @@ struct CumprodBackward : Node {
 }  // namespace
 
 Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
+  LAMINA_PROFILE_OP("cumsum", x);
   int64_t d = wrap_dim(dim, x.dim(), "cumsum");
   Tensor out = cumulative(ReduceOp::Sum, x, d, sum_dtype(x, dtype), "cumsum");
   if (out.is_floating_point()) {
@@ -560,6 +585,7 @@ Tensor cumsum(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
 }
 
 Tensor cumprod(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
+  LAMINA_PROFILE_OP("cumprod", x);
   int64_t d = wrap_dim(dim, x.dim(), "cumprod");
   Tensor out = cumulative(ReduceOp::Prod, x, d, sum_dtype(x, dtype), "cumprod");
   if (out.is_floating_point()) {
@@ -574,13 +600,16 @@ Tensor cumprod(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
 }
 
 Tensor all(const Tensor& x, const Dims& dims, bool keepdim) {
+  LAMINA_PROFILE_OP("all", x);
   return run_reduce(ReduceOp::All, x, dims, keepdim, DType::Bool, "all");
 }
 Tensor any(const Tensor& x, const Dims& dims, bool keepdim) {
+  LAMINA_PROFILE_OP("any", x);
   return run_reduce(ReduceOp::Any, x, dims, keepdim, DType::Bool, "any");
 }
 
 Tensor sum_to(const Tensor& grad, const Shape& shape) {
+  LAMINA_PROFILE_OP("sum_to", grad);
   if (grad.shape() == shape) return grad;
   LAMINA_CHECK(is_expandable_to(shape, grad.shape()), "sum_to: shape ", str(shape),
                " is not expandable to ", str(grad.shape()));

@@ -4,6 +4,7 @@
 // tensor acts as a 1-d tensor of size 1 here, as in PyTorch. Index values are range-checked
 // before any kernel runs; negative indices are errors, as in PyTorch.
 #include "lamina/ops/index_common.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -171,27 +172,32 @@ Tensor& scatter_inplace(Tensor& x, int64_t dim, const Tensor& index, const Tenso
 }  // namespace
 
 Tensor& scatter_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  LAMINA_PROFILE_OP("scatter_", x, index, src);
   LAMINA_CHECK(src.defined(), "scatter_: expected a src tensor");
   return scatter_inplace<ScatterBackward>(x, dim, index, src, Scalar(), false, "scatter_");
 }
 
 Tensor& scatter_add_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  LAMINA_PROFILE_OP("scatter_add_", x, index, src);
   LAMINA_CHECK(src.defined(), "scatter_add_: expected a src tensor");
   return scatter_inplace<ScatterAddBackward>(x, dim, index, src, Scalar(), true, "scatter_add_");
 }
 
 Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  LAMINA_PROFILE_OP("scatter", x, index, src);
   LAMINA_CHECK(src.defined(), "scatter: expected a src tensor");
   Tensor out = clone(x);
   return scatter_inplace<ScatterBackward>(out, dim, index, src, Scalar(), false, "scatter");
 }
 
 Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, Scalar value) {
+  LAMINA_PROFILE_OP("scatter", x, index);
   Tensor out = clone(x);
   return scatter_inplace<ScatterValueBackward>(out, dim, index, Tensor(), value, false, "scatter");
 }
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  LAMINA_PROFILE_OP("scatter_add", x, index, src);
   LAMINA_CHECK(src.defined(), "scatter_add: expected a src tensor");
   Tensor out = clone(x);
   return scatter_inplace<ScatterAddBackward>(out, dim, index, src, Scalar(), true, "scatter_add");
@@ -211,6 +217,7 @@ struct GatherBackward : Node {
 }  // namespace
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  LAMINA_PROFILE_OP("gather", x, index);
   const char* op = "gather";
   int64_t d = wrap_dim(dim, x.dim(), op);
   Tensor idx = index_int64(index, x, op, "int32/int64");
@@ -277,6 +284,7 @@ struct IndexAddBackward : Node {
 }  // namespace
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  LAMINA_PROFILE_OP("index_select", x, index);
   const char* op = "index_select";
   int64_t d = wrap_dim(dim, x.dim(), op);
   Tensor idx = vector_index(index, x, op, "int32 or int64");
@@ -303,6 +311,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor& index_add_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& source, Scalar alpha) {
+  LAMINA_PROFILE_OP("index_add_", x, index, source);
   const char* op = "index_add_";
   int64_t d = wrap_dim(dim, x.dim(), op);
   Tensor idx = vector_index(index, x, op, "int32/int64");
@@ -340,11 +349,13 @@ Tensor& index_add_(Tensor& x, int64_t dim, const Tensor& index, const Tensor& so
 }
 
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& source, Scalar alpha) {
+  LAMINA_PROFILE_OP("index_add", x, index, source);
   Tensor out = clone(x);
   return index_add_(out, dim, index, source, alpha);
 }
 
 Tensor one_hot(const Tensor& x, int64_t num_classes) {
+  LAMINA_PROFILE_OP("one_hot", x);
   LAMINA_CHECK(x.dtype() == DType::Int64, "one_hot: one_hot is only applicable to index tensor of type LongTensor, "
                "got ", dtype_name(x.dtype()));
   LAMINA_CHECK(num_classes >= -1, "one_hot: num_classes must be -1 or non-negative, got ", num_classes);

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "lamina/ops/elementwise.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -113,6 +114,7 @@ Tensor cat_impl(const std::vector<Tensor>& tensors, int64_t dim, int64_t& d, std
 }  // namespace
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  LAMINA_PROFILE_OP("cat", tensors);
   int64_t d = 0;
   std::vector<int64_t> sizes;
   Tensor out = cat_impl(tensors, dim, d, sizes);
@@ -127,6 +129,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  LAMINA_PROFILE_OP("stack", tensors);
   LAMINA_CHECK_VALUE(!tensors.empty(), "stack: expects a non-empty TensorList");
   int64_t d = wrap_dim(dim, tensors[0].dim() + 1, "stack");
   std::vector<Tensor> expanded;
@@ -164,6 +167,7 @@ struct FlipBackward : Node {
 }  // namespace
 
 Tensor flip(const Tensor& x, const std::vector<int64_t>& dims) {
+  LAMINA_PROFILE_OP("flip", x);
   std::vector<int64_t> wrapped = wrap_dims(dims, x.dim(), "flip");
   Tensor out = make_tensor(x.shape(), x.dtype(), x.device());
   if (x.numel() > 0) {
@@ -224,6 +228,7 @@ Tensor roll_dims(const Tensor& x, const std::vector<int64_t>& shifts, const std:
 }  // namespace
 
 Tensor roll(const Tensor& x, const std::vector<int64_t>& shifts, const std::vector<int64_t>& dims) {
+  LAMINA_PROFILE_OP("roll", x);
   LAMINA_CHECK(!shifts.empty(), "roll: `shifts` required");
   LAMINA_CHECK(dims.empty() ? shifts.size() == 1 : shifts.size() == dims.size(),
                "roll: shifts and dimensions must align. shifts: ", shifts.size(), ", dims:", dims.size());
@@ -358,6 +363,7 @@ struct RepeatBackward : Node {
 }  // namespace
 
 Tensor repeat(const Tensor& x, const std::vector<int64_t>& repeats) {
+  LAMINA_PROFILE_OP("repeat", x);
   LAMINA_CHECK(int64_t(repeats.size()) >= x.dim(), "repeat: Number of dimensions of repeat dims can not be "
                "smaller than number of dimensions of tensor, got ", repeats.size(), " for a ", x.dim(), "-d tensor");
   LAMINA_CHECK(repeats.size() <= size_t(kMaxDims), "repeat: tensors support at most ", kMaxDims, " dims, got ",
@@ -389,6 +395,7 @@ Tensor repeat(const Tensor& x, const std::vector<int64_t>& repeats) {
 }
 
 Tensor tile(const Tensor& x, const std::vector<int64_t>& reps) {
+  LAMINA_PROFILE_OP("tile", x);
   // Fewer reps than dims: the leading dims are repeated once (numpy's tile).
   std::vector<int64_t> full = reps;
   if (int64_t(full.size()) < x.dim()) full.insert(full.begin(), size_t(x.dim()) - full.size(), 1);
@@ -453,9 +460,21 @@ Tensor& triangle_(Tensor& x, int64_t k, bool lower, const char* name) {
 
 }  // namespace
 
-Tensor tril(const Tensor& x, int64_t diagonal) { return triangle(x, diagonal, true, "tril"); }
-Tensor triu(const Tensor& x, int64_t diagonal) { return triangle(x, diagonal, false, "triu"); }
-Tensor& tril_(Tensor& x, int64_t diagonal) { return triangle_(x, diagonal, true, "tril_"); }
-Tensor& triu_(Tensor& x, int64_t diagonal) { return triangle_(x, diagonal, false, "triu_"); }
+Tensor tril(const Tensor& x, int64_t diagonal) {
+  LAMINA_PROFILE_OP("tril", x);
+  return triangle(x, diagonal, true, "tril");
+}
+Tensor triu(const Tensor& x, int64_t diagonal) {
+  LAMINA_PROFILE_OP("triu", x);
+  return triangle(x, diagonal, false, "triu");
+}
+Tensor& tril_(Tensor& x, int64_t diagonal) {
+  LAMINA_PROFILE_OP("tril_", x);
+  return triangle_(x, diagonal, true, "tril_");
+}
+Tensor& triu_(Tensor& x, int64_t diagonal) {
+  LAMINA_PROFILE_OP("triu_", x);
+  return triangle_(x, diagonal, false, "triu_");
+}
 
 }  // namespace lamina

@@ -5,6 +5,7 @@
 #include "lamina/ops/elementwise.h"
 #include "lamina/ops/nn.h"
 #include "lamina/ops/nn_common.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -56,8 +57,12 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, std::optional<DType> dtype, bo
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t dim, std::optional<DType> dtype) { return softmax_impl(x, dim, dtype, false); }
+Tensor softmax(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
+  LAMINA_PROFILE_OP("softmax", x);
+  return softmax_impl(x, dim, dtype, false);
+}
 Tensor log_softmax(const Tensor& x, int64_t dim, std::optional<DType> dtype) {
+  LAMINA_PROFILE_OP("log_softmax", x);
   return softmax_impl(x, dim, dtype, true);
 }
 

@@ -3,6 +3,7 @@
 // their order, NaN sorts above every number). Gradients go back to the positions the indices
 // name, by scattering the incoming gradient into zeros.
 #include "lamina/ops/index_common.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -57,17 +58,20 @@ std::tuple<Tensor, Tensor> order(const Tensor& x, int64_t d, int64_t k, bool des
 }  // namespace
 
 std::tuple<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending, bool stable) {
+  LAMINA_PROFILE_OP("sort", x);
   (void)stable;  // the kernel is always stable
   int64_t d = wrap_dim(dim, x.dim(), "sort");
   return order(x, d, x.dim() == 0 ? 1 : x.shape()[size_t(d)], descending, true, "sort");
 }
 
 Tensor argsort(const Tensor& x, int64_t dim, bool descending, bool stable) {
+  LAMINA_PROFILE_OP("argsort", x);
   autograd::GradModeGuard no_grad(false);
   return std::get<1>(sort(x, dim, descending, stable));
 }
 
 std::tuple<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool sorted) {
+  LAMINA_PROFILE_OP("topk", x);
   (void)sorted;  // the k values always come out in order
   int64_t d = wrap_dim(dim, x.dim(), "topk");
   int64_t n = x.dim() == 0 ? 1 : x.shape()[size_t(d)];

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "lamina/ops/elementwise.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -227,35 +228,98 @@ struct EluBackward : UnaryBackward {
 }  // namespace
 
 Tensor neg(const Tensor& x) {
+  LAMINA_PROFILE_OP("neg", x);
   LAMINA_CHECK(x.dtype() != DType::Bool, "neg: Negation, the `-` operator, on a bool tensor is not supported. "
                "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
   return unary_op<NegBackward>(UnaryOp::Neg, x, "neg", Kind::Same);
 }
-Tensor abs(const Tensor& x) { return unary_op<AbsBackward>(UnaryOp::Abs, x, "abs", Kind::Same); }
+Tensor abs(const Tensor& x) {
+  LAMINA_PROFILE_OP("abs", x);
+  return unary_op<AbsBackward>(UnaryOp::Abs, x, "abs", Kind::Same);
+}
 Tensor sign(const Tensor& x) {
+  LAMINA_PROFILE_OP("sign", x);
   if (x.dtype() == DType::Bool) return clone(x);
   return unary_op<SignBackward>(UnaryOp::Sign, x, "sign", Kind::Same);
 }
-Tensor exp(const Tensor& x) { return unary_op<ExpBackward>(UnaryOp::Exp, x, "exp", Kind::Float); }
-Tensor log(const Tensor& x) { return unary_op<LogBackward>(UnaryOp::Log, x, "log", Kind::Float); }
-Tensor log1p(const Tensor& x) { return unary_op<Log1PBackward>(UnaryOp::Log1p, x, "log1p", Kind::Float); }
-Tensor expm1(const Tensor& x) { return unary_op<Expm1Backward>(UnaryOp::Expm1, x, "expm1", Kind::Float); }
-Tensor sqrt(const Tensor& x) { return unary_op<SqrtBackward>(UnaryOp::Sqrt, x, "sqrt", Kind::Float); }
-Tensor rsqrt(const Tensor& x) { return unary_op<RsqrtBackward>(UnaryOp::Rsqrt, x, "rsqrt", Kind::Float); }
-Tensor sin(const Tensor& x) { return unary_op<SinBackward>(UnaryOp::Sin, x, "sin", Kind::Float); }
-Tensor cos(const Tensor& x) { return unary_op<CosBackward>(UnaryOp::Cos, x, "cos", Kind::Float); }
-Tensor tan(const Tensor& x) { return unary_op<TanBackward>(UnaryOp::Tan, x, "tan", Kind::Float); }
-Tensor asin(const Tensor& x) { return unary_op<AsinBackward>(UnaryOp::Asin, x, "asin", Kind::Float); }
-Tensor acos(const Tensor& x) { return unary_op<AcosBackward>(UnaryOp::Acos, x, "acos", Kind::Float); }
-Tensor atan(const Tensor& x) { return unary_op<AtanBackward>(UnaryOp::Atan, x, "atan", Kind::Float); }
-Tensor sinh(const Tensor& x) { return unary_op<SinhBackward>(UnaryOp::Sinh, x, "sinh", Kind::Float); }
-Tensor cosh(const Tensor& x) { return unary_op<CoshBackward>(UnaryOp::Cosh, x, "cosh", Kind::Float); }
-Tensor asinh(const Tensor& x) { return unary_op<AsinhBackward>(UnaryOp::Asinh, x, "asinh", Kind::Float); }
-Tensor acosh(const Tensor& x) { return unary_op<AcoshBackward>(UnaryOp::Acosh, x, "acosh", Kind::Float); }
-Tensor atanh(const Tensor& x) { return unary_op<AtanhBackward>(UnaryOp::Atanh, x, "atanh", Kind::Float); }
-Tensor tanh(const Tensor& x) { return unary_op<TanhBackward>(UnaryOp::Tanh, x, "tanh", Kind::Float); }
-Tensor sigmoid(const Tensor& x) { return unary_op<SigmoidBackward>(UnaryOp::Sigmoid, x, "sigmoid", Kind::Float); }
+Tensor exp(const Tensor& x) {
+  LAMINA_PROFILE_OP("exp", x);
+  return unary_op<ExpBackward>(UnaryOp::Exp, x, "exp", Kind::Float);
+}
+Tensor log(const Tensor& x) {
+  LAMINA_PROFILE_OP("log", x);
+  return unary_op<LogBackward>(UnaryOp::Log, x, "log", Kind::Float);
+}
+Tensor log1p(const Tensor& x) {
+  LAMINA_PROFILE_OP("log1p", x);
+  return unary_op<Log1PBackward>(UnaryOp::Log1p, x, "log1p", Kind::Float);
+}
+Tensor expm1(const Tensor& x) {
+  LAMINA_PROFILE_OP("expm1", x);
+  return unary_op<Expm1Backward>(UnaryOp::Expm1, x, "expm1", Kind::Float);
+}
+Tensor sqrt(const Tensor& x) {
+  LAMINA_PROFILE_OP("sqrt", x);
+  return unary_op<SqrtBackward>(UnaryOp::Sqrt, x, "sqrt", Kind::Float);
+}
+Tensor rsqrt(const Tensor& x) {
+  LAMINA_PROFILE_OP("rsqrt", x);
+  return unary_op<RsqrtBackward>(UnaryOp::Rsqrt, x, "rsqrt", Kind::Float);
+}
+Tensor sin(const Tensor& x) {
+  LAMINA_PROFILE_OP("sin", x);
+  return unary_op<SinBackward>(UnaryOp::Sin, x, "sin", Kind::Float);
+}
+Tensor cos(const Tensor& x) {
+  LAMINA_PROFILE_OP("cos", x);
+  return unary_op<CosBackward>(UnaryOp::Cos, x, "cos", Kind::Float);
+}
+Tensor tan(const Tensor& x) {
+  LAMINA_PROFILE_OP("tan", x);
+  return unary_op<TanBackward>(UnaryOp::Tan, x, "tan", Kind::Float);
+}
+Tensor asin(const Tensor& x) {
+  LAMINA_PROFILE_OP("asin", x);
+  return unary_op<AsinBackward>(UnaryOp::Asin, x, "asin", Kind::Float);
+}
+Tensor acos(const Tensor& x) {
+  LAMINA_PROFILE_OP("acos", x);
+  return unary_op<AcosBackward>(UnaryOp::Acos, x, "acos", Kind::Float);
+}
+Tensor atan(const Tensor& x) {
+  LAMINA_PROFILE_OP("atan", x);
+  return unary_op<AtanBackward>(UnaryOp::Atan, x, "atan", Kind::Float);
+}
+Tensor sinh(const Tensor& x) {
+  LAMINA_PROFILE_OP("sinh", x);
+  return unary_op<SinhBackward>(UnaryOp::Sinh, x, "sinh", Kind::Float);
+}
+Tensor cosh(const Tensor& x) {
+  LAMINA_PROFILE_OP("cosh", x);
+  return unary_op<CoshBackward>(UnaryOp::Cosh, x, "cosh", Kind::Float);
+}
+Tensor asinh(const Tensor& x) {
+  LAMINA_PROFILE_OP("asinh", x);
+  return unary_op<AsinhBackward>(UnaryOp::Asinh, x, "asinh", Kind::Float);
+}
+Tensor acosh(const Tensor& x) {
+  LAMINA_PROFILE_OP("acosh", x);
+  return unary_op<AcoshBackward>(UnaryOp::Acosh, x, "acosh", Kind::Float);
+}
+Tensor atanh(const Tensor& x) {
+  LAMINA_PROFILE_OP("atanh", x);
+  return unary_op<AtanhBackward>(UnaryOp::Atanh, x, "atanh", Kind::Float);
+}
+Tensor tanh(const Tensor& x) {
+  LAMINA_PROFILE_OP("tanh", x);
+  return unary_op<TanhBackward>(UnaryOp::Tanh, x, "tanh", Kind::Float);
+}
+Tensor sigmoid(const Tensor& x) {
+  LAMINA_PROFILE_OP("sigmoid", x);
+  return unary_op<SigmoidBackward>(UnaryOp::Sigmoid, x, "sigmoid", Kind::Float);
+}
 Tensor relu(const Tensor& x) {
+  LAMINA_PROFILE_OP("relu", x);
   LAMINA_CHECK(x.dtype() != DType::Bool, "relu: Boolean inputs not supported for relu");
   return unary_op<ReluBackward>(UnaryOp::Relu, x, "relu", Kind::Same);
 }
@@ -265,16 +329,22 @@ static UnaryOp gelu_op(const std::string& approximate, const char* name) {
   return approximate == "tanh" ? UnaryOp::GeluTanh : UnaryOp::Gelu;
 }
 Tensor gelu(const Tensor& x, const std::string& approximate) {
+  LAMINA_PROFILE_OP("gelu", x);
   UnaryParams params;
   params.has_p0 = gelu_op(approximate, "gelu") == UnaryOp::GeluTanh;  // tells the backward which formula
   return unary_op<GeluBackward>(gelu_op(approximate, "gelu"), x, "gelu", Kind::FloatOnly, params);
 }
-Tensor silu(const Tensor& x) { return unary_op<SiluBackward>(UnaryOp::Silu, x, "silu", Kind::FloatOnly); }
+Tensor silu(const Tensor& x) {
+  LAMINA_PROFILE_OP("silu", x);
+  return unary_op<SiluBackward>(UnaryOp::Silu, x, "silu", Kind::FloatOnly);
+}
 Tensor softplus(const Tensor& x, double beta, double threshold) {
+  LAMINA_PROFILE_OP("softplus", x);
   UnaryParams params{Scalar(beta), Scalar(threshold), true, true};
   return unary_op<SoftplusBackward>(UnaryOp::Softplus, x, "softplus", Kind::FloatOnly, params);
 }
 Tensor hardtanh(const Tensor& x, Scalar min, Scalar max) {
+  LAMINA_PROFILE_OP("hardtanh", x);
   LAMINA_CHECK_VALUE(min.to_double() <= max.to_double(), "hardtanh: min_val (", min.to_double(),
                      ") cannot be greater than max_val (", max.to_double(), ")");
   UnaryParams params{min, max, true, true};
@@ -282,6 +352,7 @@ Tensor hardtanh(const Tensor& x, Scalar min, Scalar max) {
 }
 // hardsigmoid and hardswish compute their forward without recording and attach their own node.
 Tensor hardsigmoid(const Tensor& x) {
+  LAMINA_PROFILE_OP("hardsigmoid", x);
   if (!x.is_floating_point()) elementwise::fail_dtype("hardsigmoid", x.dtype());
   Tensor out;
   {
@@ -291,6 +362,7 @@ Tensor hardsigmoid(const Tensor& x) {
   return record_unary<HardsigmoidBackward>(out, x);
 }
 Tensor hardswish(const Tensor& x) {
+  LAMINA_PROFILE_OP("hardswish", x);
   if (!x.is_floating_point()) elementwise::fail_dtype("hardswish", x.dtype());
   Tensor out;
   {
@@ -300,6 +372,7 @@ Tensor hardswish(const Tensor& x) {
   return record_unary<HardswishBackward>(out, x);
 }
 Tensor elu(const Tensor& x, double alpha, double scale, double input_scale) {
+  LAMINA_PROFILE_OP("elu", x);
   if (!x.is_floating_point()) elementwise::fail_dtype("elu", x.dtype());
   Tensor out;
   {
@@ -321,6 +394,7 @@ Tensor elu(const Tensor& x, double alpha, double scale, double input_scale) {
 // t = tanh(softplus(x)). Differentiating the composite instead sent inf * 0 = NaN into its product
 // rule where softplus' gradient meets an infinite x (the fuzzer found it).
 Tensor mish(const Tensor& x) {
+  LAMINA_PROFILE_OP("mish", x);
   if (!x.is_floating_point()) elementwise::fail_dtype("mish", x.dtype());
   Tensor out;
   {
@@ -329,23 +403,41 @@ Tensor mish(const Tensor& x) {
   }
   return record_unary<MishBackward>(out, x);
 }
-Tensor erf(const Tensor& x) { return unary_op<ErfBackward>(UnaryOp::Erf, x, "erf", Kind::Float); }
+Tensor erf(const Tensor& x) {
+  LAMINA_PROFILE_OP("erf", x);
+  return unary_op<ErfBackward>(UnaryOp::Erf, x, "erf", Kind::Float);
+}
 Tensor reciprocal(const Tensor& x) {
+  LAMINA_PROFILE_OP("reciprocal", x);
   return unary_op<ReciprocalBackward>(UnaryOp::Reciprocal, x, "reciprocal", Kind::Float);
 }
 // square(bool) is an int64 tensor (bool ** 2 promotes like bool * int).
 Tensor square(const Tensor& x) {
+  LAMINA_PROFILE_OP("square", x);
   Tensor in = x.dtype() == DType::Bool ? elementwise::cast(x, DType::Int64) : x;
   return unary_op<SquareBackward>(UnaryOp::Square, in, "square", Kind::Same);
 }
-Tensor floor(const Tensor& x) { return unary_op<FloorBackward>(UnaryOp::Floor, x, "floor", Kind::Same); }
-Tensor ceil(const Tensor& x) { return unary_op<CeilBackward>(UnaryOp::Ceil, x, "ceil", Kind::Same); }
-Tensor round(const Tensor& x) { return unary_op<RoundBackward>(UnaryOp::Round, x, "round", Kind::Same); }
-Tensor trunc(const Tensor& x) { return unary_op<TruncBackward>(UnaryOp::Trunc, x, "trunc", Kind::Same); }
+Tensor floor(const Tensor& x) {
+  LAMINA_PROFILE_OP("floor", x);
+  return unary_op<FloorBackward>(UnaryOp::Floor, x, "floor", Kind::Same);
+}
+Tensor ceil(const Tensor& x) {
+  LAMINA_PROFILE_OP("ceil", x);
+  return unary_op<CeilBackward>(UnaryOp::Ceil, x, "ceil", Kind::Same);
+}
+Tensor round(const Tensor& x) {
+  LAMINA_PROFILE_OP("round", x);
+  return unary_op<RoundBackward>(UnaryOp::Round, x, "round", Kind::Same);
+}
+Tensor trunc(const Tensor& x) {
+  LAMINA_PROFILE_OP("trunc", x);
+  return unary_op<TruncBackward>(UnaryOp::Trunc, x, "trunc", Kind::Same);
+}
 
 // round to `decimals` places as PyTorch computes it: nearbyint(x * 10^d) / 10^d in x's dtype
 // (x / 10^-d and * 10^-d for negative d). Its gradient is zero, like round's.
 Tensor round(const Tensor& x, int64_t decimals) {
+  LAMINA_PROFILE_OP("round", x);
   if (decimals == 0) return round(x);
   if (!x.is_floating_point()) elementwise::fail_dtype("round", x.dtype());
   Tensor out;
@@ -356,14 +448,27 @@ Tensor round(const Tensor& x, int64_t decimals) {
   }
   return record_unary<RoundBackward>(out, x);
 }
-Tensor logical_not(const Tensor& x) { return unary_op<void>(UnaryOp::LogicalNot, x, "logical_not", Kind::Predicate); }
+Tensor logical_not(const Tensor& x) {
+  LAMINA_PROFILE_OP("logical_not", x);
+  return unary_op<void>(UnaryOp::LogicalNot, x, "logical_not", Kind::Predicate);
+}
 Tensor bitwise_not(const Tensor& x) {
+  LAMINA_PROFILE_OP("bitwise_not", x);
   if (x.is_floating_point()) elementwise::fail_dtype("bitwise_not", x.dtype());
   return elementwise::unary_forward(UnaryOp::BitwiseNot, x, x.dtype(), "bitwise_not");
 }
-Tensor isnan(const Tensor& x) { return unary_op<void>(UnaryOp::IsNan, x, "isnan", Kind::Predicate); }
-Tensor isinf(const Tensor& x) { return unary_op<void>(UnaryOp::IsInf, x, "isinf", Kind::Predicate); }
-Tensor isfinite(const Tensor& x) { return unary_op<void>(UnaryOp::IsFinite, x, "isfinite", Kind::Predicate); }
+Tensor isnan(const Tensor& x) {
+  LAMINA_PROFILE_OP("isnan", x);
+  return unary_op<void>(UnaryOp::IsNan, x, "isnan", Kind::Predicate);
+}
+Tensor isinf(const Tensor& x) {
+  LAMINA_PROFILE_OP("isinf", x);
+  return unary_op<void>(UnaryOp::IsInf, x, "isinf", Kind::Predicate);
+}
+Tensor isfinite(const Tensor& x) {
+  LAMINA_PROFILE_OP("isfinite", x);
+  return unary_op<void>(UnaryOp::IsFinite, x, "isfinite", Kind::Predicate);
+}
 
 // ---- clamp: bounds are numbers (one kernel pass) or tensors (a composite) ----
 
@@ -387,6 +492,7 @@ static UnaryParams clamp_params(std::optional<Scalar> min, std::optional<Scalar>
 }
 
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
+  LAMINA_PROFILE_OP("clamp", x);
   DType dtype = clamp_dtype(x, bound_tensor(min, x.device()), bound_tensor(max, x.device()), "clamp");
   Tensor in = dtype == x.dtype() ? x : to(x, dtype);
   return unary_op<ClampBackward>(UnaryOp::Clamp, in, "clamp", Kind::Same, clamp_params(min, max));
@@ -414,6 +520,7 @@ struct ClampTensorBackward : Node {
 }  // namespace
 
 Tensor clamp(const Tensor& x, const Tensor& min, const Tensor& max) {
+  LAMINA_PROFILE_OP("clamp", x, min, max);
   DType dtype = clamp_dtype(x, min, max, "clamp");
   Shape shape = x.shape();
   for (const Tensor& b : {min, max}) {
@@ -473,26 +580,31 @@ LAMINA_UNARY_INPLACE(trunc, TruncBackward, Trunc, Same)
 #undef LAMINA_UNARY_INPLACE
 
 Tensor& neg_(Tensor& x) {
+  LAMINA_PROFILE_OP("neg_", x);
   LAMINA_CHECK(x.dtype() != DType::Bool, "neg_: Negation, the `-` operator, on a bool tensor is not supported. "
                "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.");
   return unary_inplace<NegBackward>(UnaryOp::Neg, x, "neg_", Kind::Same, neg);
 }
 Tensor& relu_(Tensor& x) {
+  LAMINA_PROFILE_OP("relu_", x);
   LAMINA_CHECK(x.dtype() != DType::Bool, "relu_: Boolean inputs not supported for relu");
   return unary_inplace<ReluBackward>(UnaryOp::Relu, x, "relu_", Kind::Same, relu);
 }
 Tensor& sign_(Tensor& x) {
+  LAMINA_PROFILE_OP("sign_", x);
   if (x.dtype() == DType::Bool) {  // sign of a bool is itself; still an in-place write
     return elementwise::apply_inplace(x, {}, "sign_", [] {}, [](const Tensor& self) { return sign(self); }, false);
   }
   return unary_inplace<SignBackward>(UnaryOp::Sign, x, "sign_", Kind::Same, sign);
 }
 Tensor& square_(Tensor& x) {
+  LAMINA_PROFILE_OP("square_", x);
   if (x.dtype() == DType::Bool) elementwise::check_can_cast(DType::Int64, DType::Bool, "square_");
   return unary_inplace<SquareBackward>(UnaryOp::Square, x, "square_", Kind::Same, square);
 }
 
 Tensor& clamp_(Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
+  LAMINA_PROFILE_OP("clamp_", x);
   DType dtype = clamp_dtype(x, bound_tensor(min, x.device()), bound_tensor(max, x.device()), "clamp_");
   elementwise::check_can_cast(dtype, x.dtype(), "clamp_");
   UnaryParams p = clamp_params(min, max);
@@ -502,6 +614,7 @@ Tensor& clamp_(Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) 
 }
 
 Tensor& clamp_(Tensor& x, const Tensor& min, const Tensor& max) {
+  LAMINA_PROFILE_OP("clamp_", x, min, max);
   DType dtype = clamp_dtype(x, min, max, "clamp_");
   elementwise::check_can_cast(dtype, x.dtype(), "clamp_");
   Shape shape = x.shape();

@@ -3,6 +3,7 @@
 #include "lamina/ops/conv.h"
 #include "lamina/ops/elementwise.h"
 #include "lamina/ops/nn_common.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -117,6 +118,7 @@ void check_float_input(const Tensor& x, const char* op) {
 
 Tensor im2col(const Tensor& input, const IntList& kernel_size, const IntList& dilation, const IntList& padding,
               const IntList& stride) {
+  LAMINA_PROFILE_OP("im2col", input);
   const char* op = "unfold";
   LAMINA_CHECK(input.dim() == 3 || input.dim() == 4, op, ": expected 3-d (unbatched) or 4-d (batched) input ",
                "(N, C, H, W), got input of shape ", str(input.shape()));
@@ -138,6 +140,7 @@ Tensor im2col(const Tensor& input, const IntList& kernel_size, const IntList& di
 
 Tensor col2im(const Tensor& input, const IntList& output_size, const IntList& kernel_size,
               const IntList& dilation, const IntList& padding, const IntList& stride) {
+  LAMINA_PROFILE_OP("col2im", input);
   const char* op = "fold";
   LAMINA_CHECK(input.dim() == 2 || input.dim() == 3, op, ": expected 2-d (unbatched) or 3-d (batched) input ",
                "(N, C * kH * kW, L), got input of shape ", str(input.shape()));

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "lamina/ops/elementwise.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -96,6 +97,7 @@ struct Tables {
 
 Tensor upsample(const Tensor& x, const std::string& mode_name, const IntList& output_size,
                 const std::vector<std::optional<double>>& scales, bool align_corners) {
+  LAMINA_PROFILE_OP("upsample", x);
   const int nd = int(output_size.size());
   Mode mode;
   if (mode_name == "nearest") mode = Mode::Nearest;

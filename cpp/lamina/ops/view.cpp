@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "lamina/ops/elementwise.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina {
 
@@ -146,6 +147,7 @@ bool compute_view_strides(const Shape& old_shape, const Strides& old_strides, co
 }  // namespace
 
 Tensor view(const Tensor& x, const Shape& shape) {
+  LAMINA_PROFILE_OP("view", x);
   Shape s = infer_size(shape, x.numel(), "view");
   Strides strides;
   LAMINA_CHECK(compute_view_strides(x.shape(), x.strides(), s, strides),
@@ -155,6 +157,7 @@ Tensor view(const Tensor& x, const Shape& shape) {
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
+  LAMINA_PROFILE_OP("reshape", x);
   Shape s = infer_size(shape, x.numel(), "reshape");
   Strides strides;
   if (compute_view_strides(x.shape(), x.strides(), s, strides)) return reshape_view(x, s, strides, "ViewBackward0");
@@ -162,6 +165,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 }
 
 Tensor as_strided(const Tensor& x, const Shape& shape, const Strides& strides, int64_t offset) {
+  LAMINA_PROFILE_OP("as_strided", x);
   LAMINA_CHECK(shape.size() == strides.size(), "as_strided: mismatch in length of strides and shape");
   check_shape(shape, x.itemsize(), "as_strided");
   LAMINA_CHECK(offset >= 0, "as_strided: negative storage offset ", offset);
@@ -205,6 +209,7 @@ Tensor as_strided(const Tensor& x, const Shape& shape, const Strides& strides, i
 }
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+  LAMINA_PROFILE_OP("permute", x);
   LAMINA_CHECK(int64_t(dims.size()) == x.dim(), "permute: number of dims don't match in permute: got ",
                dims.size(), " dims for a ", x.dim(), "-d tensor");
   std::vector<int64_t> wrapped;
@@ -234,6 +239,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
 }
 
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
+  LAMINA_PROFILE_OP("transpose", x);
   if (x.dim() == 0) {
     wrap_dim(dim0, 0, "transpose");
     wrap_dim(dim1, 0, "transpose");
@@ -246,17 +252,20 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 }
 
 Tensor t(const Tensor& x) {
+  LAMINA_PROFILE_OP("t", x);
   LAMINA_CHECK(x.dim() <= 2, "t: t() expects a tensor with <= 2 dimensions, but self is ", x.dim(), "D");
   return x.dim() < 2 ? permute(x, x.dim() == 1 ? std::vector<int64_t>{0} : std::vector<int64_t>{}) : transpose(x, 0, 1);
 }
 
 Tensor mT(const Tensor& x) {
+  LAMINA_PROFILE_OP("mT", x);
   LAMINA_CHECK(x.dim() >= 2, "mT: tensor.mT is only supported on matrices or batches of matrices. Got ",
                x.dim(), "-D tensor.");
   return transpose(x, -2, -1);
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
+  LAMINA_PROFILE_OP("expand", x);
   LAMINA_CHECK(shape.size() >= size_t(x.dim()), "expand: the number of sizes provided (", shape.size(),
                ") must be greater or equal to the number of dimensions in the tensor (", x.dim(), ")");
   Shape out_shape(shape.size());
@@ -293,9 +302,13 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   return out;
 }
 
-Tensor expand_as(const Tensor& x, const Tensor& other) { return expand(x, other.shape()); }
+Tensor expand_as(const Tensor& x, const Tensor& other) {
+  LAMINA_PROFILE_OP("expand_as", x, other);
+  return expand(x, other.shape());
+}
 
 Tensor squeeze(const Tensor& x) {
+  LAMINA_PROFILE_OP("squeeze", x);
   Shape shape;
   Strides strides;
   for (int64_t d = 0; d < x.dim(); ++d) {
@@ -307,6 +320,7 @@ Tensor squeeze(const Tensor& x) {
 }
 
 Tensor squeeze(const Tensor& x, const std::vector<int64_t>& dims) {
+  LAMINA_PROFILE_OP("squeeze", x);
   Dims wrapped = wrap_dims(dims, x.dim(), "squeeze");
   Shape shape;
   Strides strides;
@@ -320,6 +334,7 @@ Tensor squeeze(const Tensor& x, const std::vector<int64_t>& dims) {
 }
 
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
+  LAMINA_PROFILE_OP("unsqueeze", x);
   int64_t d = wrap_dim(dim, x.dim() + 1, "unsqueeze");
   Shape shape = x.shape();
   Strides strides = x.strides();
@@ -331,6 +346,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 }
 
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
+  LAMINA_PROFILE_OP("flatten", x);
   int64_t s = wrap_dim(start_dim, x.dim(), "flatten"), e = wrap_dim(end_dim, x.dim(), "flatten");
   if (x.dim() == 0) return reshape(x, {1});
   LAMINA_CHECK(s <= e, "flatten: flatten() has invalid args: start_dim cannot come after end_dim");
@@ -343,6 +359,7 @@ Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
 }
 
 Tensor unflatten(const Tensor& x, int64_t dim, const Shape& sizes) {
+  LAMINA_PROFILE_OP("unflatten", x);
   LAMINA_CHECK(x.dim() > 0, "unflatten: Dimension specified as ", dim, " but tensor has no dimensions");
   int64_t d = wrap_dim(dim, x.dim(), "unflatten");
   LAMINA_CHECK(!sizes.empty(), "unflatten: sizes must be non-empty");
@@ -354,6 +371,7 @@ Tensor unflatten(const Tensor& x, int64_t dim, const Shape& sizes) {
 }
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  LAMINA_PROFILE_OP("slice", x);
   LAMINA_CHECK(x.dim() > 0, "slice() cannot be applied to a 0-dim tensor.");
   int64_t d = wrap_dim(dim, x.dim(), "slice");
   LAMINA_CHECK_VALUE(step > 0, "slice: step must be greater than zero, got ", step);
@@ -371,6 +389,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
 }
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  LAMINA_PROFILE_OP("narrow", x);
   LAMINA_CHECK(x.dim() > 0, "narrow() cannot be applied to a 0-dim tensor.");
   int64_t d = wrap_dim(dim, x.dim(), "narrow");
   int64_t size = x.shape()[size_t(d)];
@@ -383,6 +402,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 }
 
 Tensor select(const Tensor& x, int64_t dim, int64_t index) {
+  LAMINA_PROFILE_OP("select", x);
   LAMINA_CHECK_INDEX(x.dim() > 0, "select() cannot be applied to a 0-dim tensor.");
   int64_t d = wrap_dim(dim, x.dim(), "select");
   int64_t size = x.shape()[size_t(d)];
@@ -399,6 +419,7 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
 }
 
 Tensor diagonal(const Tensor& x, int64_t offset, int64_t dim1, int64_t dim2) {
+  LAMINA_PROFILE_OP("diagonal", x);
   int64_t a = wrap_dim(dim1, x.dim(), "diagonal"), b = wrap_dim(dim2, x.dim(), "diagonal");
   LAMINA_CHECK(a != b, "diagonal: dimensions cannot be identical ", dim1, ", ", dim2);
   LAMINA_DCHECK(x.dim() >= 2);  // a 0-d or 1-d tensor has no two distinct dims
@@ -443,6 +464,7 @@ struct UnfoldBackward : Node {
 
 // Tensor.unfold: every window of `size` elements along dim, `step` apart, as a new last dim.
 Tensor unfold(const Tensor& x, int64_t dim, int64_t size, int64_t step) {
+  LAMINA_PROFILE_OP("unfold", x);
   if (x.dim() == 0) {  // PyTorch: a 0-d tensor unfolds as one element of dim 0
     wrap_dim(dim, 0, "unfold");
     return reshape(unfold(reshape(x, {1}), 0, size, step), {size});
@@ -498,6 +520,7 @@ std::vector<Tensor> join_history(std::vector<Tensor> pieces, const Tensor& x, in
 }  // namespace
 
 std::vector<Tensor> unbind(const Tensor& x, int64_t dim) {
+  LAMINA_PROFILE_OP("unbind", x);
   int64_t d = wrap_dim(dim, x.dim(), "unbind");
   LAMINA_CHECK_INDEX(x.dim() > 0, "unbind: dimension specified as 0 but tensor has no dimensions");
   std::vector<Tensor> pieces;
@@ -509,6 +532,7 @@ std::vector<Tensor> unbind(const Tensor& x, int64_t dim) {
 }
 
 std::vector<Tensor> split_with_sizes(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
+  LAMINA_PROFILE_OP("split_with_sizes", x);
   LAMINA_CHECK(x.dim() > 0, "split: cannot split a 0-dim tensor");
   int64_t d = wrap_dim(dim, x.dim(), "split");
   int64_t total = 0;
@@ -532,6 +556,7 @@ std::vector<Tensor> split_with_sizes(const Tensor& x, const std::vector<int64_t>
 }
 
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
+  LAMINA_PROFILE_OP("split", x);
   LAMINA_CHECK(x.dim() > 0, "split: cannot split a 0-dim tensor");
   int64_t d = wrap_dim(dim, x.dim(), "split");
   int64_t size = x.shape()[size_t(d)];
@@ -544,6 +569,7 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
 }
 
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
+  LAMINA_PROFILE_OP("chunk", x);
   LAMINA_CHECK(x.dim() > 0, "chunk expects at least a 1-dimensional tensor");
   LAMINA_CHECK(chunks > 0, "chunk expects `chunks` to be greater than 0, got: ", chunks);
   int64_t d = wrap_dim(dim, x.dim(), "chunk");
@@ -556,6 +582,7 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
 }
 
 Tensor movedim(const Tensor& x, const std::vector<int64_t>& source, const std::vector<int64_t>& destination) {
+  LAMINA_PROFILE_OP("movedim", x);
   LAMINA_CHECK(source.size() == destination.size(), "movedim: Invalid source or destination dims: source (",
                str(source), " dims) should contain the same number of dims as destination (", str(destination), " dims)");
   Dims src = wrap_dims(source, x.dim(), "movedim");  // also rejects repeats

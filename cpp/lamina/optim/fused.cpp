@@ -10,6 +10,7 @@
 #include "lamina/core/kernel_table.h"
 #include "lamina/ops/copy.h"
 #include "lamina/ops/elementwise.h"
+#include "lamina/core/profiler.h"
 
 namespace lamina::optim {
 
@@ -161,6 +162,7 @@ void fused_step(const char* op, OptimAlgo algo, const OptimHyper& h, const Tenso
 
 TensorList fused_sgd(const TensorList& params, const TensorList& grads, const TensorList& momentum_buffers,
                      const OptimHyper& h) {
+  LAMINA_PROFILE_OP("fused_sgd");
   const char* op = "_fused_sgd";
   check_params(op, params, grads);
   check_like(op, "grads", grads, params, false);
@@ -191,6 +193,7 @@ TensorList fused_sgd(const TensorList& params, const TensorList& grads, const Te
 void fused_adam(const TensorList& params, const TensorList& grads, const TensorList& exp_avgs,
                 const TensorList& exp_avg_sqs, const TensorList& max_exp_avg_sqs, const TensorList& steps,
                 const OptimHyper& h) {
+  LAMINA_PROFILE_OP("fused_adam");
   const char* op = h.decoupled_weight_decay ? "_fused_adamw" : "_fused_adam";
   if (!h.amsgrad) check_count(op, "max_exp_avg_sqs without amsgrad", max_exp_avg_sqs, 0);
   fused_step(op, OptimAlgo::Adam, h, params, grads,
@@ -205,6 +208,7 @@ void fused_adam(const TensorList& params, const TensorList& grads, const TensorL
 void fused_rmsprop(const TensorList& params, const TensorList& grads, const TensorList& square_avgs,
                    const TensorList& grad_avgs, const TensorList& momentum_buffers, const TensorList& steps,
                    const OptimHyper& h) {
+  LAMINA_PROFILE_OP("fused_rmsprop");
   const char* op = "_fused_rmsprop";
   if (!h.centered) check_count(op, "grad_avgs without centered", grad_avgs, 0);
   if (!(h.momentum > 0)) check_count(op, "momentum_buffers without momentum", momentum_buffers, 0);
@@ -217,6 +221,7 @@ void fused_rmsprop(const TensorList& params, const TensorList& grads, const Tens
 
 void fused_adagrad(const TensorList& params, const TensorList& grads, const TensorList& sums, const TensorList& steps,
                    const OptimHyper& h, double lr_decay) {
+  LAMINA_PROFILE_OP("fused_adagrad");
   fused_step("_fused_adagrad", OptimAlgo::Adagrad, h, params, grads, {{"sums", &sums}}, steps,
              [&](OptimSlot* s, size_t, double step) {
                if (s) s->coef[0] = h.lr / (1 + (step - 1) * lr_decay);
@@ -225,12 +230,14 @@ void fused_adagrad(const TensorList& params, const TensorList& grads, const Tens
 
 void fused_adadelta(const TensorList& params, const TensorList& grads, const TensorList& square_avgs,
                     const TensorList& acc_deltas, const TensorList& steps, const OptimHyper& h) {
+  LAMINA_PROFILE_OP("fused_adadelta");
   fused_step("_fused_adadelta", OptimAlgo::Adadelta, h, params, grads,
              {{"square_avgs", &square_avgs}, {"acc_deltas", &acc_deltas}}, steps, [](OptimSlot*, size_t, double) {});
 }
 
 void fused_adamax(const TensorList& params, const TensorList& grads, const TensorList& exp_avgs,
                   const TensorList& exp_infs, const TensorList& steps, const OptimHyper& h) {
+  LAMINA_PROFILE_OP("fused_adamax");
   fused_step("_fused_adamax", OptimAlgo::Adamax, h, params, grads, {{"exp_avgs", &exp_avgs}, {"exp_infs", &exp_infs}},
              steps, [&](OptimSlot* s, size_t, double step) {
                if (s) s->coef[0] = h.lr / (1 - std::pow(h.beta1, step));
@@ -240,6 +247,7 @@ void fused_adamax(const TensorList& params, const TensorList& grads, const Tenso
 void fused_nadam(const TensorList& params, const TensorList& grads, const TensorList& exp_avgs,
                  const TensorList& exp_avg_sqs, const TensorList& mu_products, const TensorList& steps,
                  const OptimHyper& h, double momentum_decay) {
+  LAMINA_PROFILE_OP("fused_nadam");
   const char* op = "_fused_nadam";
   check_counters(op, "mu_products", mu_products, params.size());
   fused_step(op, OptimAlgo::NAdam, h, params, grads, {{"exp_avgs", &exp_avgs}, {"exp_avg_sqs", &exp_avg_sqs}}, steps,
@@ -259,6 +267,7 @@ void fused_nadam(const TensorList& params, const TensorList& grads, const Tensor
 
 void fused_radam(const TensorList& params, const TensorList& grads, const TensorList& exp_avgs,
                  const TensorList& exp_avg_sqs, const TensorList& steps, const OptimHyper& h) {
+  LAMINA_PROFILE_OP("fused_radam");
   fused_step("_fused_radam", OptimAlgo::RAdam, h, params, grads, {{"exp_avgs", &exp_avgs}, {"exp_avg_sqs", &exp_avg_sqs}},
              steps, [&](OptimSlot* s, size_t, double step) {
                if (!s) return;
