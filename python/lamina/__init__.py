@@ -33,6 +33,7 @@ from . import special  # noqa: E402, F401
 from ._multinomial import multinomial  # noqa: E402, F401
 from ._legacy_tensor_types import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor  # noqa: E402, F401
 from . import datasets, utils  # noqa: E402, F401
+from . import profiler  # noqa: E402, F401
 from . import multiprocessing  # noqa: E402, F401  (registers tensor sharing with ForkingPickler)
 from .serialization import load, save  # noqa: E402, F401
 

@@ -5,6 +5,7 @@ from .anomaly_mode import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .function import Function
 from .grad_mode import enable_grad, inference_mode, no_grad, set_grad_enabled
 from .gradcheck import gradcheck, gradgradcheck
+from . import profiler  # noqa: F401  (torch.autograd.profiler.profile / record_function)
 
 
 def Variable(data, requires_grad=False, volatile=False):  # noqa: N802  (PyTorch's old name)
