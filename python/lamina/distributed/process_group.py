@@ -343,9 +343,11 @@ def _at_exit():
     if world is None:
         return
     if world.broken is None and world.size > 1:
-        group = ProcessGroup(world, world.comm, range(world.size), world.timeout)
+        # On the notices communicator: a barrier on COMM_WORLD could match a collective a peer left
+        # unfinished, and let this rank into MPI_Finalize while that peer is gone.
+        group = ProcessGroup(world, world.notices, range(world.size), world.timeout)
         try:
-            wait_requests([world.comm.Ibarrier()], group, "destroy_process_group", 0, "the barrier at exit")
+            wait_requests([world.notices.Ibarrier()], group, "destroy_process_group", 0, "the barrier at exit")
         except DistBackendError as e:
             print(f"lamina.distributed: rank {world.rank} exits without MPI_Finalize: {e}", file=sys.stderr)
     if world.broken is None:

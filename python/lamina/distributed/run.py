@@ -11,6 +11,7 @@ exit, instead of being killed without a word. Exits with mpiexec's exit status.
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -59,19 +60,37 @@ def command(mpiexec, flavor, nproc, threads, target):
     return [mpiexec, "-n", str(nproc), *env_args, sys.executable, *target]
 
 
+def _split(argv):
+    """(launcher options, target): the target starts at the script or at -m MODULE, and everything
+    after it belongs to the script, even arguments that look like the launcher's."""
+    with_value = ("-n", "--nproc", "--threads-per-rank")
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        if tok == "-m":
+            return argv[:i], argv[i:]
+        if tok in with_value:
+            i += 2
+        elif tok.startswith("-"):
+            i += 1
+        else:
+            return argv[:i], argv[i:]
+    return argv, []
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m lamina.distributed.run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lamina.distributed.run", description=__doc__.splitlines()[0],
+                                     usage="%(prog)s -n N [--threads-per-rank T] [--oversubscribe] "
+                                           "(script.py | -m module) [args ...]")
     parser.add_argument("-n", "--nproc", type=int, required=True, help="number of ranks")
     parser.add_argument("--threads-per-rank", type=int, help="intra-op threads of each rank (default: cores // N)")
     parser.add_argument("--oversubscribe", action="store_true", help="allow ranks x threads > cores")
-    parser.add_argument("-m", dest="module", help="run a module (as python -m) instead of a script")
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="script.py and its arguments (or the module's)")
-    args = parser.parse_args(argv)
+    options, target = _split(sys.argv[1:] if argv is None else list(argv))
+    args = parser.parse_args(options)
     if args.nproc < 1:
         parser.error(f"-n must be at least 1, got {args.nproc}")
-    if args.module is None and not args.args:
+    if not target or target == ["-m"]:
         parser.error("give a script (or -m module) to run")
-    target = ["-m", args.module, *args.args] if args.module else args.args
     try:
         threads = threads_per_rank(args.nproc, args.threads_per_rank, args.oversubscribe, cores())
     except ValueError as e:
@@ -82,7 +101,11 @@ def main(argv=None):
         print(f"lamina.distributed.run: no mpiexec found: {INSTALL_HINT}", file=sys.stderr)
         return 2
     env = dict(os.environ, LAMINA_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
-    return subprocess.call(command(mpiexec, _flavor(mpiexec), args.nproc, threads, target), env=env)
+    proc = subprocess.Popen(command(mpiexec, _flavor(mpiexec), args.nproc, threads, target), env=env)
+    # mpiexec stops its ranks when it gets SIGTERM or SIGINT itself; this launcher must not die first.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: proc.send_signal(signum))
+    return proc.wait()
 
 
 if __name__ == "__main__":

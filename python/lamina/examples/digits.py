@@ -9,6 +9,11 @@ curves to OUT/digits.png. With --tensorboard DIR (needs pip install ".[tensorboa
 train/loss per step and test/accuracy, test/loss, train/lr per epoch for `tensorboard --logdir DIR`.
 --model vit trains a small vision transformer instead of the CNN (2x2 patches, a class token, three
 nn.TransformerEncoderLayer blocks). The script reads like the PyTorch one it would be.
+
+With --ddp it trains data-parallel on MPI ranks (pip install ".[distributed]"):
+    python -m lamina.distributed.run -n 2 -m lamina.examples.digits --ddp
+Each rank takes its share of every global batch of --batch-size images (DistributedSampler), the
+model is wrapped in DistributedDataParallel, and rank 0 alone prints, logs and saves.
 """
 
 import argparse
@@ -117,33 +122,49 @@ def save_plot(history, path, name="cnn"):
 
 
 def train(epochs=None, batch_size=32, lr=None, out="digits_run", seed=0, show_progress=True,
-          tensorboard=None, model="cnn"):
+          tensorboard=None, model="cnn", ddp=False):
     """Trains DigitsNet (model="cnn") or DigitsViT ("vit") and returns the history dict (train_loss,
     test_loss, test_acc per epoch). epochs and lr default to the model's entry in DEFAULTS.
 
     tensorboard: a log directory for SummaryWriter, or None for no TensorBoard logging.
+    ddp: train data-parallel across the MPI ranks this process was started among (the global batch
+    stays batch_size); every rank returns the same history.
     """
     name = model
     epochs = DEFAULTS[name]["epochs"] if epochs is None else epochs
     lr = DEFAULTS[name]["lr"] if lr is None else lr
     lamina.manual_seed(seed)
     train_set, test_set = lamina.datasets.digits(test_fraction=0.2, seed=seed)
-    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True,
-                              generator=lamina.Generator().manual_seed(seed))
+    net = MODELS[name]()
+    rank, world, sampler, model = 0, 1, None, net
+    if ddp:
+        import lamina.distributed as dist
+        from lamina.nn.parallel import DistributedDataParallel
+        from lamina.utils.data.distributed import DistributedSampler
+        if not dist.is_initialized():
+            dist.init_process_group("mpi")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        sampler = DistributedSampler(train_set, seed=seed, drop_last=True)
+        model = DistributedDataParallel(net)   # rank 0's initial weights go to every rank
+    train_loader = DataLoader(train_set, batch_size=max(1, batch_size // world), shuffle=sampler is None,
+                              sampler=sampler, generator=lamina.Generator().manual_seed(seed))
     test_loader = DataLoader(test_set, batch_size=256)
-    model = MODELS[name]()
     optimizer = lamina.optim.Adam(model.parameters(), lr=lr)
     scheduler = lamina.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    print(f"digits ({name}): {len(train_set)} train / {len(test_set)} test images, "
-          f"{sum(p.numel() for p in model.parameters())} parameters, {lamina.get_num_threads()} threads")
+    say = print if rank == 0 else (lambda *args, **kwargs: None)
+    say(f"digits ({name}): {len(train_set)} train / {len(test_set)} test images, "
+        f"{sum(p.numel() for p in model.parameters())} parameters, {lamina.get_num_threads()} threads"
+        + (f" per rank, {world} ranks" if ddp else ""))
 
-    writer = SummaryWriter(tensorboard) if tensorboard else None
+    writer = SummaryWriter(tensorboard) if tensorboard and rank == 0 else None
     history = {"train_loss": [], "test_loss": [], "test_acc": []}
     start, step = time.perf_counter(), 0
     for epoch in range(1, epochs + 1):
         model.train()
+        if sampler is not None:
+            sampler.set_epoch(epoch)   # a new shuffle each epoch, the same on every rank
         running, seen = 0.0, 0
-        for images, labels in progress(train_loader, f"epoch {epoch}/{epochs}", show_progress):
+        for images, labels in progress(train_loader, f"epoch {epoch}/{epochs}", show_progress and rank == 0):
             loss = F.cross_entropy(model(images), labels)
             optimizer.zero_grad()
             loss.backward()
@@ -153,9 +174,13 @@ def train(epochs=None, batch_size=32, lr=None, out="digits_run", seed=0, show_pr
             seen += labels.shape[0]
             if writer:
                 writer.add_scalar("train/loss", loss, step)
+        if ddp:   # the loss averaged over all ranks' samples
+            totals = lamina.tensor([running, float(seen)], dtype=lamina.float64)
+            dist.all_reduce(totals)
+            running, seen = totals.tolist()
         epoch_lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
-        test_loss, test_acc = evaluate(model, test_loader)
+        test_loss, test_acc = evaluate(net, test_loader)   # every rank holds the same weights
         history["train_loss"].append(running / seen)
         history["test_loss"].append(test_loss)
         history["test_acc"].append(test_acc)
@@ -163,15 +188,17 @@ def train(epochs=None, batch_size=32, lr=None, out="digits_run", seed=0, show_pr
             writer.add_scalar("test/accuracy", test_acc, epoch)
             writer.add_scalar("test/loss", test_loss, epoch)
             writer.add_scalar("train/lr", epoch_lr, epoch)
-        print(f"epoch {epoch:2d}/{epochs}  train loss {running / seen:.4f}  test loss {test_loss:.4f}  "
+        say(f"epoch {epoch:2d}/{epochs}  train loss {running / seen:.4f}  test loss {test_loss:.4f}  "
               f"test accuracy {100 * test_acc:.2f}%  ({time.perf_counter() - start:.1f} s)")
     if writer:
         writer.close()
         print(f"TensorBoard logs in {tensorboard} (view: tensorboard --logdir {tensorboard})")
+    if rank != 0:
+        return history
 
     os.makedirs(out, exist_ok=True)
     checkpoint = os.path.join(out, "digits.safetensors" if name == "cnn" else f"digits_{name}.safetensors")
-    lamina.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history},
+    lamina.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(), "history": history},
                 checkpoint)
     print(f"saved checkpoint to {checkpoint}")
     plot = os.path.join(out, "digits.png" if name == "cnn" else f"digits_{name}.png")
@@ -194,9 +221,14 @@ def main(argv=None):
     parser.add_argument("--no-progress", action="store_true", help="plain lines instead of tqdm bars")
     parser.add_argument("--tensorboard", metavar="DIR",
                         help="log loss, accuracy and learning rate for TensorBoard to DIR")
+    parser.add_argument("--ddp", action="store_true",
+                        help="data-parallel across MPI ranks: python -m lamina.distributed.run -n 2 -m "
+                             "lamina.examples.digits --ddp")
     args = parser.parse_args(argv)
     history = train(args.epochs, args.batch_size, args.lr, args.out, args.seed, not args.no_progress,
-                    args.tensorboard, args.model)
+                    args.tensorboard, args.model, args.ddp)
+    if args.ddp and lamina.distributed.get_rank() != 0:
+        return
     print(f"final test accuracy: {100 * history['test_acc'][-1]:.2f}%")
 
 
