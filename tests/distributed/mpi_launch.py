@@ -48,7 +48,8 @@ def launch(worker, tmp_path, *args, timeout=60, ranks=RANKS):
 
 def run_bounded(cmd, timeout, env, cwd=None):
     """subprocess.run that, on timeout, kills the launcher, mpiexec and every rank (a new session)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, cwd=cwd,
                             start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
