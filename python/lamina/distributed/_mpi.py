@@ -60,7 +60,18 @@ _FLOAT = (_C.dtype.float32, _C.dtype.float64)
 _INT = (_C.dtype.int32, _C.dtype.int64)
 
 
+_OP_CACHE = {}
+
+
 def mpi_op(op, dtype, collective):
+    """The MPI operation for `op` on `dtype` (cached: this runs before every reduction)."""
+    found = _OP_CACHE.get((op, dtype))
+    if found is None:
+        found = _OP_CACHE[(op, dtype)] = _mpi_op(op, dtype, collective)
+    return found
+
+
+def _mpi_op(op, dtype, collective):
     """The MPI operation for `op` on `dtype` (AVG is a SUM followed by a division by the group size).
     bool follows PyTorch: SUM and MAX are logical or, PRODUCT and MIN logical and."""
     MPI = load()

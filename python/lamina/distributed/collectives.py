@@ -16,7 +16,7 @@ import numpy as np
 from .. import _C
 from . import _mpi, process_group as pg
 from ._mpi import ReduceOp
-from .work import Work
+from .work import Work, wait_requests
 
 _KINDS = ("all_reduce", "broadcast", "reduce", "all_gather", "all_gather_into_tensor", "reduce_scatter_tensor",
           "gather", "scatter", "barrier", "all_gather_object", "broadcast_object_list")
@@ -102,7 +102,6 @@ def _check_same_collective(g, name, seq, t, op, root):
     mine = _fingerprint(name, seq, t, op, root)
     everyone = np.empty((g.size(), mine.size), np.int64)
     req = g.comm.Iallgather(mine, everyone)
-    from .work import wait_requests
     wait_requests([req], g, name, seq, "the DETAIL-mode fingerprint check")
     for r in range(g.size()):
         if not np.array_equal(everyone[r], mine):
@@ -112,11 +111,10 @@ def _check_same_collective(g, name, seq, t, op, root):
 
 
 def _finish(g, name, seq, detail, requests, finish, keep, async_op, statuses=None):
-    work = Work(g, name, seq, detail, requests, finish, keep, statuses)
     if async_op:
-        return work
-    work.wait()
-    return work._result
+        return Work(g, name, seq, detail, requests, finish, keep, statuses)
+    wait_requests(requests, g, name, seq, detail)   # the synchronous path skips the Work object
+    return None if finish is None else finish()
 
 
 def _root(g, name, role, rank, group_rank):
@@ -154,7 +152,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     def finish():
         _avg(g, buf, op)
         _copy_back(tensor, packed)
-    return _finish(g, "all_reduce", seq, _describe(tensor, op), [req], finish, (buf,), async_op)
+    return _finish(g, "all_reduce", seq, lambda: _describe(tensor, op), [req], finish, (buf,), async_op)
 
 
 def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
@@ -168,7 +166,7 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     g, seq = begun
     buf, packed = _buffer(tensor)
     req = g.comm.Ibcast(buf, root=root)
-    return _finish(g, "broadcast", seq, _describe(tensor, root=g.ranks[root]), [req],
+    return _finish(g, "broadcast", seq, lambda: _describe(tensor, root=g.ranks[root]), [req],
                    lambda: _copy_back(tensor, packed) if g.rank() != root else None, (buf,), async_op)
 
 
@@ -191,7 +189,7 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
         if is_root:
             _avg(g, buf, op)
             _copy_back(tensor, packed)
-    return _finish(g, "reduce", seq, _describe(tensor, op, g.ranks[root]), [req], finish, (buf,), async_op)
+    return _finish(g, "reduce", seq, lambda: _describe(tensor, op, g.ranks[root]), [req], finish, (buf,), async_op)
 
 
 def _same_as(t, ref, name, what):
@@ -220,7 +218,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     def finish():
         for t, part in zip(tensor_list, out):
             t.detach().copy_(_C.from_numpy(part))
-    return _finish(g, "all_gather", seq, _describe(tensor), [req], finish, (buf, out), async_op)
+    return _finish(g, "all_gather", seq, lambda: _describe(tensor), [req], finish, (buf, out), async_op)
 
 
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False):
@@ -239,7 +237,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
     src, _ = _buffer(input_tensor)
     out, packed = _buffer(output_tensor)
     req = g.comm.Iallgather(src, out)
-    return _finish(g, "all_gather_into_tensor", seq, _describe(input_tensor), [req],
+    return _finish(g, "all_gather_into_tensor", seq, lambda: _describe(input_tensor), [req],
                    lambda: _copy_back(output_tensor, packed), (src, out), async_op)
 
 
@@ -263,7 +261,7 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
     def finish():
         _avg(g, out, op)
         _copy_back(output, packed)
-    return _finish(g, "reduce_scatter_tensor", seq, _describe(input, op), [req], finish, (src, out), async_op)
+    return _finish(g, "reduce_scatter_tensor", seq, lambda: _describe(input, op), [req], finish, (src, out), async_op)
 
 
 def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group_dst=None):
@@ -293,7 +291,7 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
         if is_root:
             for t, part in zip(gather_list, out):
                 t.detach().copy_(_C.from_numpy(part))
-    return _finish(g, "gather", seq, _describe(tensor, root=g.ranks[root]), [req], finish, (buf, out), async_op)
+    return _finish(g, "gather", seq, lambda: _describe(tensor, root=g.ranks[root]), [req], finish, (buf, out), async_op)
 
 
 def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, group_src=None):
@@ -318,7 +316,7 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     buf, packed = _buffer(tensor)
     send = np.stack([_buffer(t)[0] for t in scatter_list]) if is_root else None
     req = g.comm.Iscatter(send, buf, root=root)
-    return _finish(g, "scatter", seq, _describe(tensor, root=g.ranks[root]), [req],
+    return _finish(g, "scatter", seq, lambda: _describe(tensor, root=g.ranks[root]), [req],
                    lambda: _copy_back(tensor, packed), (buf, send), async_op)
 
 

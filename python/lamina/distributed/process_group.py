@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from . import _mpi
-from .work import DistBackendError, wait_requests
+from .work import DistBackendError, describe, wait_requests
 
 default_pg_timeout = datetime.timedelta(minutes=30)   # PyTorch's default for CPU backends
 _NOTICE_TAG = 77
@@ -324,7 +324,7 @@ def _install_failure_hooks():
     def excepthook(kind, value, tb):
         world = _world
         if world is not None and world.size > 1:
-            where = f" in {world.current}" if world.current else ""
+            where = f" in {describe(*world.current)}" if world.current else ""
             try:
                 world.send_notice(f"{kind.__name__}{where}: {value}")
             except Exception:   # the notice is best effort; the traceback below must still print

@@ -8,6 +8,8 @@ Polling spins for a short while (MPI progresses only when called) and then sleep
 
 import time
 
+from . import _mpi
+
 # Spin this long before sleeping between tests: a collective between ranks that arrive together
 # completes within it, and a rank that waits longer should leave the core to others.
 _SPIN_S = 0.02
@@ -25,19 +27,21 @@ class DistBackendError(DistError):
 
 
 def describe(name, seq, detail):
+    """"collective #12 all_reduce (float32 (4,), SUM)"; `detail` may be a callable, formatted only here
+    (on the error path), so that a collective that succeeds never builds its message."""
+    detail = detail() if callable(detail) else detail
     return f"collective #{seq} {name}" + (f" ({detail})" if detail else "")
 
 
 def wait_requests(requests, group, name, seq, detail, timeout=None, statuses=None):
     """Completes MPI `requests` or raises DistBackendError when a peer fails or `timeout` (seconds,
     the group's by default) passes. `statuses`, when given, receives one MPI.Status per request."""
-    from . import _mpi
     MPI = _mpi.load()
     world = group.world
     timeout = group.timeout if timeout is None else timeout
     start = time.monotonic()
     next_check = start + _CHECK_EVERY_S
-    world.current = describe(name, seq, detail)   # named in this rank's failure notice if it raises here
+    world.current = (name, seq, detail)   # named in this rank's failure notice if it raises here
     try:
         while True:
             if MPI.Request.Testall(requests, statuses):
@@ -82,9 +86,7 @@ class Work:
         """True once the collective has finished on this rank (and its results are in place)."""
         if self._done:
             return True
-        from . import _mpi
-        MPI = _mpi.load()
-        if self._requests and not MPI.Request.Testall(self._requests, self._statuses):
+        if self._requests and not _mpi.load().Request.Testall(self._requests, self._statuses):
             return False
         self._complete()
         return True
