@@ -36,6 +36,7 @@ from . import datasets, utils  # noqa: E402, F401
 from . import profiler  # noqa: E402, F401
 from . import multiprocessing  # noqa: E402, F401  (registers tensor sharing with ForkingPickler)
 from .serialization import load, save  # noqa: E402, F401
+from . import distributed  # noqa: E402, F401  (torch.distributed's API; mpi4py loads in init_process_group only)
 
 
 def set_default_dtype(d):
