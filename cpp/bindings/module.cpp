@@ -4,6 +4,8 @@
 
 namespace lamina::bindings {
 
+void init_linalg(py::module_& m, TensorClass& cls);  // bindings/linalg.cpp
+
 static void init_errors() {
   py::register_exception_translator([](std::exception_ptr p) {
     try {
@@ -52,5 +54,6 @@ PYBIND11_MODULE(_C, m) {
   init_gemm_testing(m);
   init_conv(m);
   init_rnn(m);
+  init_linalg(m, cls);
   init_profiler(m);
 }

@@ -30,6 +30,7 @@ from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled  # 
 from . import accelerator, backends, cuda  # noqa: E402, F401  (device queries answered for a CPU-only build)
 from .functional import allclose, equal, isclose, meshgrid  # noqa: E402, F401
 from . import special  # noqa: E402, F401
+from . import linalg  # noqa: E402, F401
 from ._multinomial import multinomial  # noqa: E402, F401
 from ._legacy_tensor_types import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor  # noqa: E402, F401
 from . import datasets, utils  # noqa: E402, F401

@@ -123,6 +123,19 @@ struct AttentionArgs {
   void* lse = nullptr;  // (B, H, L) contiguous: log-sum-exp of each row's scores (-inf when all masked)
 };
 
+// SVD (ops/linalg.cpp) of `batch` contiguous row-major (m, n) matrices a, k = min(m, n): s
+// (batch, k) descending; with compute_uv, u (batch, m, full ? m : k) and vh (batch, full ? n : k,
+// n), contiguous. info[b] = 1 when matrix b holds a NaN; its outputs, and those of a matrix with
+// an infinity (info 0), are NaN.
+struct SvdArgs {
+  DType dtype = DType::Float32;
+  int64_t batch = 0, m = 0, n = 0;
+  bool full_matrices = false, compute_uv = true;
+  const void* a = nullptr;
+  void *u = nullptr, *s = nullptr, *vh = nullptr;
+  int32_t* info = nullptr;
+};
+
 struct KernelTable {
   // ---- elementwise (ops/copy.cpp, unary.cpp, binary.cpp) ----
   void (*fill)(const Tensor& out, Scalar value) = nullptr;
@@ -268,6 +281,8 @@ struct KernelTable {
   void (*rnn_cell)(DType dt, int64_t rows, int64_t H, bool relu, void* gates) = nullptr;
   void (*rnn_cell_backward)(DType dt, int64_t rows, int64_t H, bool relu, const void* h, const void* dh,
                             void* dgates) = nullptr;
+  // ---- linear algebra (ops/linalg.cpp; see SvdArgs). One matrix per task ----
+  void (*svd)(const SvdArgs& args) = nullptr;
 };
 
 // The active table for a device type.

@@ -22,6 +22,7 @@ void register_pool(KernelTable& table);
 void register_conv(KernelTable& table);
 void register_attention(KernelTable& table);
 void register_rnn(KernelTable& table);
+void register_linalg(KernelTable& table);
 
 void register_kernels(KernelTable& table) {
   register_copy(table);
@@ -42,6 +43,7 @@ void register_kernels(KernelTable& table) {
   register_conv(table);
   register_attention(table);
   register_rnn(table);
+  register_linalg(table);
 }
 
 }  // namespace lamina::cpu::LAMINA_ISA_NS
