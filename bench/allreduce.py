@@ -53,14 +53,14 @@ def worker(lib, sizes, seconds, out):
         tdist.init_process_group("gloo", init_method="tcp://127.0.0.1:29517", rank=rank, world_size=size)
         for n in sizes:
             t = torch.zeros(n // 4)
-            results[n] = time_ops(lambda: tdist.all_reduce(t), tdist.barrier, n, seconds)
+            results[n] = time_ops(lambda t=t: tdist.all_reduce(t), tdist.barrier, n, seconds)
     elif lib == "mpi4py":
         from mpi4py import MPI
         comm = MPI.COMM_WORLD
         rank = comm.Get_rank()
         for n in sizes:
             a = np.zeros(n // 4, np.float32)
-            results[n] = time_ops(lambda: comm.Allreduce(MPI.IN_PLACE, a), comm.Barrier, n, seconds)
+            results[n] = time_ops(lambda a=a: comm.Allreduce(MPI.IN_PLACE, a), comm.Barrier, n, seconds)
     else:
         sys.path.insert(0, os.path.join(ROOT, "python"))
         import lamina
@@ -71,7 +71,7 @@ def worker(lib, sizes, seconds, out):
             dist.set_debug_level(dist.DebugLevel.DETAIL)
         for n in sizes:
             t = lamina.zeros(n // 4)
-            results[n] = time_ops(lambda: dist.all_reduce(t), dist.barrier, n, seconds)
+            results[n] = time_ops(lambda t=t: dist.all_reduce(t), dist.barrier, n, seconds)
     if rank == 0:
         with open(out, "w") as f:
             json.dump(results, f)

@@ -8,9 +8,8 @@ import signal
 import subprocess
 import sys
 
-import pytest
-
 import lamina
+import pytest
 from lamina.distributed import run as launcher
 
 WORKERS = os.path.join(os.path.dirname(__file__), "workers")

@@ -3,12 +3,11 @@ the launcher's thread budget, and what happens without MPI."""
 
 import sys
 
-import pytest
-from mpi_launch import RANKS, launch, load_worker
-
 import lamina.distributed as dist
+import pytest
 from lamina.distributed import _mpi
 from lamina.distributed import run as launcher
+from mpi_launch import RANKS, launch, load_worker
 
 CHECKS = [c.__name__ for c in load_worker("collectives.py").CHECKS]
 

@@ -2,7 +2,6 @@
 same permutation on every rank, a new one per epoch (needs no MPI: ranks are given explicitly)."""
 
 import pytest
-
 from lamina.utils.data import DataLoader, TensorDataset
 from lamina.utils.data.distributed import DistributedSampler
 

@@ -14,7 +14,8 @@ import warnings
 import numpy as np
 
 from .. import _C
-from . import _mpi, process_group as pg
+from . import _mpi
+from . import process_group as pg
 from ._mpi import ReduceOp
 from .work import Work, wait_requests
 
@@ -408,7 +409,7 @@ def all_gather_object(object_list, obj, group=None):
     data = _dumps(obj)
     begun = _begin("all_gather_object", group)
     if begun is None:
-        return None
+        return
     g, seq = begun
     chunks = pg.allgather_bytes(g, data, "all_gather_object", seq, f"{len(data)} bytes from this rank")
     for i, chunk in enumerate(chunks):
@@ -422,7 +423,7 @@ def broadcast_object_list(object_list, src=None, group=None, device=None, group_
     root = _root(g0, "broadcast_object_list", "src", 0 if src is None and group_src is None else src, group_src)
     begun = _begin("broadcast_object_list", group, None, None, root)
     if begun is None:
-        return None
+        return
     g, seq = begun
     is_root = g.rank() == root
     data = _dumps(list(object_list)) if is_root else b""

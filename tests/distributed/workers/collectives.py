@@ -5,13 +5,12 @@ Each rank builds every rank's input from a seed, so it can compute the expected 
 import os
 import warnings
 
-import numpy as np
-from worker_harness import run_checks
-
 import lamina
 import lamina.distributed as dist
+import numpy as np
 from lamina.distributed import ReduceOp
 from lamina.serialization import CheckpointError
+from worker_harness import run_checks
 
 DTYPES = {"float32": lamina.float32, "float64": lamina.float64, "int32": lamina.int32, "int64": lamina.int64,
           "bool": lamina.bool}
@@ -64,7 +63,7 @@ def reference(op, name, world, salt=0):
 
 
 def check_all_reduce_every_op_and_dtype(rank, world):
-    for name, dtype in DTYPES.items():
+    for name in DTYPES:
         for op in OPS[family(name)]:
             t = lamina.from_numpy(data(rank, name).copy())
             dist.all_reduce(t, op=op)

@@ -4,15 +4,14 @@ find_unused_parameters, broadcast_buffers, and the bytes of a training run for t
 
 import hashlib
 
-import numpy as np
-from worker_harness import run_checks
-
 import lamina
 import lamina.distributed as dist
 import lamina.nn.functional as F
+import numpy as np
 from lamina import nn
 from lamina.examples.digits import DigitsNet
 from lamina.nn.parallel import DistributedDataParallel as DDP
+from worker_harness import run_checks
 
 GLOBAL_BATCH = 16
 

@@ -9,10 +9,9 @@ import signal
 import sys
 import time
 
-from worker_harness import write_report
-
 import lamina
 import lamina.distributed as dist
+from worker_harness import write_report
 
 MODE = sys.argv[2]
 dist.init_process_group("mpi", timeout=datetime.timedelta(seconds=1 if MODE == "slow" else 10))

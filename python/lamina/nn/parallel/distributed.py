@@ -121,7 +121,7 @@ class DistributedDataParallel(Module):
             by_dtype.setdefault(t.dtype, []).append(t)
         src = self.process_group.ranks[0]
         with no_grad():
-            for dtype, group in by_dtype.items():
+            for group in by_dtype.values():
                 flat = _C.cat([t.detach().reshape(-1) for t in group]) if len(group) > 1 else \
                     group[0].detach().reshape(-1).clone()
                 dist.broadcast(flat, src=src, group=self.process_group)
