@@ -32,6 +32,8 @@ from .functional import allclose, equal, isclose, meshgrid  # noqa: E402, F401
 from . import special  # noqa: E402, F401
 from . import linalg  # noqa: E402, F401
 from ._multinomial import multinomial  # noqa: E402, F401
+from ._lerp import install as _install_lerp, lerp  # noqa: E402, F401
+_install_lerp(Tensor)
 from ._legacy_tensor_types import BoolTensor, DoubleTensor, FloatTensor, IntTensor, LongTensor  # noqa: E402, F401
 from . import datasets, utils  # noqa: E402, F401
 from . import profiler  # noqa: E402, F401
