@@ -18,6 +18,7 @@ class profile:  # noqa: N801  (PyTorch's name)
                  profile_memory=False, with_stack=False, with_modules=False, use_kineto=False, use_cpu=True,
                  experimental_config=None, acc_events=False, custom_trace_id_callback=None):
         self.enabled = enabled
+        self.function_events = None
         if not enabled:
             return
         if use_cuda:
@@ -31,7 +32,6 @@ class profile:  # noqa: N801  (PyTorch's name)
         self.with_stack = with_stack
         self.with_flops = with_flops
         self.with_modules = with_modules
-        self.function_events = None
         self._session = None
         self.entered = False
 

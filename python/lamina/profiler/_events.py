@@ -219,19 +219,22 @@ class EventList(list):
         return self.table()
 
 
-def _display_name(name, kind):
+def _display_name(name, kind, op_names):
     if kind == OP:
         return OP_PREFIX + name
-    if kind == WORKER:
-        return OP_PREFIX + name if name else "parallel region"
+    if kind == WORKER:  # named after the event that started the region: an op or a backward node
+        if not name:
+            return "parallel region"
+        return OP_PREFIX + name if name in op_names else name
     return name
 
 
 def events_from_raw(raw, profile_memory, record_shapes, trace_start_ns):
     """Builds an EventList from _C._profiler_stop()'s tuples (parents before their children)."""
     events = []
+    op_names = {r[0] for r in raw if r[1] == OP}
     for i, (name, kind, thread, start_ns, end_ns, parent, mem_bytes, shapes) in enumerate(raw):
-        e = FunctionEvent(i, _display_name(name, kind), kind, thread, start_ns / 1000.0, end_ns / 1000.0,
+        e = FunctionEvent(i, _display_name(name, kind, op_names), kind, thread, start_ns / 1000.0, end_ns / 1000.0,
                           [list(s) for s in shapes] if record_shapes else [],
                           mem_bytes if profile_memory else 0)
         if parent >= 0:

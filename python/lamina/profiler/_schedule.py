@@ -5,6 +5,7 @@ import enum
 import os
 import socket
 import time
+import warnings
 
 
 class ProfilerAction(enum.Enum):
@@ -26,6 +27,8 @@ def schedule(*, wait, warmup, active, repeat=0, skip_first=0, skip_first_wait=0)
                                ("skip_first_wait", skip_first_wait, 0)):
         if not isinstance(value, int) or value < least:
             raise ValueError(f"lamina.profiler.schedule: expected {name} to be an int >= {least}, got {value!r}")
+    if warmup == 0:
+        warnings.warn("Profiler won't be using warmup, this can skew profiler results", stacklevel=2)
 
     def schedule_fn(step):
         if step < 0:
