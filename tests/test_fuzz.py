@@ -297,3 +297,44 @@ def test_rnn_layer_never_crashes_and_matches_numpy(case):
                                   arrays["b_hh"] if with_bias else 0.0, reverse)
     np.testing.assert_allclose(out.detach().numpy(), ref_out, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(h.detach().numpy(), ref_h, rtol=1e-9, atol=1e-9)
+
+
+@st.composite
+def svd_cases(draw):
+    """Random (..., m, n) inputs with special values, scales and ranks for lamina.linalg.svd."""
+    shape = tuple(draw(st.lists(st.integers(0, 3), max_size=2))) + (draw(st.integers(0, 7)), draw(st.integers(0, 7)))
+    dtype = draw(st.sampled_from(["float32", "float64", "float64", "int64"]))
+    kind = draw(st.sampled_from(["normal"] * 4 + ["rank1", "zero", "nan", "inf", "huge", "tiny", "ties"]))
+    return shape, dtype, kind, draw(st.booleans()), draw(st.booleans()), draw(st.integers(0, 2**16))
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(case=svd_cases())
+def test_svd_never_crashes_and_factorises(case):
+    shape, dtype, kind, full, transposed, seed = case
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape)
+    if kind == "rank1" and a.size:
+        a = a[..., :, :1] @ a[..., :1, :]
+    a = {"zero": a * 0, "huge": a * 1e300, "tiny": a * 1e-300, "ties": np.round(a)}.get(kind, a)
+    if kind in ("nan", "inf") and a.size:
+        a.reshape(-1)[rng.integers(a.size)] = np.nan if kind == "nan" else -np.inf
+    x = lamina.tensor(a).to(getattr(lamina, dtype))
+    if transposed:
+        x = x.mT.contiguous().mT if x.ndim >= 2 else x
+    if dtype != "int64":
+        x.requires_grad_()
+    try:
+        U, S, Vh = lamina.linalg.svd(x, full_matrices=full)
+        (S.sum() + (U[..., :S.shape[-1]] * S.unsqueeze(-2) @ Vh[..., :S.shape[-1], :]).sum()).backward()
+    except ALLOWED:
+        assert dtype == "int64" or kind == "nan" and a.size, "only int inputs and NaN raise"
+        return
+    if kind in ("nan", "inf") or dtype != "float64" or kind in ("huge", "tiny"):
+        return
+    k = S.shape[-1]
+    u, s, vh = U.detach().numpy(), S.detach().numpy(), Vh.detach().numpy()
+    np.testing.assert_allclose(s, np.linalg.svd(a, compute_uv=False), atol=1e-12 * max(1.0, np.abs(a).max(initial=0)))
+    np.testing.assert_allclose((u[..., :k] * s[..., None, :]) @ vh[..., :k, :], a, atol=1e-11 * max(1.0, np.abs(a).max(initial=0)))
+    eye_u = np.broadcast_to(np.eye(u.shape[-1]), u.shape[:-2] + (u.shape[-1],) * 2)
+    np.testing.assert_allclose(np.swapaxes(u, -1, -2) @ u, eye_u, atol=1e-12)

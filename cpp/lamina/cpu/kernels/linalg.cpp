@@ -2,7 +2,7 @@
 // orthogonalised: W = A (or A^T when m < n) is rotated column pair by column pair until every pair
 // is orthogonal to ~R * eps relative to the pair's norms; then S = column norms, U = W / S and V =
 // the product of the rotations. Relative orthogonality keeps U orthonormal even for tiny singular
-// values; exactly zero ones (and full_matrices' extra columns) are completed from the standard
+// values; zero ones (and full_matrices' extra columns) are completed from the standard
 // basis. The input is scaled by a power of two first, so no norm overflows or underflows.
 #include <algorithm>
 #include <cmath>
@@ -19,6 +19,10 @@ namespace lamina::cpu::LAMINA_ISA_NS {
 namespace {
 
 constexpr int kMaxSweeps = 80;  // cyclic Jacobi converges quadratically: ~6-12 sweeps in practice
+// After prescaling the largest entry is in [0.5, 1). A column whose norm falls below kTiny (a
+// singular value 1e-150 below the largest, far under rounding noise) would underflow when squared:
+// it is left alone by the sweeps and treated as zero for its singular vector, which is completed.
+constexpr double kTiny = 1e-150;
 
 double dot(const double* a, const double* b, int64_t n) {
   double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -62,7 +66,7 @@ void jacobi(double* w, double* v, int64_t R, int64_t C) {
         double* wp = w + p * R;
         double* wq = w + q * R;
         double alpha = dot(wp, wp, R), beta = dot(wq, wq, R), gamma = dot(wp, wq, R);
-        if (gamma == 0 || alpha == 0 || beta == 0) continue;
+        if (gamma == 0 || alpha < kTiny * kTiny || beta < kTiny * kTiny) continue;
         if (std::abs(gamma) <= tol * std::sqrt(alpha) * std::sqrt(beta)) continue;
         rotated = true;
         // The rotation that zeroes the pair's inner product (Rutishauser's formulas).
@@ -156,7 +160,7 @@ int32_t svd_one(const T* a, int64_t m, int64_t n, T* u, T* s, T* vh, bool full, 
   int64_t have = 0;
   for (int64_t j = 0; j < C; ++j) {
     double nj = norms[size_t(order[size_t(j)])];
-    if (nj == 0) break;  // sorted: the rest are zero too
+    if (nj < kTiny) break;  // sorted: the rest are (numerically) zero too
     const double* src = &w[size_t(order[size_t(j)] * R)];
     double* dst = &q[size_t(have * R)];
     for (int64_t r = 0; r < R; ++r) dst[r] = src[r] / nj;
