@@ -193,8 +193,8 @@ def test_queue_round_trip_keeps_types_views_and_memory():
 def test_views_share_memory_after_the_move():
     base = lamina.arange(12.0).reshape(3, 4)
     view = base[1:, 1:3]
-    view.share_memory_()  # moves the elements the view reaches; `base` keeps its own memory
-    assert view.is_shared() and not base.is_shared()
+    view.share_memory_()  # moves the whole storage, as PyTorch: `base` is shared too
+    assert view.is_shared() and base.is_shared()  # (tests/test_share_memory_views.py: more)
     assert view.tolist() == [[5.0, 6.0], [9.0, 10.0]] and view.stride() == (4, 1)
     row = view[1]  # a view of the shared tensor is shared too
     row.fill_(0)

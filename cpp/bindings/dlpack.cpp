@@ -85,6 +85,7 @@ template <class M>
 M* make_managed(const Tensor& t) {
   auto ctx = std::make_unique<ExportContext<M>>();
   ctx->storage = t.storage();
+  ctx->storage->mark_exported();  // the consumer keeps this pointer even if share_memory_ moves the storage
   ctx->shape.assign(t.shape().begin(), t.shape().end());
   ctx->strides.assign(t.strides().begin(), t.strides().end());
   ctx->shape.push_back(0);  // never empty, so the pointers are valid even for 0-d tensors

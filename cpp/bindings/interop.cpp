@@ -46,6 +46,7 @@ py::array to_numpy(const Tensor& t) {
                "tensor.detach().numpy() instead.");
   std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end()), strides;
   for (int64_t s : t.strides()) strides.push_back(py::ssize_t(s * int64_t(t.itemsize())));
+  t.storage()->mark_exported();  // the array must stay valid if share_memory_ moves the storage
   auto* keep = new std::shared_ptr<Storage>(t.storage());
   py::capsule base(keep, [](void* p) { delete static_cast<std::shared_ptr<Storage>*>(p); });
   return py::array(numpy_dtype(t.dtype()), shape, strides, t.raw_data(), base);
@@ -250,6 +251,17 @@ void init_interop(py::module_& m, TensorClass& cls) {
     }
     return tensor_from_data(data, dt, dev);
   }, py::arg("data"), py::arg("dtype") = py::none(), py::arg("device") = py::none());
+  // share_memory_'s hook: moves t's whole storage into `raw` (a writable C-contiguous array of at
+  // least its size, e.g. over a shared segment, kept alive by the storage), for all its views.
+  m.def("_replace_storage_data", [](const Tensor& t, py::array raw) {
+    LAMINA_CHECK(t.device().is_cpu(), "share_memory_: expected a CPU tensor (got ", t.device().str(), ")");
+    size_t nbytes = t.storage()->nbytes();
+    LAMINA_CHECK(raw.writeable() && (raw.flags() & py::array::c_style) && size_t(raw.nbytes()) >= nbytes,
+                 "share_memory_: the new memory must be a writable contiguous array of at least ", nbytes, " bytes");
+    void* data = raw.mutable_data();
+    t.storage()->replace_data(data, release_python(raw));
+  }, py::arg("tensor"), py::arg("raw"));
+  m.def("_storage_nbytes", [](const Tensor& t) { return t.storage()->nbytes(); }, py::arg("tensor"));
   cls.def("numpy", [](const Tensor& t, bool force) { return to_numpy(force ? detach(t) : t); },
           py::kw_only(), py::arg("force") = false);
   // numpy 2 protocol: copy=True must copy, copy=False must not (ValueError when a dtype change

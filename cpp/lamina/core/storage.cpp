@@ -141,7 +141,28 @@ std::shared_ptr<Storage> Storage::borrow(void* data, size_t nbytes, Device devic
   return std::make_shared<Storage>(data, nbytes, device, std::move(release));
 }
 
+void Storage::replace_data(void* data, std::function<void()> release) {
+  if (nbytes_ > 0 && data != data_) std::memcpy(data, data_, nbytes_);
+  std::function<void()> old;
+  if (allocator_release_) {
+    old = [fn = allocator_release_, base = base_, n = nbytes_] {
+      if (profiler::enabled()) profiler::record_memory(-int64_t(n));
+      fn(base, n);
+    };
+  } else {
+    old = std::move(borrowed_release_);  // borrowed memory stays valid for its lender
+  }
+  data_ = data;
+  borrowed_release_ = std::move(release);
+  allocator_release_ = nullptr;
+  base_ = nullptr;
+  if (!old) return;
+  if (exported_) retired_.push_back(std::move(old));
+  else old();
+}
+
 Storage::~Storage() {
+  for (auto& release : retired_) release();
   if (allocator_release_) {
     if (profiler::enabled()) profiler::record_memory(-int64_t(nbytes_));
     allocator_release_(base_, nbytes_);

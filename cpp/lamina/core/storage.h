@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "lamina/core/device.h"
 
@@ -26,6 +27,14 @@ class Storage {
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
 
+  // Moves the bytes into `data` (nbytes() of them, owned from now on: `release` frees them) in
+  // place, so every tensor and view on this storage sees the new memory (share_memory_). The old
+  // block is freed, or kept until the storage dies if it was exported (numpy, DLPack), since
+  // arrays over it may still read it. Not safe while another thread uses the storage.
+  void replace_data(void* data, std::function<void()> release);
+  // Records that the bytes are reachable outside lamina (a numpy array or DLPack capsule).
+  void mark_exported() { exported_ = true; }
+
   Storage(void* data, size_t nbytes, Device device, std::function<void()> release)
       : data_(data), nbytes_(nbytes), device_(device), borrowed_release_(std::move(release)) {}
   // Memory from a device allocator: released with allocator_release(base, nbytes) (no
@@ -40,6 +49,8 @@ class Storage {
   std::function<void()> borrowed_release_;
   void (*allocator_release_)(void*, size_t) = nullptr;
   void* base_ = nullptr;
+  bool exported_ = false;
+  std::vector<std::function<void()>> retired_;  // exported blocks replaced by replace_data
 };
 
 // Device allocators, registered by each backend (the CPU one is built in).

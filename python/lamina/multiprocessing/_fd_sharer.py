@@ -84,12 +84,16 @@ def _serve(sock):
                         break
                     key += chunk
                 with _lock:
-                    fd = _pending.pop(key, None) if peer_uid == uid else None
+                    fd = _pending.get(key) if peer_uid == uid else None
                 if fd is None:
                     continue  # closing the connection tells the receiver "no descriptor"
+                # The offer stays pending until it is sent: an exiting process waits for _pending
+                # to empty, and must not end this thread between the lookup and the send.
                 try:
                     socket.send_fds(conn, [b"\0"], [fd])
                 finally:
+                    with _lock:
+                        _pending.pop(key, None)
                     os.close(fd)
             except OSError:
                 continue  # the receiver went away mid-request: its problem, not ours
@@ -124,11 +128,14 @@ class _Anchor:
     pass
 
 
-# A child process clears the finalizers it inherited and then runs the after-fork callbacks (for
-# spawn and forkserver too): register there, or now if this import happens inside a child.
+# A fork or forkserver child clears the finalizers it inherited and then runs the after-fork
+# callbacks: register there. A spawn child runs neither (SpawnProcess._after_fork does nothing)
+# and imports lamina while unpickling its Process object, before parent_process() is set, so
+# register now if this import happens inside any child (or while a spawn child is inheriting).
 _anchor = _Anchor()
 multiprocessing.util.register_after_fork(_anchor, _install_exit_wait)
-if multiprocessing.parent_process() is not None:
+if (multiprocessing.parent_process() is not None
+        or getattr(multiprocessing.current_process(), "_inheriting", False)):
     _install_exit_wait()
 
 

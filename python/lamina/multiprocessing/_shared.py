@@ -153,33 +153,21 @@ def tensor_in(raw, byte_start, dtype, shape, stride, offset):
     return base.as_strided(tuple(shape), tuple(stride), offset).data
 
 
-def _extent(tensor):
-    """Elements from the storage offset to the last one the tensor can reach (0 if empty)."""
-    if tensor.numel() == 0:
-        return 0
-    return 1 + sum((n - 1) * s for n, s in zip(tensor.shape, tensor.stride()))
-
-
 def share_memory_(tensor):
-    """Moves the tensor's elements into a new segment in place (no-op if already shared).
+    """Moves the tensor's whole storage into a new segment in place (no-op if already shared).
 
-    The new segment holds the elements the tensor can reach, from its first one; other tensors
-    that alias the old storage (its base, other views) keep the old memory.
+    As in PyTorch, the storage moves, not the tensor: its base and every other view of that
+    storage see the shared memory from then on (the C++ hook swaps the storage's bytes, so tensor
+    identities, geometry, autograd history and version counters are untouched). An array that
+    `.numpy()` or DLPack handed out earlier keeps the old memory alive and no longer aliases.
     """
     if not tensor.is_cpu:
         raise NotImplementedError(f"share_memory_: only CPU tensors can be shared across "
                                   f"processes (got a tensor on {tensor.device})")
     if find(tensor)[0] is not None:
         return tensor
-    n = _extent(tensor)
-    itemsize = tensor.element_size()
-    _, raw = new_segment(n * itemsize)
-    src = tensor.detach()
-    moved = tensor_in(raw, 0, tensor.dtype, tensor.shape, tensor.stride(), 0)
-    if n:
-        flat = tensor_in(raw, 0, tensor.dtype, (n,), (1,), 0)
-        flat.copy_(src.as_strided((n,), (1,), src.storage_offset()))
-    tensor.data = moved
+    _, raw = new_segment(_C._storage_nbytes(tensor))
+    _C._replace_storage_data(tensor, raw)
     return tensor
 
 
