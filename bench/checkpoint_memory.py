@@ -4,6 +4,9 @@ in 64 tensors, a state dict). Each save and each load runs in a fresh process, s
 call. A load that reads each tensor straight into its final buffer needs about 1x the checkpoint;
 reading the file whole and then copying it out needs about 2x. Loads read a file the page cache
 already holds (the save just wrote it), so their times are warm-cache times.
+load_mmap is lamina.load(path, mmap=True): tensors over a copy-on-write mapping of the file,
+checksums verified in 8 MiB pieces whose pages are dropped right after; "then read" is the RSS
+once every tensor has been summed (the pages are then mapped in, from the page cache).
 
     PYTHONPATH=python python bench/checkpoint_memory.py [--gib 1] [--reps 3] [--dir /tmp]
         [--impl path/to/serialization.py]   # time another implementation (e.g. an older commit's)
@@ -52,12 +55,18 @@ def _child(args):
         start = time.perf_counter()
         io_module.save(state, args.path)
     else:
+        kwargs = {"mmap": True} if args.child == "load_mmap" else {}
         before = _rss_bytes()
         start = time.perf_counter()
-        state = io_module.load(args.path)
+        state = io_module.load(args.path, **kwargs)
         assert len(state) == _TENSORS and state["layer0.weight"].numel() == numel
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "before": before, "peak": _peak_bytes()}))
+    result = {"seconds": seconds, "before": before, "peak": _peak_bytes()}
+    if args.child == "load_mmap":
+        result["after"] = _rss_bytes()
+        sum(t.sum().item() for t in state.values())
+        result["after_read"] = _rss_bytes()
+    print(json.dumps(result))
 
 
 def _run(kind, path, args):
@@ -74,7 +83,7 @@ def main():
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--dir", default=None, help="folder for the checkpoint file (default: a temp dir)")
     parser.add_argument("--impl", default=None)
-    parser.add_argument("--child", choices=["save", "load"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["save", "load", "load_mmap"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -82,9 +91,9 @@ def main():
     gib = 2 ** 30
     with tempfile.TemporaryDirectory(dir=args.dir) as folder:
         path = os.path.join(folder, "ckpt.safetensors")
-        results = {"save": [], "load": []}
+        results = {"save": [], "load": [], "load_mmap": []}
         for _ in range(args.reps):
-            for kind in ("save", "load"):
+            for kind in ("save", "load", "load_mmap"):
                 results[kind].append(_run(kind, path, args))
         size = os.path.getsize(path)
     print(f"checkpoint: {_TENSORS} float32 tensors, file {size / gib:.3f} GiB"
@@ -95,6 +104,11 @@ def main():
         peak = max(r["peak"] for r in runs)
         print(f"{kind}: median {seconds:6.2f} s ({size / gib / seconds:5.2f} GiB/s), peak RSS {peak / gib:5.2f} GiB, "
               f"extra over the RSS before the call {extra / gib:5.2f} GiB ({extra / size:4.2f}x the file)")
+        if kind == "load_mmap":
+            after = max(r["after"] - r["before"] for r in runs)
+            read = max(r["after_read"] - r["before"] for r in runs)
+            print(f"  load_mmap: RSS over before {after / gib:5.2f} GiB when load returns, "
+                  f"{read / gib:5.2f} GiB after reading every tensor (file pages, from the page cache)")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import math
+import mmap as _mmap
 import os
 import pickle
 import struct
@@ -35,6 +36,7 @@ _MAX_HEADER = 100 * 1024 * 1024  # the safetensors package's limit as well
 _MAX_DIMS = 25  # kMaxDims in cpp/lamina/core/shape.h (not exposed to Python)
 _INT64_MAX = 2 ** 63 - 1
 _CHUNK = 64 * 1024 * 1024  # read and hash in pieces that stay in cache
+_MAP_CHUNK = 8 * 1024 * 1024  # mmap=True hashes in pieces whose pages are dropped right after
 _DTYPES = {  # safetensors name -> little-endian numpy dtype; lamina tensors use the first five
     "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "I64": np.dtype("<i8"), "I32": np.dtype("<i4"),
     "BOOL": np.dtype("bool"), "F16": np.dtype("<f2"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
@@ -159,12 +161,19 @@ def _fsync_dir(folder):
 
 # ---- load --------------------------------------------------------------------------------------
 
-def load(f, map_location=None, *, weights_only=True):
+def load(f, map_location=None, *, weights_only=True, mmap=None):
     """Loads what `save` wrote (or any safetensors file: then a dict of name -> tensor).
 
     Args:
         f: a path or a binary file object (read from its current position).
         map_location: None or "cpu" (tensors load on the CPU).
+        mmap: True maps the file instead of reading it (PyTorch's keyword): tensors and numpy
+            arrays are backed by a private copy-on-write mapping (MAP_PRIVATE), so pages are read
+            from the file as they are touched, and writing to a tensor copies its page and never
+            changes the file. The mapping lives until the last tensor over it dies, so closing
+            the file (or deleting it) is fine. Checksums are still verified: the data is hashed
+            in pieces whose pages are dropped right after, so loading costs no resident memory
+            for the tensors until they are used. Needs a path or a file object backed by a file.
         weights_only: True (the default, as in PyTorch 2.6+): rebuild only tensors, Parameters,
             numpy values, plain containers and numbers, lamina's own nn.Module and optim.Optimizer
             classes (from saved state, never by calling them), and the classes and functions
@@ -182,8 +191,10 @@ def load(f, map_location=None, *, weights_only=True):
         raise ValueError(f"lamina.load: map_location {map_location!r} not supported (only 'cpu')")
     if not isinstance(weights_only, bool):
         raise TypeError(f"lamina.load: weights_only must be True or False, got {weights_only!r}")
+    if mmap is not None and not isinstance(mmap, bool):
+        raise TypeError(f"lamina.load: mmap must be True, False or None, got {mmap!r}")
     with _Source(f) as source:
-        return _Reader(source).read(weights_only)
+        return _Reader(source, source.map() if mmap else None).read(weights_only)
 
 
 def get_unsafe_globals_in_checkpoint(f):
@@ -206,6 +217,7 @@ class _Source:
 
     def __init__(self, f):
         self.close_after = False
+        self.start = 0  # file offset of the checkpoint; None when the data is not in a file
         if hasattr(f, "read"):
             self.name = str(getattr(f, "name", "<file object>"))
             seekable = getattr(f, "seekable", lambda: False)
@@ -213,15 +225,29 @@ class _Source:
                 here = f.tell()
                 self.size = f.seek(0, io.SEEK_END) - here
                 f.seek(here)
-                self.f = f
+                self.f, self.start = f, here
             else:  # a pipe or socket: its size is unknown, so read it whole
                 data = f.read()
-                self.f, self.size = io.BytesIO(data), len(data)
+                self.f, self.size, self.start = io.BytesIO(data), len(data), None
         else:
             self.name = os.fspath(f)
             self.f = open(self.name, "rb", buffering=0)  # readinto() fills tensors with no buffer copy
             self.close_after = True
             self.size = os.fstat(self.f.fileno()).st_size
+
+    def map(self):
+        """(a private copy-on-write mapping of the whole file, the checkpoint's offset in it), or
+        None for a file too short to hold a header (reading it then reports what is wrong)."""
+        try:
+            fileno = self.f.fileno() if self.start is not None else None
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+            fileno = None
+        if fileno is None:
+            raise ValueError(f"lamina.load: mmap=True needs a file path or a file object backed by a file "
+                             f"(got {type(self.f).__name__ if self.start is not None else 'a stream'})")
+        if self.size < 8:
+            return None
+        return _mmap.mmap(fileno, 0, access=_mmap.ACCESS_COPY), self.start
 
     def __enter__(self):
         return self
@@ -252,9 +278,10 @@ class _Source:
 
 
 class _Reader:
-    def __init__(self, source):
+    def __init__(self, source, mapping=None):
         self.source = source
         self.name = source.name
+        self.mapping = mapping  # (mmap, file offset of the checkpoint) for load(mmap=True)
 
     def fail(self, message):
         raise CheckpointError(f"lamina.load: {self.name}: {message}")
@@ -278,7 +305,10 @@ class _Reader:
                 if entry["dtype"] not in _LAMINA_ONLY:
                     self.fail(f"tensor {name!r}: unsupported dtype {entry['dtype']!r} (lamina reads "
                               f"{', '.join(_LAMINA_ONLY)})")
-        arrays = self._read_data(entries, start, digests)
+        if self.mapping is not None:
+            arrays = self._map_data(entries, start, digests)
+        else:
+            arrays = self._read_data(entries, start, digests)
         decoder = _object_graph.Decoder(arrays, weights_only, self.fail)
         if "lamina.structure" not in meta:
             return {name: decoder.entry_tensor(name) for name in entries}  # a plain safetensors file
@@ -446,6 +476,56 @@ class _Reader:
                 array.byteswap(inplace=True)
             arrays[name] = (_normalise_bool(array) if dtype == "BOOL" else array, dtype)
         return arrays
+
+
+    def _map_data(self, entries, start, digests):
+        """Like _read_data, but each array is a view of the private mapping (a copy only where the
+        data is misaligned for its dtype). Pages are dropped from this process as soon as they are
+        hashed; they are clean, so a later access reads them again from the file (page cache)."""
+        mm, base = self.mapping
+        buffer = memoryview(mm)
+        arrays, bools = {}, []
+        try:
+            for name, entry in sorted(entries.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+                dtype, (begin, end) = entry["dtype"], entry["data_offsets"]
+                np_dtype = np.dtype(np.uint8) if dtype == "BOOL" else _DTYPES[dtype].newbyteorder("=")
+                at = base + start + begin
+                digest = hashlib.sha256()
+                for piece in range(at, at + end - begin, _MAP_CHUNK):
+                    stop = min(piece + _MAP_CHUNK, at + end - begin)
+                    digest.update(buffer[piece:stop])
+                    _drop_pages(mm, piece, stop)
+                if digests is not None and digest.hexdigest() != digests[name]:
+                    self.fail(f"checksum mismatch in tensor {name!r} (file offsets {start + begin} to "
+                              f"{start + end}): the data is corrupted")
+                count = math.prod(entry["shape"])
+                if count == 0:
+                    array = np.empty(entry["shape"], dtype=np_dtype)
+                else:
+                    array = np.frombuffer(mm, dtype=np_dtype, count=count, offset=at).reshape(entry["shape"])
+                    swap = sys.byteorder == "big" and np_dtype.itemsize > 1
+                    if at % np_dtype.itemsize or swap:  # lamina's kernels expect aligned native data
+                        array = array.byteswap() if swap else array.copy()
+                if dtype == "BOOL":
+                    bools.append(name)
+                arrays[name] = (array, dtype)
+        finally:
+            buffer.release()
+        # Only after every page was dropped: normalising writes (copies) the pages it changes.
+        for name in bools:
+            raw = arrays[name][0]
+            arrays[name] = (_normalise_bool(raw) if raw.size and raw.max() > 1 else raw.view(np.bool_), "BOOL")
+        return arrays
+
+
+def _drop_pages(mm, start, stop):
+    """Gives back the whole pages of mm[start:stop] (clean pages of a private file mapping)."""
+    if not hasattr(mm, "madvise") or not hasattr(_mmap, "MADV_DONTNEED"):
+        return
+    page = _mmap.PAGESIZE
+    first, last = -(-start // page) * page, stop // page * page
+    if last > first:
+        mm.madvise(_mmap.MADV_DONTNEED, first, last - first)
 
 
 def _normalise_bool(raw):
