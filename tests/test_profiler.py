@@ -281,6 +281,21 @@ def test_sessions_do_not_nest_and_end_on_errors():
         profile(activities=["cpu"])
 
 
+def _enabled_after_an_op():
+    lamina.exp(lamina.ones(3))
+    return lamina._C._profiler_enabled()
+
+
+def test_a_process_forked_while_profiling_records_nothing():
+    import multiprocessing
+
+    with profile() as prof:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            assert pool.apply(_enabled_after_an_op) is False
+        lamina.exp(lamina.ones(3))
+    assert "lamina::exp" in {e.name for e in prof.events()}
+
+
 TUTORIAL = '''
 import torch
 import torch.nn as nn

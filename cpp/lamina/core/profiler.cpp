@@ -2,6 +2,7 @@
 // buffers of exited threads are freed once their events have been collected.
 #include "lamina/core/profiler.h"
 
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <new>
 
 #include "lamina/core/error.h"
 
@@ -58,6 +60,18 @@ struct BufferOwner {
   }
 };
 thread_local BufferOwner t_owner;
+
+// A child forked during a session (a DataLoader worker) records nothing: its events could never
+// be collected, and locks held by the parent's other threads at the fork would never be released.
+void after_fork_in_child() {
+  g_enabled.store(false, std::memory_order_relaxed);
+  new (&g_registry_mutex) std::mutex();
+  new (&g_session_mutex) std::mutex();
+  g_active = false;
+  g_buffers = new std::vector<ThreadBuffer*>();  // the parent's threads are gone (leaked, not freed)
+  t_owner.buffer = nullptr;  // its mutex may have been copied locked: start afresh
+}
+[[maybe_unused]] const bool g_atfork_registered = (pthread_atfork(nullptr, nullptr, after_fork_in_child), true);
 
 ThreadBuffer& buffer() {
   if (!t_owner.buffer) {
