@@ -2,7 +2,8 @@
 means lamina is faster) for elementwise ops, reductions, per-op overhead, full training steps
 (bench/train_steps.py), GEMM and the ResNet-style conv2d layers, at 1 and 2 threads.
 
-    PYTHONPATH=python python bench/compare_torch.py [--quick] [--threads 1 2] [--models mlp cnn resnet]
+    PYTHONPATH=python python bench/compare_torch.py [--quick] [--threads 1 2]
+                                                    [--models mlp cnn resnet vae dcgan ddpm finetune]
                                                     [--only elementwise|overhead|training|gemm|conv]
 
 Never run this beside a build or test suite: on 2 cores the timings would mean nothing.
@@ -20,7 +21,7 @@ import torch
 import lamina
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_steps import MODELS, make_training_step  # noqa: E402
+from train_steps import ALL_MODELS, make_training_step  # noqa: E402
 
 
 def interleaved(fns, reps, inner):
@@ -157,7 +158,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--models", nargs="*", default=list(MODELS), help="training steps to time")
+    parser.add_argument("--models", nargs="*", default=list(ALL_MODELS), help="training steps to time")
     parser.add_argument("--only", choices=["elementwise", "overhead", "training", "gemm", "conv"], help="run one section")
     args = parser.parse_args()
     reps = 5 if args.quick else 15

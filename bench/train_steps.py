@@ -4,13 +4,17 @@ API, so lamina and PyTorch run the same model: `make_training_step(lib, name)` r
     mlp     784-512-256-10 MLP, batch 128, SGD with momentum
     cnn     MNIST-shaped CNN (two conv blocks), batch 64, Adam
     resnet  ResNet-style CIFAR net with BatchNorm (three stages of residual blocks), batch 64, SGD
+    vae, dcgan, ddpm, finetune: the course examples' steps (bench/course_models.py)
 
 Used by compare_torch.py (lamina/PyTorch ratios) and contention.py (threads beside a busy process).
 """
 
 import numpy as np
 
+from course_models import COURSE_MODELS, make_course_step
+
 MODELS = ("mlp", "cnn", "resnet")
+ALL_MODELS = MODELS + COURSE_MODELS
 
 
 def _mlp(nn):
@@ -49,6 +53,8 @@ def _resnet(nn):
 
 def make_training_step(lib, name):
     """A training step of model `name` in library `lib` (lamina or torch) on fixed random data."""
+    if name in COURSE_MODELS:
+        return make_course_step(lib, name)
     rng = np.random.default_rng(0)
     lib.manual_seed(0)
     if name == "mlp":
@@ -61,7 +67,7 @@ def make_training_step(lib, name):
         model, batch, shape = _resnet(lib.nn), 64, (3, 32, 32)
         optimizer = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     else:
-        raise ValueError(f"unknown model {name!r}; expected one of {MODELS}")
+        raise ValueError(f"unknown model {name!r}; expected one of {ALL_MODELS}")
     x = lib.from_numpy(rng.standard_normal((batch,) + shape).astype(np.float32))
     y = lib.from_numpy(rng.integers(0, 10, batch).astype(np.int64))
     loss_fn = lib.nn.CrossEntropyLoss()

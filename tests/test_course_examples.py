@@ -37,10 +37,11 @@ def test_judge_scores_real_digits_and_blank_images(judge_dir):
 
 def test_autoencoder_trains_saves_and_reconstructs(tmp_path, judge_dir, capsys):
     from lamina.examples import autoencoder
-    result = autoencoder.main(["--epochs", "3", "--out", str(tmp_path), "--no-progress", "--judge", judge_dir])
+    result = autoencoder.main(["--epochs", "6", "--batch-size", "32", "--out", str(tmp_path), "--no-progress",
+                               "--judge", judge_dir])
     mse = [h["recon_mse"] for h in result["history"]]
-    assert mse[-1] < mse[0] < 0.2
-    assert result["judge_accuracy"] > 0.2  # chance is 0.1; the full run reads ~97%
+    assert mse[-1] < 0.5 * mse[0]
+    assert result["judge_accuracy"] > 0.5  # chance is 0.1; the full run reads ~97%
     state = lamina.load(str(tmp_path / "autoencoder.safetensors"))
     autoencoder.AutoEncoder().load_state_dict(state["model"])
     assert (tmp_path / "autoencoder.png").exists()
@@ -114,7 +115,7 @@ def test_gan_trains_both_players(tmp_path, judge_dir):
     from lamina.examples import gan
     result = gan.main(["--epochs", "2", "--samples", "200", "--out", str(tmp_path), "--no-progress",
                        "--judge", judge_dir])
-    first, last = result["history"][0], result["history"][-1]
+    last = result["history"][-1]
     assert all(math.isfinite(v) for v in last.values())
     assert 0 < last["d_fake"] < last["d_real"] < 1  # the discriminator tells them apart
     assert sum(result["verdict"]["histogram"]) == 200

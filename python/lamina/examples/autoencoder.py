@@ -7,10 +7,10 @@ the decoder mirrors it with nn.ConvTranspose2d. The autoencoder minimises the pe
 cross-entropy of its reconstruction; the VAE encodes a Gaussian (mean, log-variance), samples it with
 the reparameterisation trick (mu + sigma * randn_like) and maximises the ELBO (the Gaussian
 log-likelihood of the image, with a learned pixel noise sigma, minus the KL divergence to N(0, I)).
-Reports the test reconstruction error (mean squared error per pixel), the test ELBO (VAE), and how often the digits classifier (the digits
-example's CNN, the judge) reads each reconstruction as its original digit. Saves the checkpoint and
-OUT/NAME.png: reconstructions, the latent codes of the test digits (their first two principal
-components) coloured by digit, and (VAE) samples decoded from the prior.
+Reports the test reconstruction error (mean squared error per pixel), the test ELBO (VAE), and how
+often the digits classifier (the digits example's CNN, the judge) reads each reconstruction as its
+original digit. Saves the checkpoint and OUT/NAME.png: reconstructions, the latent codes of the test
+digits (their first two principal components) coloured by digit, and (VAE) samples from the prior.
 """
 
 import argparse

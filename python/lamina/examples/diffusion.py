@@ -190,7 +190,7 @@ def train(epochs=120, batch_size=64, lr=2e-3, timesteps=200, ddim_steps=50, widt
     results = {"history": history}
     ddpm, chain = ddpm_sample(ema.module, schedule, samples, seed, set(keep))
     ddim = ddim_sample(ema.module, schedule, samples, ddim_steps, seed)
-    for name, images in (("ddpm", ddpm), (f"ddim", ddim)):
+    for name, images in (("ddpm", ddpm), ("ddim", ddim)):
         verdict = _vision.judge_images(judge, (images + 1) / 2)
         results[name] = verdict
         label = f"DDPM ({timesteps} steps)" if name == "ddpm" else f"DDIM ({ddim_steps} steps)"

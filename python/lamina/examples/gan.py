@@ -1,6 +1,6 @@
 """Train a DCGAN on the 8x8 digits and judge its samples with the digits classifier.
 
-    python -m lamina.examples.gan [--epochs 150] [--label-smoothing 0.1] [--out gan_run]
+    python -m lamina.examples.gan [--epochs 250] [--label-smoothing 0.1] [--out gan_run]
 
 The generator maps a 64-d Gaussian noise vector through a linear layer to 128 maps of 2x2, then two
 nn.ConvTranspose2d (stride 2) with BatchNorm and ReLU to 8x8, and a 3x3 convolution with tanh. The
@@ -63,7 +63,7 @@ def sample(generator, n, z_dim, seed):
         return (generator(z) + 1) / 2
 
 
-def train(epochs=150, batch_size=64, lr=2e-4, z_dim=64, label_smoothing=0.1, ema_decay=0.995, out="gan_run",
+def train(epochs=250, batch_size=64, lr=2e-4, z_dim=64, label_smoothing=0.1, ema_decay=0.995, out="gan_run",
           seed=0, show_progress=True, judge_dir="digits_run", samples=1000):
     """Trains the GAN; returns {"history", "verdict" (the judge on `samples` EMA samples), "grids"}."""
     lamina.manual_seed(seed)
@@ -130,7 +130,7 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=1000, help="images the judge classifies")
     parser.add_argument("--judge", default="digits_run",
                         help="folder of the digits example's checkpoint (trained there when missing)")
-    _vision.add_common_arguments(parser, epochs=150, batch_size=64, lr=2e-4, out="gan_run")
+    _vision.add_common_arguments(parser, epochs=250, batch_size=64, lr=2e-4, out="gan_run")
     args = parser.parse_args(argv)
     return train(args.epochs, args.batch_size, args.lr, args.z_dim, args.label_smoothing, args.ema_decay, args.out,
                  args.seed, not args.no_progress, args.judge, args.samples)

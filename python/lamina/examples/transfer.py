@@ -2,8 +2,9 @@
 
     python -m lamina.examples.transfer [--shots 10] [--repeats 3] [--out transfer_run]
 
-First a CNN (the digits example's network with a 5-way output) is trained on every training image of digits 0-4. The new task, digits 5-9, gets only `--shots` labelled
-images per class; it is learned three ways with the same budget of steps:
+First a CNN (the digits example's network with a 5-way output) is trained on every training image of
+digits 0-4. The new task, digits 5-9, gets only `--shots` labelled images per class; it is learned
+three ways with the same budget of steps:
   scratch    a fresh network, all of it trained on the few labels;
   frozen     the pretrained backbone loaded with load_state_dict(strict=False) (the old head is
              left out), frozen with requires_grad_(False) and kept in eval mode; only a new head trains;
@@ -51,7 +52,8 @@ class Classifier(nn.Module):
     def __init__(self, classes=5):
         super().__init__()
         self.backbone = Backbone()
-        self.head = nn.Sequential(nn.Linear(64 * 2 * 2, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, classes))
+        self.head = nn.Sequential(nn.Linear(64 * 2 * 2, 128), nn.ReLU(), nn.Dropout(0.25),
+                                  nn.Linear(128, classes))
 
     def forward(self, x):
         return self.head(self.backbone(x))
