@@ -20,7 +20,9 @@
 
 namespace lamina::profiler {
 
-extern std::atomic<bool> g_enabled;
+// Hidden: everything that reads it is linked into the one extension module, so the load is
+// RIP-relative instead of going through the GOT (one load and a branch per op).
+extern std::atomic<bool> g_enabled __attribute__((visibility("hidden")));
 inline bool enabled() { return g_enabled.load(std::memory_order_relaxed); }
 
 enum class EventKind : uint8_t { Op = 0, Backward = 1, UserScope = 2, Worker = 3 };
