@@ -37,6 +37,23 @@ double dot(const double* a, const double* b, int64_t n) {
   return (s0 + s1) + (s2 + s3);
 }
 
+// a.a, b.b and a.b in one pass, each summed exactly as dot() sums it.
+void dot3(const double* a, const double* b, int64_t n, double& aa, double& bb, double& ab) {
+  double x[4] = {}, y[4] = {}, z[4] = {};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (int l = 0; l < 4; ++l) {
+      x[l] += a[i + l] * a[i + l];
+      y[l] += b[i + l] * b[i + l];
+      z[l] += a[i + l] * b[i + l];
+    }
+  }
+  for (; i < n; ++i) x[0] += a[i] * a[i], y[0] += b[i] * b[i], z[0] += a[i] * b[i];
+  aa = (x[0] + x[1]) + (x[2] + x[3]);
+  bb = (y[0] + y[1]) + (y[2] + y[3]);
+  ab = (z[0] + z[1]) + (z[2] + z[3]);
+}
+
 // Euclidean norm without underflow for tiny entries (the column's largest entry factored out).
 double norm2(const double* a, int64_t n) {
   double big = 0;
@@ -65,7 +82,8 @@ void jacobi(double* w, double* v, int64_t R, int64_t C) {
       for (int64_t q = p + 1; q < C; ++q) {
         double* wp = w + p * R;
         double* wq = w + q * R;
-        double alpha = dot(wp, wp, R), beta = dot(wq, wq, R), gamma = dot(wp, wq, R);
+        double alpha, beta, gamma;
+        dot3(wp, wq, R, alpha, beta, gamma);
         if (gamma == 0 || alpha < kTiny * kTiny || beta < kTiny * kTiny) continue;
         if (std::abs(gamma) <= tol * std::sqrt(alpha) * std::sqrt(beta)) continue;
         rotated = true;
