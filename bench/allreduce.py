@@ -8,6 +8,8 @@ Each library runs in its own pair of processes started by mpiexec (PyTorch's ran
 rank from mpiexec's environment and meet over gloo's TCP on 127.0.0.1), one thread per rank,
 PyTorch with OMP_WAIT_POLICY=PASSIVE. Every timed all-reduce follows a barrier; rank 0's median is
 reported as time and as bandwidth (buffer bytes / time), with lamina/MPI and lamina/gloo ratios.
+The libraries take turns for --rounds rounds and each figure is the median over the rounds, so that
+load from other processes falls on all of them alike.
 """
 
 import argparse
@@ -43,6 +45,12 @@ def time_ops(op, barrier, nbytes, seconds):
     return statistics.median(times)
 
 
+def _port():
+    """A TCP port for gloo's rendezvous, the same for the ranks of one run (they share mpiexec's proxy
+    as parent) and new for the next run (a fixed one can still be in TIME_WAIT)."""
+    return 20000 + os.getppid() % 20000
+
+
 def worker(lib, sizes, seconds, out):
     results = {}
     if lib == "torch-gloo":
@@ -50,7 +58,7 @@ def worker(lib, sizes, seconds, out):
         import torch.distributed as tdist
         torch.set_num_threads(1)
         rank, size = int(os.environ["PMI_RANK"]), int(os.environ["PMI_SIZE"])
-        tdist.init_process_group("gloo", init_method="tcp://127.0.0.1:29517", rank=rank, world_size=size)
+        tdist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{_port()}", rank=rank, world_size=size)
         for n in sizes:
             t = torch.zeros(n // 4)
             results[n] = time_ops(lambda t=t: tdist.all_reduce(t), tdist.barrier, n, seconds)
@@ -75,6 +83,10 @@ def worker(lib, sizes, seconds, out):
     if rank == 0:
         with open(out, "w") as f:
             json.dump(results, f)
+    if lib == "torch-gloo":
+        tdist.destroy_process_group()   # else PyTorch aborts at exit ("terminate called ...")
+        sys.stdout.flush()
+        os._exit(0)                     # and gloo's teardown can still abort: the results are written
 
 
 def run(lib, sizes_kib, seconds):
@@ -93,10 +105,14 @@ def human(nbytes):
     return f"{nbytes // 1024} KiB" if nbytes < 1 << 20 else f"{nbytes >> 20} MiB"
 
 
+LOAD_BEFORE = os.getloadavg()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes-kib", type=int, nargs="+", default=DEFAULT_SIZES_KIB)
-    parser.add_argument("--seconds", type=float, default=0.3, help="time budget per size and library")
+    parser.add_argument("--seconds", type=float, default=0.2, help="time budget per size, library and round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--libs", nargs="+", default=LIBS, choices=LIBS)
     parser.add_argument("--worker", choices=LIBS, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -112,7 +128,9 @@ def main():
             import torch  # noqa: F401
         except ImportError:
             libs.remove("torch-gloo")
-    res = {lib: run(lib, args.sizes_kib, args.seconds) for lib in libs}
+    rounds = [{lib: run(lib, args.sizes_kib, args.seconds) for lib in libs} for _ in range(args.rounds)]
+    res = {lib: {n: statistics.median(r[lib][n] for r in rounds) for n in sizes} for lib in libs}
+    print(f"load average before: {LOAD_BEFORE}, after: {os.getloadavg()}")
     head = "| size | " + " | ".join(f"{lib} µs (GB/s)" for lib in libs) + " | lamina/mpi4py | detail/lamina |" + \
         (" lamina/gloo |" if "torch-gloo" in libs else "")
     print(head)

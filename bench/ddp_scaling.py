@@ -4,10 +4,13 @@ on 2 ranks x 1 thread (32 images each), for lamina (MPI) and PyTorch (gloo), eac
 
     flock /tmp/lamina_build.lock python bench/ddp_scaling.py [--steps 12] [--libs lamina torch]
 
-Throughput is global images per second at the median step time (rank 0's). For the 2-rank runs,
-the share of all-reduce time hidden behind backward is 1 - (DDP step - step under no_sync()) /
-(time to all-reduce the gradients alone): 1 when communication costs the step nothing.
-PyTorch runs with OMP_WAIT_POLICY=PASSIVE; ranks start through mpiexec (PyTorch's only read their
+Throughput is global images per second at the median step time (rank 0's). For the 2-rank runs:
+the DDP step against the same step under no_sync() (no communication; the difference is what
+synchronizing costs, waiting for the slower rank included), the all-reduce of the gradients alone,
+and, for lamina, the share of gradient bytes whose all-reduce had already completed when the last
+gradient arrived (hidden behind backward; the bucket holding the first layers can never be).
+The configurations take turns for --rounds rounds (figures: medians over rounds), so that load
+from other processes falls on all alike. PyTorch runs with OMP_WAIT_POLICY=PASSIVE; ranks start through mpiexec (PyTorch's only read their
 rank from its environment and meet over gloo's TCP on 127.0.0.1).
 """
 
@@ -40,6 +43,12 @@ def median_time(fn, steps, sync=None):
     return statistics.median(times)
 
 
+def _port():
+    """A TCP port for gloo's rendezvous, the same for the ranks of one run (they share mpiexec's proxy
+    as parent) and new for the next run (a fixed one can still be in TIME_WAIT)."""
+    return 20000 + os.getppid() % 20000
+
+
 def worker(lib_name, ranks, threads, steps, out):
     sys.path.insert(0, HERE)
     from train_steps import _resnet
@@ -57,7 +66,7 @@ def worker(lib_name, ranks, threads, steps, out):
     if ranks > 1:
         if lib_name == "torch":
             rank = int(os.environ["PMI_RANK"])
-            dist.init_process_group("gloo", init_method="tcp://127.0.0.1:29518", rank=rank, world_size=ranks)
+            dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{_port()}", rank=rank, world_size=ranks)
         else:
             dist.init_process_group("mpi")
             rank = dist.get_rank()
@@ -77,12 +86,26 @@ def worker(lib_name, ranks, threads, steps, out):
         loss_fn(net(x), y).backward()
         optimizer.step()
 
-    result = {"step": median_time(step, steps)}
+    # 2 ranks: each step starts from a barrier, so that neither time includes waiting for the other rank
+    # to finish its previous step (which would be charged to communication).
+    sync = dist.barrier if ranks > 1 else None
+    hidden = []
+    if ranks > 1 and lib_name == "lamina":
+        finalize = net._finalize
+
+        def measured_finalize(last):   # runs when the last gradient has arrived
+            sizes = [(b.flat.numel(), b.work is not None and b.work.is_completed()) for b in net._buckets]
+            hidden.append(sum(n for n, done in sizes if done) / sum(n for n, _ in sizes))
+            return finalize(last)
+        net._finalize = measured_finalize
+    result = {"step": median_time(step, steps, sync)}
+    if hidden:
+        result["hidden"] = statistics.median(hidden)
     if ranks > 1:
         def local_step():
             with net.no_sync():
                 step()
-        result["local_step"] = median_time(local_step, steps)
+        result["local_step"] = median_time(local_step, steps, sync)
         flat = [lib.zeros(sum(p.numel() for p in model.parameters()))]
         if lib_name == "lamina":   # the buckets DDP uses, all started, then all waited for
             flat = [b.flat for b in net._buckets]
@@ -96,6 +119,10 @@ def worker(lib_name, ranks, threads, steps, out):
     if rank == 0:
         with open(out, "w") as f:
             json.dump(result, f)
+    if ranks > 1 and lib_name == "torch":
+        dist.destroy_process_group()   # else PyTorch aborts at exit ("terminate called ...")
+        sys.stdout.flush()
+        os._exit(0)                    # and gloo's teardown can still abort: the results are written
 
 
 def run(lib, ranks, threads, steps):
@@ -113,9 +140,18 @@ def run(lib, ranks, threads, steps):
             return json.load(f)
 
 
+def _has_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--libs", nargs="+", default=["lamina", "torch"], choices=["lamina", "torch"])
     parser.add_argument("--worker", choices=["lamina", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--ranks", type=int, default=1, help=argparse.SUPPRESS)
@@ -126,24 +162,23 @@ def main():
         worker(args.worker, args.ranks, args.threads, args.steps, args.out)
         return
     sys.path.insert(0, os.path.join(ROOT, "python"))
+    load_before = os.getloadavg()
+    libs = [lib for lib in args.libs if lib != "torch" or _has_torch()]
+    configs = [(lib, ranks, threads) for lib in libs for ranks, threads in ((1, 1), (1, 2), (2, 1))]
+    rounds = [{c: run(*c, args.steps) for c in configs} for _ in range(args.rounds)]
+    res = {c: {k: statistics.median(r[c][k] for r in rounds) for k in rounds[0][c]} for c in configs}
+    print(f"load average before: {load_before}, after: {os.getloadavg()}")
     print("| library | 1 rank x 1 thread | 1 rank x 2 threads | 2 ranks x 1 thread (DDP) | DDP vs 1x1 | DDP vs 1x2 "
-          "| 2-rank step under no_sync | gradient all-reduce alone | all-reduce hidden |")
+          "| 2-rank step under no_sync | gradient all-reduce alone | reduced before backward ended |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for lib in args.libs:
-        if lib == "torch":
-            try:
-                import torch  # noqa: F401
-            except ImportError:
-                continue
-        one = run(lib, 1, 1, args.steps)
-        two_threads = run(lib, 1, 2, args.steps)
-        ddp = run(lib, 2, 1, args.steps)
+    for lib in libs:
+        one, two_threads, ddp = res[(lib, 1, 1)], res[(lib, 1, 2)], res[(lib, 2, 1)]
         ips = {k: GLOBAL_BATCH / r["step"] for k, r in (("1x1", one), ("1x2", two_threads), ("ddp", ddp))}
-        hidden = 1 - (ddp["step"] - ddp["local_step"]) / ddp["all_reduce"]
         print(f"| {lib} | {one['step'] * 1e3:.1f} ms ({ips['1x1']:.0f} img/s) | {two_threads['step'] * 1e3:.1f} ms "
               f"({ips['1x2']:.0f} img/s) | {ddp['step'] * 1e3:.1f} ms ({ips['ddp']:.0f} img/s) | "
               f"{ips['ddp'] / ips['1x1']:.2f}x | {ips['ddp'] / ips['1x2']:.2f}x | {ddp['local_step'] * 1e3:.1f} ms | "
-              f"{ddp['all_reduce'] * 1e3:.2f} ms ({ddp['gradient_mb']:.1f} MiB) | {min(1, max(0, hidden)):.0%} |")
+              f"{ddp['all_reduce'] * 1e3:.2f} ms ({ddp['gradient_mb']:.1f} MiB) | "
+              + (f"{ddp['hidden']:.0%} |" if "hidden" in ddp else "n/a |"))
 
 
 if __name__ == "__main__":

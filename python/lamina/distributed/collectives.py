@@ -42,7 +42,7 @@ def _describe(t, op=None, root=None):
 def _tensor(t, name, what="tensor"):
     if not isinstance(t, _C.Tensor):
         raise TypeError(f"lamina.distributed.{name}: {what} must be a lamina.Tensor, got {type(t).__name__}")
-    if t.device.type != "cpu":
+    if not t.is_cpu:
         raise RuntimeError(f"lamina.distributed.{name}: {what} is on {t.device}; the MPI backend takes CPU tensors")
     return t
 
@@ -50,7 +50,7 @@ def _tensor(t, name, what="tensor"):
 def _buffer(t):
     """(numpy view of t's memory, packed copy or None): zero-copy unless t is not contiguous."""
     if t.is_contiguous():
-        return t.detach().numpy(), None
+        return (t.detach() if t.requires_grad else t).numpy(), None
     packed = t.detach().contiguous()
     return packed.numpy(), packed
 

@@ -1,6 +1,7 @@
 """A rank fails and the other must say so within the timeout (run by test_failures.py).
 
-argv: OUT MODE. MODE kill: rank 1 kills itself (SIGKILL) before a collective; raise: rank 1 raises;
+argv: OUT MODE. MODE kill: rank 1 kills itself (SIGKILL) before a collective; exit: rank 1 ends its
+process at once (os._exit, no notice); raise: rank 1 raises;
 slow: rank 1 is alive but joins long after the 1 s timeout. Rank 0 records the error it gets."""
 
 import datetime
@@ -21,6 +22,8 @@ if rank == 1:
     time.sleep(0.2)
     if MODE == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if MODE == "exit":     # dies at once, no notice, no cleanup (as a crash in native code would)
+        os._exit(3)
     if MODE == "raise":
         raise ValueError("rank 1 gives up on purpose")
     time.sleep(4)

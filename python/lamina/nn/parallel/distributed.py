@@ -8,12 +8,18 @@ rest of backward. Buckets start in index order on every rank (one that fills ear
 before it), so all ranks run the same collectives in the same order. The hook of the last
 parameter waits for all buckets and writes the averaged gradients back into `.grad`.
 
+MPI moves a non-blocking all-reduce forward only while some thread calls into MPI, so while buckets
+are in flight a helper thread pokes MPI's progress engine (an Iprobe every 200 us; backward runs
+without the GIL) where MPI allows calls from several threads.
+
 The hooks are tensor hooks (`register_hook`), which run just before the gradient is accumulated into
 `.grad`: a bucket takes `.grad + grad` (what accumulation will give), and the last parameter's hook
 returns its averaged gradient for autograd to store. `no_sync()` skips all of this, so gradients
 accumulate locally and the next synchronized backward averages the sum.
 """
 
+import threading
+import time
 import weakref
 from contextlib import contextmanager
 
@@ -34,6 +40,22 @@ def _flatten_tensors(obj, out):
         for o in obj.values():
             _flatten_tensors(o, out)
     return out
+
+
+class _Progress:
+    """A daemon thread that drives MPI's progress engine while `running` is set (an Iprobe for a tag
+    nobody sends touches no request of ours, so it may run beside the main thread's tests)."""
+
+    def __init__(self, comm, any_source):
+        self.comm, self.any_source, self.running = comm, any_source, threading.Event()
+        threading.Thread(target=self._loop, name="lamina-ddp-progress", daemon=True).start()
+
+    def _loop(self):
+        while True:
+            self.running.wait()
+            while self.running.is_set():
+                self.comm.Iprobe(source=self.any_source, tag=32000)
+                time.sleep(0.0002)
 
 
 class _Bucket:
@@ -91,10 +113,8 @@ class DistributedDataParallel(Module):
             self._broadcast_coalesced([p for p in module.parameters()] + [b for b in module.buffers()])
         self._buckets = self._assign_buckets()
         self._bucket_of = {i: b for b in self._buckets for i in b.indices}
-        # The AccumulateGrad nodes, held so that every graph uses these same nodes (find_unused_parameters
-        # recognises parameters by them).
-        self._grad_accs = [p.view_as(p).grad_fn.next_functions[0][0] for p in self._params]
         self._reset_iteration(active=False)
+        self._progress = self._start_progress_thread()
         ref = weakref.ref(self)   # the hooks must not keep the wrapper (and so the model) alive
         self._hook_handles = [p.register_hook(self._make_hook(ref, i)) for i, p in enumerate(self._params)]
 
@@ -149,9 +169,18 @@ class DistributedDataParallel(Module):
         buckets.extend((dtype, indices) for dtype, (indices, _) in open_.items())
         return [_Bucket(dtype, indices, self._params) for dtype, indices in buckets]
 
+    def _start_progress_thread(self):
+        from ...distributed import _mpi
+        MPI = _mpi.load()
+        if self.process_group.size() < 2 or MPI.Query_thread() != MPI.THREAD_MULTIPLE:
+            return None
+        return _Progress(self.process_group.world.notices, MPI.ANY_SOURCE)
+
     # ---- forward ----
 
     def _reset_iteration(self, active):
+        if getattr(self, "_progress", None) is not None:
+            self._progress.running.clear()
         self._active = active          # a synchronized backward is expected
         self._ready = set()
         self._next_bucket = 0
@@ -182,21 +211,24 @@ class DistributedDataParallel(Module):
 
     def _find_unused(self, output):
         """Marks the parameters that `output` does not depend on: their bucket slots hold zeros."""
-        reached, stack, seen = set(), [], set()
+        stack, seen = [], {}
         for t in _flatten_tensors(output, []):
             if t.grad_fn is not None:
                 stack.append(t.grad_fn)
-            elif t.requires_grad:
-                reached.add(id(t))
         while stack:
             node = stack.pop()
             if id(node) in seen:
                 continue
-            seen.add(id(node))
+            seen[id(node)] = node
             for child, _ in node.next_functions:
                 if child is not None and id(child) not in seen:
                     stack.append(child)
-        self._unused = [i for i, acc in enumerate(self._grad_accs) if id(acc) not in seen]
+        # A parameter's AccumulateGrad node lives while a graph uses it, and the wrappers in `seen` keep
+        # their Python objects: a used parameter's node comes back as one of them, an unused one's is new.
+        # (Holding the nodes across iterations instead would keep their creation order, and the engine,
+        # which runs later nodes first, would then accumulate every gradient at the end of backward.)
+        self._unused = [i for i, p in enumerate(self._params)
+                        if id(p.view_as(p).grad_fn.next_functions[0][0]) not in seen]
 
     # ---- backward ----
 
@@ -247,10 +279,14 @@ class DistributedDataParallel(Module):
             b = self._buckets[self._next_bucket]
             b.work = dist.all_reduce(b.flat, op=dist.ReduceOp.AVG, group=self.process_group, async_op=True)
             self._next_bucket += 1
+            if self._progress is not None:
+                self._progress.running.set()
 
     def _finalize(self, last):
         """Waits for every bucket and writes the averaged gradients into .grad; returns the last
         parameter's gradient for autograd to store."""
+        if self._progress is not None:
+            self._progress.running.clear()   # from here this thread waits, and so drives MPI itself
         if self._used_work is not None:
             self._used_work.wait()
         for b in self._buckets:
