@@ -13,7 +13,6 @@ import datetime
 import enum
 import json
 import os
-import signal
 import socket
 import sys
 import time
@@ -320,11 +319,6 @@ def destroy_process_group(group=None):
 # ---- failures ------------------------------------------------------------------------------------
 
 def _install_failure_hooks():
-    # MPICH's mpiexec, told not to kill the other ranks when one dies (-disable-auto-cleanup, which
-    # lamina.distributed.run passes), tells them with SIGUSR1, whose default action ends the process
-    # without a word; the waiting rank finds the dead peer itself, with its name, a moment later.
-    if hasattr(signal, "SIGUSR1") and signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL:
-        signal.signal(signal.SIGUSR1, lambda signum, frame: None)
     previous = sys.excepthook
 
     def excepthook(kind, value, tb):
