@@ -85,6 +85,10 @@ class DistributedDataParallel(Module):
         find_unused_parameters: look, after each forward, for parameters the output does not depend on
             and count them as reduced (needed when some parameters get no gradient in an iteration).
         broadcast_buffers: copy rank 0's buffers (BatchNorm statistics) to all ranks at each forward.
+        init_sync: broadcast rank 0's parameters and buffers at construction (True).
+    output_device, dim, check_reduction, gradient_as_bucket_view and static_graph are accepted as
+    PyTorch's arguments and change nothing: gradients are copied into the buckets and back (PyTorch's
+    gradient_as_bucket_view=False), and the check of the previous iteration's reduction always runs.
     """
 
     def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True,
