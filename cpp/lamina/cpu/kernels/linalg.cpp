@@ -4,15 +4,18 @@
 // the product of the rotations. Relative orthogonality keeps U orthonormal even for tiny singular
 // values; zero ones (and full_matrices' extra columns) are completed from the standard
 // basis. The input is scaled by a power of two first, so no norm overflows or underflows.
+//
+// No std::vector or std algorithm over plain types here: their out-of-line instantiations are
+// weak symbols outside the ISA namespace, and the linker would keep one ISA's copy for all
+// (tests/test_isa_build.py). Working memory is one AlignedBuffer per matrix.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <numeric>
-#include <vector>
 
 #include "lamina/core/kernel_table.h"
-#include "lamina/cpu/parallel.h"
+#include "lamina/cpu/kernels/scratch.h"
+#include "lamina/cpu/kernels/task_guard.h"
 
 namespace lamina::cpu::LAMINA_ISA_NS {
 
@@ -148,55 +151,68 @@ int32_t svd_one(const T* a, int64_t m, int64_t n, T* u, T* s, T* vh, bool full, 
   }
   const bool tr = m < n;  // orthogonalise the columns of A^T instead
   const int64_t R = tr ? n : m, C = k;
+  const int64_t cols = uv ? (tr ? vrows : ucols) : 0;  // the long side's basis: C..R columns
+  // Working memory: w (R x C), v (C x C), norms (C), order (C), q (R x max(cols, C)).
+  const int64_t qcols = uv ? std::max(cols, C) : 0;
+  AlignedBuffer buffer;
+  double* w = buffer.get<double>(R * C + (uv ? C * C : 0) + 2 * C + R * qcols);
+  double* v = uv ? w + R * C : nullptr;
+  double* norms = w + R * C + (uv ? C * C : 0);
+  double* order_d = norms + C;  // indices, stored as doubles (exact below 2^53)
+  double* q = order_d + C;
+
   int exponent = 0;
   if (amax > 0) std::frexp(amax, &exponent);
-  std::vector<double> w(size_t(R * C));
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
       double x = std::ldexp(double(a[i * n + j]), -exponent);
-      if (tr) w[size_t(i * R + j)] = x;  // column i of A^T
-      else w[size_t(j * R + i)] = x;
+      if (tr) w[i * R + j] = x;  // column i of A^T
+      else w[j * R + i] = x;
     }
-  std::vector<double> v;
   if (uv) {
-    v.assign(size_t(C * C), 0.0);
-    for (int64_t j = 0; j < C; ++j) v[size_t(j * C + j)] = 1;
+    std::fill(v, v + C * C, 0.0);
+    for (int64_t j = 0; j < C; ++j) v[j * C + j] = 1;
   }
-  jacobi(w.data(), uv ? v.data() : nullptr, R, C);
+  jacobi(w, v, R, C);
 
-  std::vector<double> norms(static_cast<size_t>(C));
-  for (int64_t j = 0; j < C; ++j) norms[size_t(j)] = norm2(&w[size_t(j * R)], R);
-  std::vector<int64_t> order(static_cast<size_t>(C));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return norms[size_t(x)] > norms[size_t(y)]; });
-  for (int64_t j = 0; j < k; ++j) s[j] = T(std::ldexp(norms[size_t(order[size_t(j)])], exponent));
+  // Columns by descending norm; insertion sort keeps equal norms in column order (C is small
+  // next to the C^2 R of the sweeps).
+  for (int64_t j = 0; j < C; ++j) {
+    norms[j] = norm2(w + j * R, R);
+    int64_t at = j;
+    while (at > 0 && norms[int64_t(order_d[at - 1])] < norms[j]) {
+      order_d[at] = order_d[at - 1];
+      --at;
+    }
+    order_d[at] = double(j);
+  }
+  auto order = [&](int64_t j) { return int64_t(order_d[j]); };
+  for (int64_t j = 0; j < k; ++j) s[j] = T(std::ldexp(norms[order(j)], exponent));
   if (!uv) return 0;
 
   // The long side's basis: normalised columns of W, then completed up to `cols` columns.
-  const int64_t cols = tr ? vrows : ucols;
-  std::vector<double> q(size_t(R * std::max(cols, C)));
   int64_t have = 0;
   for (int64_t j = 0; j < C; ++j) {
-    double nj = norms[size_t(order[size_t(j)])];
+    double nj = norms[order(j)];
     if (nj < kTiny) break;  // sorted: the rest are (numerically) zero too
-    const double* src = &w[size_t(order[size_t(j)] * R)];
-    double* dst = &q[size_t(have * R)];
+    const double* src = w + order(j) * R;
+    double* dst = q + have * R;
     for (int64_t r = 0; r < R; ++r) dst[r] = src[r] / nj;
     ++have;
   }
-  complete_basis(q.data(), R, have, cols);
+  complete_basis(q, R, have, cols);
   // The short side's basis: V's columns in the same order (C x C, always complete).
-  auto short_side = [&](int64_t row, int64_t col) { return v[size_t(order[size_t(col)] * C + row)]; };
+  auto short_side = [&](int64_t row, int64_t col) { return v[order(col) * C + row]; };
   if (!tr) {  // A = Q S V^T: u = Q (m, ucols), vh = V^T (n, n)
     for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < ucols; ++j) u[i * ucols + j] = T(q[size_t(j * R + i)]);
+      for (int64_t j = 0; j < ucols; ++j) u[i * ucols + j] = T(q[j * R + i]);
     for (int64_t i = 0; i < vrows; ++i)
       for (int64_t j = 0; j < n; ++j) vh[i * n + j] = T(short_side(j, i));
   } else {  // A^T = Q S V^T, so A = V S Q^T: u = V (m, m), vh = Q^T (vrows, n)
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < ucols; ++j) u[i * ucols + j] = T(short_side(i, j));
     for (int64_t i = 0; i < vrows; ++i)
-      for (int64_t j = 0; j < n; ++j) vh[i * n + j] = T(q[size_t(i * R + j)]);
+      for (int64_t j = 0; j < n; ++j) vh[i * n + j] = T(q[i * R + j]);
   }
   return 0;
 }
@@ -209,10 +225,11 @@ void svd_typed(const SvdArgs& g) {
   T* u = static_cast<T*>(g.u);
   T* s = static_cast<T*>(g.s);
   T* vh = static_cast<T*>(g.vh);
-  // Tasks of about a million multiply-adds of one sweep, so small batches still spread out.
+  // Tasks of about a million multiply-adds of one sweep, so small batches still spread out. The
+  // working memory may fail to allocate: guarded, that becomes MemoryError at the caller.
   int64_t work = std::max<int64_t>(1, g.m * g.n * k);
   int64_t grain = std::max<int64_t>(1, (int64_t(1) << 20) / work);
-  parallel_for(0, g.batch, grain, [&](int64_t b0, int64_t b1) {
+  guarded_parallel_for(0, g.batch, grain, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       g.info[b] = svd_one<T>(a + b * g.m * g.n, g.m, g.n, g.compute_uv ? u + b * g.m * ucols : nullptr, s + b * k,
                              g.compute_uv ? vh + b * vrows * g.n : nullptr, g.full_matrices, g.compute_uv);
