@@ -268,6 +268,53 @@ def test_rnn_layer_gradcheck(mode, reverse, batch_sizes):
     assert gradcheck(f, (x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr))
 
 
+# The fused step kernel splits the hidden units into blocks of a few vectors and the rows into
+# panels of the GEMM micro-kernel (14 rows with AVX-512, 6 with AVX2): these sizes give every ISA
+# full vectors, a scalar tail of units, a partial block, full row panels and a short last panel.
+@pytest.mark.parametrize("kind,kw", MODES, ids=MODE_IDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_rnn_vector_widths_match_numpy_every_isa(kind, kw, dtype, isa):
+    lamina.manual_seed(3)
+    m = getattr(nn, kind)(5, 37, **kw)
+    if dtype == "float64":
+        m = m.double()
+    seqs = [rng(b).normal(size=(n, 5)).astype(dtype) for b, n in enumerate([4, 4, 3] * 6 + [1])]
+    packed = rnn_utils.pack_sequence([lamina.tensor(x) for x in seqs], enforce_sorted=False)
+    out, h, c = call(m, packed, None, None)
+    out, lengths = rnn_utils.pad_packed_sequence(out, batch_first=True)
+    zeros = np.zeros((1, len(seqs), 37))
+    ref, h_ref, c_ref = np_rnn(m, seqs, zeros, zeros)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for b, r in enumerate(ref):
+        np.testing.assert_allclose(out.detach().numpy()[b, :len(r)], r, rtol=tol, atol=tol)
+    np.testing.assert_allclose(h.detach().numpy(), h_ref, rtol=tol, atol=tol)
+    if c is not None:
+        np.testing.assert_allclose(c.detach().numpy(), c_ref, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("mode", LAYER_MODES)
+def test_rnn_layer_gradcheck_vector_widths_every_isa(mode, isa):
+    G = {"lstm": 4, "gru": 3}.get(mode, 1)
+    H, I, batch_sizes = 9, 2, [8, 8, 5]
+    B, N = batch_sizes[0], sum(batch_sizes)
+    r = rng(10)
+
+    def t(*shape):
+        return lamina.tensor(r.normal(size=shape) * 0.5).requires_grad_(True)
+
+    x, h0, w_ih, w_hh, b_ih, b_hh = t(N, I), t(B, H), t(G * H, I), t(G * H, H), t(G * H), t(G * H)
+    c0 = t(B, H) if mode == "lstm" else None
+    if mode == "rnn_relu":  # keep pre-activations away from the kink
+        with lamina.no_grad():
+            b_ih.add_(3.0)
+
+    def f(x, h0, c0, w_hh):
+        out, h, c = lamina._C._rnn_layer(mode, x, batch_sizes, h0, c0, w_ih, w_hh, b_ih, b_hh, None, False)
+        return (out, h) if c is None else (out, h, c)
+
+    assert gradcheck(f, (x, h0, c0, w_hh))
+
+
 @pytest.mark.parametrize("kind,kw", MODES[:3], ids=MODE_IDS[:3])
 def test_module_gradcheck_through_layers_and_directions(kind, kw):
     m = make(kind, kw, num_layers=2, bidirectional=True, batch_first=True)
@@ -324,12 +371,15 @@ def test_rnn_bitwise_identical_for_1_and_2_threads(kind, kw, threads):
     def run(n):
         threads(n)
         lamina.manual_seed(4)
-        extra = {"proj_size": 24} if kind == "LSTM" else {}
-        m = getattr(nn, kind)(16, 48, num_layers=2, bidirectional=True, **kw, **extra)
-        x = lamina.tensor(rng(14).normal(size=(6, 130, 16)).astype(np.float32)).requires_grad_(True)
-        out = m(x)[0]
-        (out * out).sum().backward()
-        return [out.detach().numpy(), x.grad.numpy()] + [p.grad.numpy() for p in m.parameters()]
+        res = []
+        # LSTM twice: the fused product, and the unfused one of projections.
+        for extra in [{}, {"proj_size": 24}] if kind == "LSTM" else [{}]:
+            m = getattr(nn, kind)(16, 48, num_layers=2, bidirectional=True, **kw, **extra)
+            x = lamina.tensor(rng(14).normal(size=(6, 130, 16)).astype(np.float32)).requires_grad_(True)
+            out = m(x)[0]
+            (out * out).sum().backward()
+            res += [out.detach().numpy(), x.grad.numpy()] + [p.grad.numpy() for p in m.parameters()]
+        return res
 
     for a, b in zip(run(1), run(2)):
         np.testing.assert_array_equal(a, b)

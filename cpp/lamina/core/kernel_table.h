@@ -101,6 +101,52 @@ struct ConvArgs {
   int64_t k_h = 1, k_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
 };
 
+// One time step of a recurrent layer (ops/rnn.cpp): G = 4 LSTM (i, f, g, o), 3 GRU (r, z, n), 1
+// Elman RNN (tanh or relu), hidden size H, on `rows` rows; every matrix is contiguous row-major.
+// xh (rows, I + P) holds each row's input then its previous state h; one product of xh with the
+// packed [W_ih^T; W_hh^T] gives the pre-activations (GRU: n's input and state parts apart). Each
+// thread owns whole blocks of hidden units and applies the gate math to its product tiles right
+// away, so an element's bits depend on neither the thread count nor the blocks.
+//   gates_out (rows, G H): the activations, saved for backward (GRU: r, z, n).
+//   LSTM: c = f c_prev + i g, h = o tanh(c); c_prev / c (rows, H).
+//   GRU: n = tanh(x W_in^T + b_in + r hn) with hn = h W_hn^T + b_hn (saved to hn),
+//        h = (1 - z) n + z h_prev (P == H).
+//   Elman: h = act(pre-activation).
+// b_ih / b_hh are the biases (each may be null).
+struct RnnStepArgs {
+  DType dtype = DType::Float32;
+  int64_t gates = 4, rows = 0, hidden = 0, input = 0, k = 0;  // k = input + P
+  bool relu = false;
+  const void* xh = nullptr;
+  const void* w_packed = nullptr;  // rnn_pack_weights(backward = false)
+  const void *b_ih = nullptr, *b_hh = nullptr;
+  void* gates_out = nullptr;
+  const void* c_prev = nullptr;
+  void *c = nullptr, *hn = nullptr, *h = nullptr;  // h (rows, H)
+  // The next step's arguments (or null): its rows are fetched into L2 during this step.
+  const RnnStepArgs* next = nullptr;
+};
+
+// Backward of one time step, for the step processed before it in the forward direction of time:
+// first the recurrent product of the step after it, dh[:rows_next] = dg_next (rows_next, G H) W_hh
+// (GRU adds it to dh, which holds dh * z), then this step's gate grads on `rows` rows (may be 0):
+// dh[:rows] += dout, and dgx (rows, G H) the grads of the gates' pre-activations (GRU: dgh those of
+// the recurrent side, dh becomes dh * z); LSTM dc (grad of c) becomes the grad of c_prev.
+// gates / c / c_prev / hn / h_prev / h are the forward's values of this step (h: Elman's output).
+struct RnnStepBackwardArgs {
+  DType dtype = DType::Float32;
+  int64_t gates = 4, hidden = 0;
+  bool relu = false;
+  int64_t rows_next = 0;
+  const void* dg_next = nullptr;
+  const void* w_packed = nullptr;  // rnn_pack_weights(backward = true)
+  int64_t rows = 0;
+  const void *dout = nullptr, *gates_in = nullptr, *c = nullptr, *c_prev = nullptr, *hn = nullptr,
+             *h_prev = nullptr, *h = nullptr;
+  void *dh = nullptr, *dc = nullptr, *dgx = nullptr, *dgh = nullptr;
+  const RnnStepBackwardArgs* next = nullptr;  // as RnnStepArgs::next
+};
+
 // Fused scaled-dot-product attention (ops/attention.cpp) over B batch items x H query heads. q is
 // (B, H, L, E), k (B, Hk, S, E), v (B, Hk, S, Ev), each with element strides for (batch, head,
 // row) and a contiguous last dim; query head h reads kv head h / (H / Hk). The optional mask
@@ -259,28 +305,19 @@ struct KernelTable {
   // (B, H, L, E), grad_k (B, Hk, S, E) and grad_v (B, Hk, S, Ev), all contiguous.
   void (*attention_backward)(const AttentionArgs& a, const void* grad_out, void* grad_q, void* grad_k,
                              void* grad_v) = nullptr;
-  // ---- recurrent (ops/rnn.cpp) ----
-  // One time step on `rows` contiguous rows of hidden size H (float32/float64). Gate blocks are
-  // (rows, G * H), every other operand (rows, H); row-wise math, so bits never depend on threads.
-  // LSTM (i, f, g, o): gates hold pre-activations and become activations; c = f c_prev + i g,
-  // h = o tanh(c). c may alias c_prev.
-  void (*lstm_cell)(DType dt, int64_t rows, int64_t H, void* gates, const void* c_prev, void* c, void* h) = nullptr;
-  // dgates (pre-activation grads) from dh and dc (grad of c from later steps; overwritten with the
-  // grad of c_prev).
+  // ---- recurrent (ops/rnn.cpp; see RnnStepArgs) ----
+  // The weights packed for rnn_step (`backward` false: xh [W_ih^T; W_hh^T] with W_ih (G H, I) and
+  // W_hh (G H, P)) or rnn_step_backward (true: dG W_hh, W_hh (G H, H); w_ih unused, I = 0).
+  // Returns the element count; writes nothing when dst is null.
+  int64_t (*rnn_pack_weights)(DType dt, int64_t gates, int64_t hidden, int64_t input, int64_t P, const void* w_ih,
+                              const void* w_hh, bool backward, void* dst) = nullptr;
+  void (*rnn_step)(const RnnStepArgs& a) = nullptr;
+  void (*rnn_step_backward)(const RnnStepBackwardArgs& a) = nullptr;
+  // LSTM gate grads of one step without the fused product (projections): dgates (rows, 4H)
+  // pre-activation grads from dh and dc (grad of c from later steps; overwritten with the grad of
+  // c_prev); gates hold the activations.
   void (*lstm_cell_backward)(DType dt, int64_t rows, int64_t H, const void* gates, const void* c,
                              const void* c_prev, const void* dh, void* dc, void* dgates) = nullptr;
-  // GRU (r, z, n): gates hold x W_ih^T + b_ih and become r, z, n; hg = h_prev W_hh^T + b_hh;
-  // n = tanh(x_n + r hn) with hn = hg's n block (saved), h = (1 - z) n + z h_prev (may alias h_prev).
-  void (*gru_cell)(DType dt, int64_t rows, int64_t H, void* gates, const void* hg, const void* h_prev, void* hn,
-                   void* h) = nullptr;
-  // dgx / dgh: grads of the input-side and recurrent-side products (rows, 3H); dh is overwritten
-  // with dh * z, the direct part of the grad of h_prev.
-  void (*gru_cell_backward)(DType dt, int64_t rows, int64_t H, const void* gates, const void* hn,
-                            const void* h_prev, void* dh, void* dgx, void* dgh) = nullptr;
-  // Elman RNN: gates = tanh(gates) or relu(gates) in place; backward dgates = dh * act'(from h).
-  void (*rnn_cell)(DType dt, int64_t rows, int64_t H, bool relu, void* gates) = nullptr;
-  void (*rnn_cell_backward)(DType dt, int64_t rows, int64_t H, bool relu, const void* h, const void* dh,
-                            void* dgates) = nullptr;
   // ---- linear algebra (ops/linalg.cpp; see SvdArgs). One matrix per task ----
   void (*svd)(const SvdArgs& args) = nullptr;
 };

@@ -1,12 +1,14 @@
-// rnn_layer: one layer and direction of an LSTM / GRU / Elman RNN over a packed sequence. One GEMM
-// projects every time step's input at once; each step then runs one GEMM for the recurrent product
-// and one fused gate kernel (cpu/kernels/rnn.cpp) on the step's rows, a prefix of the batch. The
-// state buffers (B, P) / (B, H) hold each sequence's latest state, so rows that end early (forward)
-// or start late (reverse) keep theirs untouched. Backward through time is one node: per step a
-// fused gate kernel and one GEMM, then one GEMM each for the input and weight gradients.
+// rnn_layer: one layer and direction of an LSTM / GRU / Elman RNN over a packed sequence. Each
+// step runs one fused kernel (cpu/kernels/rnn.cpp) on the step's rows, a prefix of the batch: the
+// product of [input | previous state] with the packed [W_ih^T; W_hh^T] and the gate math. The
+// state buffers hold each sequence's latest state, so rows that end early (forward) or start late
+// (reverse) keep theirs untouched. Backward through time is one node: per step one fused kernel
+// (the recurrent product of the step after it, then this step's gate grads), then one GEMM each
+// for the input and weight gradients. LSTM projections (proj_size) keep their backward unfused.
 #include <cstring>
 
 #include "lamina/core/kernel_table.h"
+#include "lamina/core/profiler.h"
 #include "lamina/ops/nn_common.h"
 #include "lamina/ops/ops.h"
 #include "lamina/ops/rnn.h"
@@ -55,6 +57,15 @@ Tensor packed(DType dt, Device dev, int64_t k, int64_t n, Mat b, const char* op)
   return buf;
 }
 
+// W_hh (G H, H) packed for the backward step kernel's product dG W_hh (see rnn_pack_weights).
+Tensor packed_for_backward(DType dt, Device dev, int64_t G, const Tensor& w_hh, const char* op) {
+  auto pack = LAMINA_KERNEL(dev, rnn_pack_weights, op);
+  const int64_t H = w_hh.shape()[1];
+  Tensor buf = make_tensor({pack(dt, G, H, 0, H, nullptr, nullptr, true, nullptr)}, dt, dev);
+  pack(dt, G, H, 0, H, nullptr, w_hh.raw_data(), true, buf.raw_data());
+  return buf;
+}
+
 // Row-major (rows, ld) matrix w as the right operand w^T (k = its columns) or w itself.
 Mat T_(const Tensor& w) { return {w.raw_data(), 1, w.shape()[1]}; }
 Mat N_(const Tensor& w) { return {w.raw_data(), w.shape()[1], 1}; }
@@ -99,6 +110,29 @@ Tensor gather_prev(const Geometry& g, const Tensor& saved, const Tensor& init, i
   return out;
 }
 
+// Backward through time of an LSTM with projections (h = hraw W_hr^T), unfused: per step the grad
+// of hraw (one GEMM), the gate grads, and the recurrent product dh = dG W_hh (dR: each step's dh).
+void backward_projected(const Geometry& g, const Tensor& dOut, const Tensor& Whh, const Tensor& Whr,
+                        const Tensor& gates, const Tensor& c, const Tensor& cprev, Tensor& dh, Tensor& dc, Tensor& dR,
+                        Tensor& dG) {
+  const DType dt = dOut.dtype();
+  const Device dev = dOut.device();
+  const int64_t H = g.H, P = g.P, GH = 4 * H;
+  Tensor dhraw = make_tensor({g.B, H}, dt, dev);
+  const Tensor Whh_packed = packed(dt, dev, GH, P, N_(Whh), g.name);
+  auto cell_backward = LAMINA_KERNEL(dev, lstm_cell_backward, g.name);
+  for (int64_t s = g.T - 1; s >= 0; --s) {
+    const int64_t t = g.step(s), n = g.bs[size_t(t)], o = g.off[size_t(t)];
+    if (n == 0) continue;
+    add_into(dt, dh.raw_data(), at(dOut, o * P), n * P);  // dh[:n] = grad of this step's output
+    std::memcpy(at(dR, o * P), dh.raw_data(), size_t(n * P) * dh.itemsize());
+    mm(dt, dev, n, H, P, {at(dR, o * P), P, 1}, N_(Whr), dhraw.raw_data(), H, 0, nullptr, g.name);
+    cell_backward(dt, n, H, at(gates, o * GH), at(c, o * H), at(cprev, o * H), dhraw.raw_data(), dc.raw_data(),
+                  at(dG, o * GH));
+    mm(dt, dev, n, P, GH, {at(dG, o * GH), GH, 1}, N_(Whh), dh.raw_data(), P, 0, nullptr, g.name, Whh_packed);
+  }
+}
+
 struct RnnLayerBackward : Node {
   Geometry g;
   SavedTensor x_, h0_, c0_, w_ih_, w_hh_, w_hr_, out_;
@@ -133,32 +167,36 @@ std::vector<Tensor> RnnLayerBackward::apply(std::vector<Tensor>&& grads) {
   Tensor dGx = make_tensor({g.N, GH}, dt, dev), dGh = gru ? make_tensor({g.N, GH}, dt, dev) : dGx;
   Tensor cprev = lstm ? gather_prev(g, c_, c0, H) : Tensor();
   Tensor dR = proj ? make_tensor({g.N, P}, dt, dev) : Tensor();
-  Tensor dhraw = proj ? make_tensor({g.B, H}, dt, dev) : Tensor();
   Tensor hprev = gather_prev(g, out, h0, P);
-  const Tensor Whh_packed = packed(dt, dev, GH, P, N_(Whh), g.name);  // dh (n, P) = dG (n, GH) Whh
-  auto& K = kernel_table(dev);
-  for (int64_t s = g.T - 1; s >= 0; --s) {
-    const int64_t t = g.step(s), n = g.bs[size_t(t)], o = g.off[size_t(t)];
-    if (n == 0) continue;
-    add_into(dt, dh.raw_data(), at(dOut, o * P), n * P);  // dh[:n] = grad of this step's output
-    if (lstm) {
-      const void* dhv = dh.raw_data();
-      if (proj) {
-        std::memcpy(at(dR, o * P), dh.raw_data(), size_t(n * P) * dh.itemsize());
-        mm(dt, dev, n, H, P, {at(dR, o * P), P, 1}, N_(Whr), dhraw.raw_data(), H, 0, nullptr, g.name);
-        dhv = dhraw.raw_data();
-      }
-      kernel(K.lstm_cell_backward, g.name, dev)(dt, n, H, at(gates_, o * GH), at(c_, o * H), at(cprev, o * H), dhv,
-                                                 dc.raw_data(), at(dGx, o * GH));
-      mm(dt, dev, n, P, GH, {at(dGx, o * GH), GH, 1}, N_(Whh), dh.raw_data(), P, 0, nullptr, g.name, Whh_packed);
-    } else if (gru) {
-      kernel(K.gru_cell_backward, g.name, dev)(dt, n, H, at(gates_, o * GH), at(hn_, o * H), at(hprev, o * H),
-                                                dh.raw_data(), at(dGx, o * GH), at(dGh, o * GH));
-      mm(dt, dev, n, H, GH, {at(dGh, o * GH), GH, 1}, N_(Whh), dh.raw_data(), H, 1, nullptr, g.name, Whh_packed);
-    } else {
-      kernel(K.rnn_cell_backward, g.name, dev)(dt, n, H, g.mode == Mode::RnnRelu, at(out, o * H), dh.raw_data(),
-                                                at(dGx, o * GH));
-      mm(dt, dev, n, H, GH, {at(dGx, o * GH), GH, 1}, N_(Whh), dh.raw_data(), H, 0, nullptr, g.name, Whh_packed);
+  if (proj) {
+    backward_projected(g, dOut, Whh, Whr, gates_, c_, cprev, dh, dc, dR, dGx);
+  } else {
+    const Tensor Wt = packed_for_backward(dt, dev, g.G, Whh, g.name);  // dh (n, H) = dG (n, GH) Whh
+    auto step_backward = LAMINA_KERNEL(dev, rnn_step_backward, g.name);
+    RnnStepBackwardArgs base;
+    base.dtype = dt, base.gates = g.G, base.hidden = H, base.relu = g.mode == Mode::RnnRelu;
+    base.w_packed = Wt.raw_data(), base.dh = dh.raw_data(), base.dc = lstm ? dc.raw_data() : nullptr;
+    // Call i first finishes the product of the step of call i - 1, then takes its own step's gates.
+    std::vector<RnnStepBackwardArgs> calls;
+    int64_t next_rows = 0, next_off = 0;
+    auto add_call = [&](int64_t n, int64_t o) {
+      RnnStepBackwardArgs a = base;
+      a.rows_next = next_rows, a.dg_next = at(dGh, next_off * GH);
+      a.rows = n, a.dout = at(dOut, o * H), a.gates_in = at(g.G == 1 ? out : gates_, o * GH);
+      a.c = lstm ? at(c_, o * H) : nullptr, a.c_prev = lstm ? at(cprev, o * H) : nullptr;
+      a.hn = gru ? at(hn_, o * H) : nullptr, a.h_prev = at(hprev, o * H), a.h = at(out, o * H);
+      a.dgx = at(dGx, o * GH), a.dgh = at(dGh, o * GH);
+      calls.push_back(a);
+      next_rows = n, next_off = o;
+    };
+    for (int64_t s = g.T - 1; s >= 0; --s) {
+      const int64_t t = g.step(s), n = g.bs[size_t(t)];
+      if (n > 0) add_call(n, g.off[size_t(t)]);
+    }
+    if (next_rows > 0) add_call(0, next_off);  // the first step's product: the grad of h0
+    for (size_t i = 0; i < calls.size(); ++i) {
+      if (i + 1 < calls.size()) calls[i].next = &calls[i + 1];
+      step_backward(calls[i]);
     }
   }
   // Inputs: x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr.
@@ -238,6 +276,7 @@ Geometry make_geometry(const std::string& mode, const Tensor& x, const std::vect
 std::vector<Tensor> rnn_layer(const std::string& mode, const Tensor& x, const std::vector<int64_t>& batch_sizes,
                               const Tensor& h0, const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
                               const Tensor& b_ih, const Tensor& b_hh, const Tensor& w_hr, bool reverse) {
+  LAMINA_PROFILE_OP("rnn_layer", x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr);
   Geometry g = make_geometry(mode, x, batch_sizes, w_ih, w_hh, w_hr, reverse);
   const char* op = g.name;
   const bool lstm = g.mode == Mode::Lstm, gru = g.mode == Mode::Gru, proj = w_hr.defined();
@@ -252,51 +291,58 @@ std::vector<Tensor> rnn_layer(const std::string& mode, const Tensor& x, const st
   Tensor out, hs, cs, gates, csave, hraw, hn;
   {
     autograd::GradModeGuard no_grad(false);
-    // The recurrent weights are re-read every step: packed once here for the GEMM.
-    Tensor X = nn_detail::dense(x, dt), Wih = nn_detail::dense(w_ih, dt);
-    Tensor Whh = nn_detail::dense(w_hh, dt);
-    const Tensor WhhT = packed(dt, dev, P, GH, T_(Whh), op);  // gates (n, GH) += h (n, P) Whh^T
+    Tensor X = nn_detail::dense(x, dt), Wih = nn_detail::dense(w_ih, dt), Whh = nn_detail::dense(w_hh, dt);
     Tensor Whr = proj ? nn_detail::dense(w_hr, dt) : Tensor();
-    // LSTM / RNN fold both biases into the input projection; GRU keeps b_hh inside r * (.).
-    Tensor bx = gru ? b_ih : (b_ih.defined() && b_hh.defined() ? add(b_ih, b_hh) : b_ih.defined() ? b_ih : b_hh);
-    if (bx.defined()) bx = nn_detail::dense(bx, dt);
-    Tensor bh = gru && b_hh.defined() ? nn_detail::dense(b_hh, dt) : Tensor();
+    Tensor bi = b_ih.defined() ? nn_detail::dense(b_ih, dt) : Tensor(), bh = b_hh.defined() ? nn_detail::dense(b_hh, dt) : Tensor();
+    // Both weights are re-read every step: packed once, side by side per block of hidden units.
+    auto pack = LAMINA_KERNEL(dev, rnn_pack_weights, op);
+    Tensor W = make_tensor({pack(dt, g.G, H, g.I, P, nullptr, nullptr, false, nullptr)}, dt, dev);
+    pack(dt, g.G, H, g.I, P, Wih.raw_data(), Whh.raw_data(), false, W.raw_data());
+    // xh (B, I + P): each row's input at this step, then its latest state (rows that have ended
+    // or not started keep theirs).
+    const int64_t K = g.I + P;
+    Tensor xh = zeros({B, K}, {dt, dev});
+    const size_t isz = x.itemsize();
+    auto copy_rows = [&](char* dst, int64_t dst_ld, const char* src, int64_t src_ld, int64_t rows, int64_t cols) {
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * dst_ld * isz, src + r * src_ld * isz, size_t(cols) * isz);
+    };
+    if (h0.defined()) copy_rows(at(xh, g.I), K, nn_detail::dense(h0, dt).raw_data(), P, B, P);
     gates = make_tensor({g.N, GH}, dt, dev);
-    mm(dt, dev, g.N, GH, g.I, {X.raw_data(), g.I, 1}, T_(Wih), gates.raw_data(), GH, 0,
-       bx.defined() ? bx.raw_data() : nullptr, op);
-    hs = h0.defined() ? clone(nn_detail::dense(h0, dt)) : zeros({B, P}, {dt, dev});
     if (lstm) {
       cs = c0.defined() ? clone(nn_detail::dense(c0, dt)) : zeros({B, H}, {dt, dev});
       csave = make_tensor({g.N, H}, dt, dev);
       if (proj) hraw = make_tensor({g.N, H}, dt, dev);
     }
     out = g.G == 1 ? gates : make_tensor({g.N, P}, dt, dev);
-    Tensor hg = gru ? make_tensor({B, GH}, dt, dev) : Tensor();
     if (gru) hn = make_tensor({g.N, H}, dt, dev);
-    auto& K = kernel_table(dev);
-    const size_t isz = x.itemsize();
+    RnnStepArgs base;
+    base.dtype = dt, base.gates = g.G, base.hidden = H, base.input = g.I, base.k = K;
+    base.relu = g.mode == Mode::RnnRelu, base.xh = xh.raw_data(), base.w_packed = W.raw_data();
+    base.b_ih = bi.defined() ? bi.raw_data() : nullptr, base.b_hh = bh.defined() ? bh.raw_data() : nullptr;
+    base.c_prev = lstm ? cs.raw_data() : nullptr;
+    auto args_at = [&](int64_t s) {
+      RnnStepArgs a = base;
+      const int64_t o = g.off[size_t(g.step(s))];
+      a.rows = g.bs[size_t(g.step(s))], a.gates_out = at(gates, o * GH);
+      a.c = lstm ? at(csave, o * H) : nullptr, a.hn = gru ? at(hn, o * H) : nullptr;
+      a.h = proj ? at(hraw, o * H) : at(out, o * P);  // Elman: out is gates, h replaces them
+      return a;
+    };
+    auto step = LAMINA_KERNEL(dev, rnn_step, op);
+    RnnStepArgs next = args_at(0);
     for (int64_t s = 0; s < g.T; ++s) {
-      const int64_t t = g.step(s), n = g.bs[size_t(t)], o = g.off[size_t(t)];
+      RnnStepArgs a = next;
+      if (s + 1 < g.T) next = args_at(s + 1), a.next = &next;
+      const int64_t n = a.rows, o = g.off[size_t(g.step(s))];
       if (n == 0) continue;
-      void* gt = at(gates, o * GH);
-      if (lstm) {
-        mm(dt, dev, n, GH, P, {hs.raw_data(), P, 1}, T_(Whh), gt, GH, 1, nullptr, op, WhhT);
-        void* hdst = proj ? at(hraw, o * H) : at(out, o * P);
-        kernel(K.lstm_cell, op, dev)(dt, n, H, gt, cs.raw_data(), at(csave, o * H), hdst);
-        std::memcpy(cs.raw_data(), at(csave, o * H), size_t(n * H) * isz);
-        if (proj) mm(dt, dev, n, P, H, {hdst, H, 1}, T_(Whr), at(out, o * P), P, 0, nullptr, op);
-        std::memcpy(hs.raw_data(), at(out, o * P), size_t(n * P) * isz);
-      } else if (gru) {
-        mm(dt, dev, n, GH, H, {hs.raw_data(), H, 1}, T_(Whh), hg.raw_data(), GH, 0,
-           bh.defined() ? bh.raw_data() : nullptr, op, WhhT);
-        kernel(K.gru_cell, op, dev)(dt, n, H, gt, hg.raw_data(), hs.raw_data(), at(hn, o * H), hs.raw_data());
-        std::memcpy(at(out, o * H), hs.raw_data(), size_t(n * H) * isz);
-      } else {
-        mm(dt, dev, n, H, H, {hs.raw_data(), H, 1}, T_(Whh), gt, H, 1, nullptr, op, WhhT);
-        kernel(K.rnn_cell, op, dev)(dt, n, H, g.mode == Mode::RnnRelu, gt);
-        std::memcpy(hs.raw_data(), gt, size_t(n * H) * isz);
-      }
+      copy_rows(xh.raw_data(), K, at(X, o * g.I), g.I, n, g.I);
+      step(a);
+      if (lstm) std::memcpy(cs.raw_data(), at(csave, o * H), size_t(n * H) * isz);
+      if (proj) mm(dt, dev, n, P, H, {at(hraw, o * H), H, 1}, T_(Whr), at(out, o * P), P, 0, nullptr, op);
+      copy_rows(at(xh, g.I), K, at(out, o * P), P, n, P);
     }
+    hs = make_tensor({B, P}, dt, dev);
+    copy_rows(hs.raw_data(), P, at(xh, g.I), K, B, P);
   }
   if (auto node = autograd::make_node<RnnLayerBackward>(x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr)) {
     node->g = g;
