@@ -101,14 +101,43 @@ void binary_kernel(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor
 
 namespace {
 
+// out = cond ? a : b, without a branch (a data-dependent branch mispredicts on about half of the
+// elements of a ReLU mask: 30x slower than a multiply). Contiguous runs with each value side
+// contiguous or a broadcast scalar are written as plain loops the compiler vectorizes (blends).
+// The select is on the bits (a mask from the bool), so the compiler cannot turn it into a branch.
+template <class T, bool ScalarA, bool ScalarB>
+inline void select_run(T* o, const bool* c, const T* a, const T* b, int64_t n) {
+  using U = std::conditional_t<sizeof(T) == 8, uint64_t,
+                               std::conditional_t<sizeof(T) == 4, uint32_t, std::conditional_t<sizeof(T) == 2, uint16_t, uint8_t>>>;
+  static_assert(sizeof(U) == sizeof(T));
+  const U* ua = reinterpret_cast<const U*>(a);
+  const U* ub = reinterpret_cast<const U*>(b);
+  U* uo = reinterpret_cast<U*>(o);
+  const uint8_t* cb = reinterpret_cast<const uint8_t*>(c);
+  for (int64_t i = 0; i < n; ++i) {
+    const U mask = U(0) - U(cb[i] != 0);
+    uo[i] = U((ScalarA ? ua[0] : ua[i]) & mask) | U((ScalarB ? ub[0] : ub[i]) & U(~mask));
+  }
+}
+
 void where_kernel(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
   dispatch(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const Tensor* ts[4] = {&out, &cond, &a, &b};
     for_each(ts, [&](char** p, const int64_t* s, int64_t n) {
+      T* o = reinterpret_cast<T*>(p[0]);
+      const bool* c = reinterpret_cast<const bool*>(p[1]);
+      const T *x = reinterpret_cast<const T*>(p[2]), *y = reinterpret_cast<const T*>(p[3]);
+      constexpr int64_t z = sizeof(T);
+      if (s[0] == z && s[1] == 1 && (s[2] == z || s[2] == 0) && (s[3] == z || s[3] == 0)) {
+        if (s[2] == z && s[3] == z) return select_run<T, false, false>(o, c, x, y, n);
+        if (s[2] == 0 && s[3] == z) return select_run<T, true, false>(o, c, x, y, n);
+        if (s[2] == z && s[3] == 0) return select_run<T, false, true>(o, c, x, y, n);
+        return select_run<T, true, true>(o, c, x, y, n);
+      }
       for (int64_t i = 0; i < n; ++i) {
-        bool c = *reinterpret_cast<const bool*>(p[1] + i * s[1]);
-        *reinterpret_cast<T*>(p[0] + i * s[0]) = *reinterpret_cast<const T*>(p[c ? 2 : 3] + i * s[c ? 2 : 3]);
+        const T av = *reinterpret_cast<const T*>(p[2] + i * s[2]), bv = *reinterpret_cast<const T*>(p[3] + i * s[3]);
+        *reinterpret_cast<T*>(p[0] + i * s[0]) = *reinterpret_cast<const bool*>(p[1] + i * s[1]) ? av : bv;
       }
     });
   });
