@@ -296,3 +296,20 @@ def test_detach_inplace_on_a_view_raises():
         y[:2].detach_()
     y.detach_()  # not a view: fine
     assert not y.requires_grad and y.grad_fn is None
+
+
+def test_accumulate_grad_runs_as_soon_as_ready_even_when_created_long_ago():
+    # A leaf's AccumulateGrad outlives an iteration while something holds it (DDP did). It must
+    # still run as soon as its gradient is ready, before the earlier layers' backward, as in
+    # PyTorch: with its old creation number it used to wait until the end of backward.
+    w1, w2, x = leaf(3, 3, seed=1), leaf(3, 3, seed=2), lamina.ones(2, 3)
+    held = w2.view_as(w2).grad_fn.next_functions[0][0]
+    assert type(held).__name__ == "AccumulateGrad"
+    order = []
+    w2.register_hook(lambda g: order.append("w2"))
+    for _ in range(2):  # the second iteration reuses the held node
+        order.clear()
+        h = x @ w1
+        h.register_hook(lambda g: order.append("h"))  # runs with the first layer's backward
+        (h @ w2).sum().backward()
+        assert order == ["w2", "h"]

@@ -101,7 +101,10 @@ class Node : public std::enable_shared_from_this<Node> {
 // Accumulates incoming gradients into a leaf's .grad (after running the leaf's hooks).
 class AccumulateGrad : public Node {
  public:
-  explicit AccumulateGrad(Tensor leaf) : leaf(std::move(leaf)) {}
+  // Runs as soon as it is ready, as in PyTorch: a leaf's node can outlive many iterations (its old
+  // creation number would otherwise hold every .grad, and gradient hooks such as DDP's bucket
+  // all-reduces, until the end of backward).
+  explicit AccumulateGrad(Tensor leaf) : leaf(std::move(leaf)) { sequence_nr = UINT64_MAX; }
   std::string name() const override { return "AccumulateGrad"; }
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override;
   Tensor leaf;
