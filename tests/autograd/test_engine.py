@@ -304,7 +304,7 @@ def test_accumulate_grad_runs_as_soon_as_ready_even_when_created_long_ago():
     # PyTorch: with its old creation number it used to wait until the end of backward.
     w1, w2, x = leaf(3, 3, seed=1), leaf(3, 3, seed=2), lamina.ones(2, 3)
     held = w2.view_as(w2).grad_fn.next_functions[0][0]
-    assert type(held).__name__ == "AccumulateGrad"
+    assert "AccumulateGrad" in repr(held)
     order = []
     w2.register_hook(lambda g: order.append("w2"))
     for _ in range(2):  # the second iteration reuses the held node
