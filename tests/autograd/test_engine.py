@@ -302,7 +302,7 @@ def test_accumulate_grad_runs_as_soon_as_ready_even_when_created_long_ago():
     # A leaf's AccumulateGrad outlives an iteration while something holds it (DDP did). It must
     # still run as soon as its gradient is ready, before the earlier layers' backward, as in
     # PyTorch: with its old creation number it used to wait until the end of backward.
-    w1, w2, x = leaf(3, 3, seed=1), leaf(3, 3, seed=2), lamina.ones(2, 3)
+    w1, w2, x = leaf(3, 3, seed=1), leaf(3, 3, seed=2), lamina.ones(2, 3, dtype=lamina.float64)
     held = w2.view_as(w2).grad_fn.next_functions[0][0]
     assert "AccumulateGrad" in repr(held)
     order = []
