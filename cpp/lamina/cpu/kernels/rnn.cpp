@@ -238,8 +238,15 @@ void step_backward(const RnnStepBackwardArgs& a) {
           *cc = static_cast<const T*>(a.c), *cp = static_cast<const T*>(a.c_prev), *hnp = static_cast<const T*>(a.hn),
           *hp = static_cast<const T*>(a.h_prev), *hv = static_cast<const T*>(a.h);
   T *dh = static_cast<T*>(a.dh), *dc = static_cast<T*>(a.dc), *DX = static_cast<T*>(a.dgx), *DH = static_cast<T*>(a.dgh);
+  // The product's k (= G H, long) in slices whose weight panel stays in L1 while every row panel
+  // uses it; each row panel sums its slices' tiles in slice order. The slices depend on k and the
+  // cache size only, never on the threads.
+  const int64_t kc_max = std::clamp<int64_t>(cache_sizes().l1 * 2 / 3 / (NR * int64_t(sizeof(T))), 64, 1024);
+  const int64_t slices = ceil_div(GH, kc_max), kc = ceil_div(GH, slices);
+  const int64_t panels = ceil_div(a.rows_next, MR);
   for_blocks(H, NR, [&](int64_t u0, int64_t u1) {
-    T* tile = scratch<T, 0>(MR * NR);
+    T* tile = scratch<T, 0>((panels + 1) * MR * NR);  // one sum per row panel, then the slice's tile
+    T* sums = tile + MR * NR;
     const T* A = a.rows_next > 0 ? pack_rows(a.rows_next, GH, dgn) : nullptr;
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t j0 = u * NR, nu = std::min(NR, H - j0);
@@ -258,15 +265,21 @@ void step_backward(const RnnStepBackwardArgs& a) {
           if (G == 1) prefetch(at(nx.h, e), 0, 1);
         }
       }
-      if (a.rows_next > 0)
+      for (int64_t sl = 0; sl < (a.rows_next > 0 ? slices : 0); ++sl) {
+        const int64_t p0 = sl * kc, kcur = std::min(kc, GH - p0);
         for_panels(a.rows_next, MR, [&](int64_t r0, int64_t mr, bool half) {
-          micro<T>(half, GH, A + r0 * GH, W + u * GH * NR, tile);
+          T* sum = sums + r0 * NR;  // panel r0 / MR
+          micro<T>(half, kcur, A + r0 * GH + p0 * MR, W + (u * GH + p0) * NR, sl == 0 ? sum : tile);
+          if (sl > 0)
+            for (int64_t i = 0; i < mr * NR; ++i) sum[i] += tile[i];
+          if (sl + 1 < slices) return;
           for (int64_t r = 0; r < mr; ++r) {
             T* d = dh + (r0 + r) * H + j0;
-            const T* acc = tile + r * NR;
+            const T* acc = sum + r * NR;
             for (int64_t j = 0; j < nu; ++j) d[j] = G == 3 ? d[j] + acc[j] : acc[j];
           }
         });
+      }
       // This step's gates.
       for_units<T>(a.rows, nu, [&](int64_t r, int64_t j, auto v) {
         using V = decltype(v);
