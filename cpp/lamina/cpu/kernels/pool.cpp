@@ -57,11 +57,11 @@ inline void window_max(const T* plane, int64_t W, int64_t h0, int64_t h1, int64_
   for (int64_t y = h0; y < h1; y += dh) {
     const T* row = plane + y * W;
     for (int64_t x = w0; x < w1; x += dw) {
-      T v = row[x];
-      if (v > best || std::isnan(v)) {
-        best = v;
-        at = y * W + x;
-      }
+      // Selects, not a branch: which tap wins is data-dependent and mispredicts half the time.
+      const T v = row[x];
+      const bool take = (v > best) | (v != v);
+      best = take ? v : best;
+      at = take ? y * W + x : at;
     }
   }
   *out = best;
