@@ -265,21 +265,28 @@ def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=F
     return _finish(g, "reduce_scatter_tensor", seq, lambda: _describe(input, op), [req], finish, (src, out), async_op)
 
 
+def _root_list(g, name, root, items, list_name, side, tensor):
+    """Checks the per-rank list that only the root passes (gather's destination, scatter's source):
+    one tensor like `tensor` per rank there, none elsewhere. Returns whether this rank is the root."""
+    is_root = g.rank() == root
+    if is_root:
+        if items is None or len(items) != g.size():
+            raise ValueError(f"lamina.distributed.{name}: the {side} rank needs a {list_name} of {g.size()} "
+                             f"tensors, got {None if items is None else len(items)}")
+        for i, t in enumerate(items):
+            _same_as(t, tensor, name, f"{list_name}[{i}]")
+    elif items:
+        raise ValueError(f"lamina.distributed.{name}: Argument ``{list_name}`` must NOT be specified on "
+                         f"non-{side} ranks.")
+    return is_root
+
+
 def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group_dst=None):
     """gather_list[i] on rank `dst` receives rank i's `tensor`; other ranks pass no gather_list."""
     _tensor(tensor, "gather")
     g0 = pg.resolve(group, "gather")
     root = _root(g0, "gather", "dst", 0 if dst is None and group_dst is None else dst, group_dst)
-    is_root = g0.rank() == root
-    if is_root:
-        if gather_list is None or len(gather_list) != g0.size():
-            raise ValueError(f"lamina.distributed.gather: the destination rank needs a gather_list of {g0.size()} "
-                             f"tensors, got {None if gather_list is None else len(gather_list)}")
-        for i, t in enumerate(gather_list):
-            _same_as(t, tensor, "gather", f"gather_list[{i}]")
-    elif gather_list:
-        raise ValueError("lamina.distributed.gather: Argument ``gather_list`` must NOT be specified on "
-                         "non-destination ranks.")
+    is_root = _root_list(g0, "gather", root, gather_list, "gather_list", "destination", tensor)
     begun = _begin("gather", group, tensor, None, root)
     if begun is None:
         return None
@@ -300,16 +307,7 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     _tensor(tensor, "scatter")
     g0 = pg.resolve(group, "scatter")
     root = _root(g0, "scatter", "src", 0 if src is None and group_src is None else src, group_src)
-    is_root = g0.rank() == root
-    if is_root:
-        if scatter_list is None or len(scatter_list) != g0.size():
-            raise ValueError(f"lamina.distributed.scatter: the source rank needs a scatter_list of {g0.size()} "
-                             f"tensors, got {None if scatter_list is None else len(scatter_list)}")
-        for i, t in enumerate(scatter_list):
-            _same_as(t, tensor, "scatter", f"scatter_list[{i}]")
-    elif scatter_list:
-        raise ValueError("lamina.distributed.scatter: Argument ``scatter_list`` must NOT be specified on "
-                         "non-source ranks.")
+    is_root = _root_list(g0, "scatter", root, scatter_list, "scatter_list", "source", tensor)
     begun = _begin("scatter", group, tensor, None, root)
     if begun is None:
         return None
